@@ -1,0 +1,279 @@
+"""The ``maskstudio`` command.
+
+``maskstudio [FILE]`` opens the editor; subcommands work headless:
+
+- ``maskstudio oracle MIXTURE --source NAME=PATH ... --mask KIND --out DIR``
+- ``maskstudio separate MIXTURE --masks FILE --out DIR``
+- ``maskstudio info FILE``
+- ``maskstudio demo [--out DIR]``
+
+A mistake of the user's (a missing file, a bad option value, a mask that does not fit) prints
+one line on stderr, saying what is wrong and what to do, and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import traceback
+import warnings
+from pathlib import Path
+
+from maskstudio import __version__
+from maskstudio.errors import MaskStudioError, ParameterError
+
+SUBCOMMANDS = ("oracle", "separate", "info", "demo")
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and status 2."""
+
+    def error(self, message):
+        raise ParameterError(f"{message} (see '{self.prog} --help')")
+
+
+def _add_stft_options(p, *, defaults: bool = True):
+    g = p.add_argument_group("STFT")
+    g.add_argument("--n-fft", type=int, default=2048 if defaults else None,
+                   help="FFT size in samples (default 2048)")
+    g.add_argument("--hop-length", type=int, default=None,
+                   help="hop between frames in samples (default n_fft / 4)")
+    g.add_argument("--win-length", type=int, default=None,
+                   help="window length (default n_fft)")
+    g.add_argument("--window", default="hann", help="scipy window name (default hann)")
+
+
+def _add_phase_options(p):
+    from maskstudio.core.phase import PHASE_MODES
+
+    g = p.add_argument_group("phase")
+    g.add_argument("--phase", default="mixture", choices=PHASE_MODES, metavar="MODE",
+                   help=f"phase of the resynthesis: {', '.join(PHASE_MODES)} (default mixture)")
+    g.add_argument("--n-iter", type=int, default=None,
+                   help="iterations for misi/hybrid (default 5) and fgla (default 32)")
+    g.add_argument("--cutoff-hz", type=float, default=6000.0,
+                   help="hybrid: correct the phase below this frequency (default 6000)")
+    g.add_argument("--format", default="wav", choices=("wav", "flac"),
+                   help="audio format of the outputs (default wav, in the mixture's sample format)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from maskstudio.core.oracle import MASK_KINDS
+
+    parser = _Parser(prog="maskstudio", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"maskstudio {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    p = sub.add_parser("oracle", help="oracle masks from reference stems, and their export")
+    p.add_argument("mixture", help="the mixture's audio file")
+    p.add_argument("--source", action="append", default=[], metavar="NAME=PATH",
+                   help="a reference stem (repeat for each source)")
+    p.add_argument("--mask", required=True, choices=MASK_KINDS, metavar="KIND",
+                   help=f"mask kind: {', '.join(MASK_KINDS)}")
+    p.add_argument("--lc-db", type=float, default=0.0, help="IBM local criterion in dB")
+    p.add_argument("--p", type=float, default=2.0, help="IRM power (default 2)")
+    p.add_argument("--beta", type=float, default=0.5, help="IRM exponent (default 0.5)")
+    p.add_argument("--no-truncate", action="store_true",
+                   help="PSM: keep values outside [0, 1]")
+    p.add_argument("--per-channel", action="store_true",
+                   help="one mask per channel instead of one shared by all channels")
+    _add_stft_options(p)
+    _add_phase_options(p)
+    p.add_argument("--out", required=True, help="output folder")
+
+    p = sub.add_parser("separate", help="apply a mask file (a model's output) and export")
+    p.add_argument("mixture", help="the mixture's audio file")
+    p.add_argument("--masks", required=True, help="mask file (.npz, or .npy with --n-fft)")
+    _add_stft_options(p, defaults=False)
+    _add_phase_options(p)
+    p.add_argument("--out", required=True, help="output folder")
+
+    p = sub.add_parser("info", help="describe an audio or mask file")
+    p.add_argument("file")
+
+    p = sub.add_parser("demo", help="run the oracle on the built-in demo, headless")
+    p.add_argument("--out", default=None, help="output folder (default: a temporary folder)")
+    return parser
+
+
+def _config(args, *, fallback=None):
+    from maskstudio.core.stft import STFTConfig
+
+    if args.n_fft is None:
+        return fallback
+    return STFTConfig(n_fft=args.n_fft, hop_length=args.hop_length,
+                      win_length=args.win_length, window=args.window)
+
+
+def _parse_sources(specs):
+    from maskstudio.core.separation import check_source_name
+
+    if not specs:
+        raise ParameterError("give at least one reference stem with --source NAME=PATH")
+    out = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not path:
+            raise ParameterError(f"--source {spec!r} must look like NAME=PATH, "
+                                 f"for example --source voice=stems/voice.wav")
+        name = check_source_name(name.strip())
+        if name in out:
+            raise ParameterError(f"source '{name}' is given twice: give each name once")
+        out[name] = Path(path)
+    return out
+
+
+def _progress(label):
+    """A one-line progress indicator on stderr, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def report(done, total):
+        pct = 100.0 * done / max(total, 1)
+        sys.stderr.write(f"\r{label}: {pct:5.1f}%")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+    return report
+
+
+def cmd_oracle(args) -> int:
+    from maskstudio.core.audio_io import conform_reference, load_audio
+    from maskstudio.core.masks import MaskSet
+    from maskstudio.core.oracle import oracle_masks
+    from maskstudio.core.separation import render, write_outputs
+
+    sources = _parse_sources(args.source)
+    config = _config(args)
+    mixture = load_audio(args.mixture)
+    refs = [conform_reference(load_audio(p), mixture, name=f"source '{n}'")
+            for n, p in sources.items()]
+    if config.n_frames(mixture.n_samples) < 1:
+        raise ParameterError(f"the mixture is shorter than one frame of n_fft={config.n_fft}")
+    options = dict(lc_db=args.lc_db, p=args.p, beta=args.beta, truncate=not args.no_truncate)
+    data = oracle_masks(mixture.samples, refs, config, args.mask, per_channel=args.per_channel,
+                        progress=_progress("oracle masks"), **options)
+    masks = MaskSet(list(sources), data)
+    report = masks.overlap() if not masks.is_complex else None
+    if report is not None and report.overlaps:
+        warnings.warn(report.describe())
+    phase = args.phase
+    if args.mask == "cirm" and phase == "mixture":
+        phase = "complex"  # a cIRM carries its own phase: using only |cIRM| would waste it
+    signals = render(mixture, masks, config, phase=phase, references=refs, n_iter=args.n_iter,
+                     cutoff_hz=args.cutoff_hz, progress=_progress(f"resynthesis ({phase})"))
+    metadata = dict(kind=args.mask, options=options, per_channel=args.per_channel,
+                    mixture=str(mixture.path), phase=phase,
+                    sources={n: str(p) for n, p in sources.items()})
+    written = write_outputs(args.out, mixture, masks, signals, config, fmt=args.format,
+                            metadata=metadata, protect=list(sources.values()))
+    for p in written:
+        print(p)
+    return 0
+
+
+def cmd_separate(args) -> int:
+    from maskstudio.core.audio_io import load_audio
+    from maskstudio.core.maskfile import load_masks
+    from maskstudio.core.separation import render, write_outputs
+
+    mixture = load_audio(args.mixture)
+    explicit = _config(args)
+    mf = load_masks(args.masks, n_channels=mixture.n_channels, n_samples=mixture.n_samples,
+                    samplerate=mixture.samplerate, config=explicit)
+    masks = mf.masks
+    if not masks.is_complex:
+        report = masks.overlap()
+        if report.overlaps:
+            warnings.warn(report.describe())
+    signals = render(mixture, masks, mf.config, phase=args.phase, n_iter=args.n_iter,
+                     cutoff_hz=args.cutoff_hz, progress=_progress(f"resynthesis ({args.phase})"))
+    metadata = dict(mf.metadata, mixture=str(mixture.path), phase=args.phase,
+                    mask_file=str(mf.path))
+    written = write_outputs(args.out, mixture, masks, signals, mf.config, fmt=args.format,
+                            metadata=metadata, protect=[mf.path])
+    for p in written:
+        print(p)
+    return 0
+
+
+def cmd_info(args) -> int:
+    from maskstudio.core.info import describe_file
+
+    print(describe_file(args.file))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from maskstudio.core.audio_io import load_audio
+    from maskstudio.core.metrics import si_sdr
+    from maskstudio.demo import demo_folder, demo_stems
+
+    folder = demo_folder()
+    stems = demo_stems()
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="maskstudio-demo-"))
+    ns = argparse.Namespace(
+        mixture=str(folder / "mixture.flac"), source=[f"{n}={p}" for n, p in stems.items()],
+        mask="wiener", lc_db=0.0, p=2.0, beta=0.5, no_truncate=False, per_channel=False,
+        n_fft=1024, hop_length=256, win_length=None, window="hann", phase="mixture",
+        n_iter=None, cutoff_hz=6000.0, format="wav", out=str(out))
+    print(f"maskstudio demo: Wiener-like oracle masks of {folder / 'mixture.flac'}")
+    cmd_oracle(ns)
+    for name, path in stems.items():
+        ref = load_audio(path).samples
+        est = load_audio(out / f"{name}.wav").samples
+        print(f"  {name}: SI-SDR {si_sdr(ref, est):.1f} dB")
+    print("The editor window arrives with the next release; these files are in", out)
+    return 0
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    sys.stderr.write(f"maskstudio: warning: {message}\n")
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    warnings.showwarning = _show_warning
+    try:
+        if argv and argv[0] in SUBCOMMANDS or any(a in ("-h", "--help", "--version")
+                                                  for a in argv[:1]):
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            return {"oracle": cmd_oracle, "separate": cmd_separate, "info": cmd_info,
+                    "demo": cmd_demo}[args.command](args)
+        return _run_editor(argv)
+    except MaskStudioError as exc:
+        sys.stderr.write(f"maskstudio: error: {exc}\n")
+        return EXIT_USAGE
+    except MemoryError:
+        sys.stderr.write("maskstudio: error: not enough memory for this file with these "
+                         "settings: try a larger --hop-length or a shorter excerpt\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("maskstudio: interrupted\n")
+        return 130
+    except Exception:  # a bug: keep the traceback for the report, show one line
+        log = Path(tempfile.gettempdir()) / "maskstudio-crash.log"
+        try:
+            log.write_text(traceback.format_exc())
+            where = f"; details in {log}"
+        except OSError:
+            where = ""
+        sys.stderr.write(f"maskstudio: internal error: {sys.exc_info()[1]!r}{where}. "
+                         f"Please report it.\n")
+        return 1
+
+
+def _run_editor(argv) -> int:
+    """Until the window exists, ``maskstudio`` runs the headless demo."""
+    if argv:
+        raise ParameterError(f"unknown command {argv[0]!r}: use one of {', '.join(SUBCOMMANDS)} "
+                             f"(see 'maskstudio --help')")
+    return cmd_demo(argparse.Namespace(out=None))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+

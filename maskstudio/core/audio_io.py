@@ -1,0 +1,257 @@
+"""Reading and writing audio through soundfile (libsndfile).
+
+Reads WAV, FLAC, OGG/Vorbis, MP3, AIFF and the rest of what libsndfile knows, at any rate and
+channel count, into float32 ``[channels, n]``.  Writes WAV or FLAC, matching the mixture's own
+container and sample format by default, atomically, and never over a file the user gave.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tempfile
+import warnings
+from math import gcd
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import scipy.signal
+import soundfile as sf
+
+from maskstudio.errors import AudioFileError, OverwriteError, ParameterError
+
+__all__ = [
+    "AudioClip",
+    "MaskStudioWarning",
+    "load_audio",
+    "save_audio",
+    "conform_reference",
+    "atomic_write",
+    "check_not_input",
+    "WRITABLE_FORMATS",
+]
+
+#: Containers maskstudio writes, by file extension.
+WRITABLE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
+
+
+class MaskStudioWarning(UserWarning):
+    """Something was adjusted for the user (resampled, padded, normalised): worth a look."""
+
+
+@dataclasses.dataclass
+class AudioClip:
+    """Decoded audio: float32 ``samples [channels, n]`` at ``samplerate`` Hz.
+
+    ``format`` and ``subtype`` are libsndfile's names for the file's container and sample
+    format ("WAV", "PCM_16"), kept so that exports can match them.
+    """
+
+    samples: np.ndarray
+    samplerate: int
+    path: Path | None = None
+    format: str | None = None
+    subtype: str | None = None
+
+    @property
+    def n_channels(self) -> int:
+        return self.samples.shape[0]
+
+    @property
+    def n_samples(self) -> int:
+        return self.samples.shape[1]
+
+    @property
+    def duration(self) -> float:
+        return self.n_samples / float(self.samplerate)
+
+    def mono(self) -> np.ndarray:
+        """The mid signal (mean of the channels), float32 ``[n]``."""
+        return self.samples.mean(axis=0, dtype=np.float32)
+
+
+def _describe(path) -> str:
+    return f"'{path}'"
+
+
+def load_audio(path, *, dtype=np.float32) -> AudioClip:
+    """Read an audio file into float32 ``[channels, n]``.
+
+    Raises
+    ------
+    AudioFileError
+        The file is missing, not audio, truncated, empty, or holds non-finite samples.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AudioFileError(f"{_describe(path)} does not exist: check the path")
+    if path.is_dir():
+        raise AudioFileError(f"{_describe(path)} is a folder, not an audio file")
+    try:
+        info = sf.info(str(path))
+        data, sr = sf.read(str(path), dtype=dtype, always_2d=True)
+    except (sf.SoundFileError, RuntimeError) as exc:
+        reason = str(exc).split(":", 1)[-1].strip() or "unknown reason"
+        raise AudioFileError(
+            f"cannot read {_describe(path)} as audio ({reason}): use a WAV, FLAC, OGG, MP3 or "
+            f"AIFF file, and re-export it if it is damaged"
+        ) from None
+    match = re.search(r"data\s*:\s*(\d+)\s*\(should be (\d+)\)", info.extra_info or "")
+    if match or data.shape[0] < info.frames:
+        raise AudioFileError(
+            f"{_describe(path)} is truncated: its header promises more samples than the file "
+            f"holds; re-export or copy the file again"
+        )
+    if data.shape[0] == 0:
+        raise AudioFileError(f"{_describe(path)} holds no samples: choose a file with audio in it")
+    samples = np.ascontiguousarray(data.T)
+    if not np.isfinite(samples).all():
+        raise AudioFileError(f"{_describe(path)} contains NaN or infinite samples")
+    return AudioClip(samples, int(sr), path, info.format, info.subtype)
+
+
+def check_not_input(target, inputs: Iterable) -> None:
+    """Raise :class:`OverwriteError` if ``target`` is one of the user's ``inputs``."""
+    target = Path(target)
+    if not target.exists():
+        return
+    for p in inputs:
+        if p is None:
+            continue
+        p = Path(p)
+        try:
+            same = p.exists() and os.path.samefile(target, p)
+        except OSError:
+            same = False
+        if same:
+            raise OverwriteError(
+                f"writing {_describe(target)} would overwrite an input file: choose another "
+                f"output folder or name"
+            )
+
+
+def atomic_write(target, write, *, suffix: str = "") -> None:
+    """Call ``write(tmp_path)`` on a temporary file beside ``target``, fsync, rename over it.
+
+    A crash or an error leaves either the old file or the complete new one, never half of one.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp",
+                               dir=str(target.parent))
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(str(target.parent), os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+#: Sample formats worth copying from a mixture into an export (PCM or float, no codecs).
+_PLAIN_SUBTYPES = ("PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
+
+
+def _export_format(path: Path, like_subtype: str | None):
+    """Container from the extension; the mixture's sample format where the container has it,
+    else 32-bit float WAV or 24-bit FLAC (a lossy mixture has no sample format to copy)."""
+    ext = path.suffix.lower()
+    if ext not in WRITABLE_FORMATS:
+        raise ParameterError(
+            f"cannot write {_describe(path)}: maskstudio exports .wav or .flac files"
+        )
+    fmt = WRITABLE_FORMATS[ext]
+    if like_subtype in _PLAIN_SUBTYPES and sf.check_format(fmt, like_subtype):
+        return fmt, like_subtype
+    return fmt, ("FLOAT" if fmt == "WAV" else "PCM_24")
+
+
+def save_audio(path, samples, samplerate: int, *, like: AudioClip | None = None,
+               subtype: str | None = None, protect: Iterable = ()) -> Path:
+    """Write ``samples [channels, n]`` (or ``[n]``) as WAV or FLAC, atomically.
+
+    The container comes from the extension; the sample format matches ``like`` (the mixture)
+    where the container allows it, else 32-bit float WAV or 24-bit FLAC.  A file in ``protect``
+    (the user's inputs) is never overwritten.  Integer formats clip at full scale, with a
+    warning when that happens.
+    """
+    path = Path(path)
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim == 1:
+        samples = samples[None]
+    inputs = list(protect) + ([like.path] if like is not None else [])
+    check_not_input(path, inputs)
+    fmt, default_subtype = _export_format(path, like.subtype if like else None)
+    subtype = subtype or default_subtype
+    if not sf.check_format(fmt, subtype):
+        raise ParameterError(f"{fmt} files cannot hold {subtype} samples: choose another subtype")
+    if subtype not in ("FLOAT", "DOUBLE"):
+        peak = float(np.abs(samples).max(initial=0.0))
+        if peak > 1.0:
+            warnings.warn(
+                f"{path.name}: peak {peak:.3f} exceeds full scale and will clip in {subtype}; "
+                f"export as 32-bit float WAV to keep it",
+                MaskStudioWarning, stacklevel=2,
+            )
+    data = samples.T
+
+    def write(tmp):
+        sf.write(tmp, data, int(samplerate), format=fmt, subtype=subtype)
+
+    try:
+        atomic_write(path, write, suffix=path.suffix)
+    except (sf.SoundFileError, RuntimeError, OSError) as exc:
+        raise AudioFileError(f"cannot write {_describe(path)}: {exc}") from None
+    return path
+
+
+def conform_reference(clip: AudioClip, mixture: AudioClip, *, name: str = "reference"
+                      ) -> np.ndarray:
+    """Bring a reference stem to the mixture's rate and length; returns float32 ``[C, n]``.
+
+    A different rate is resampled (polyphase) and a different length padded with zeros or
+    trimmed, each with a :class:`MaskStudioWarning`.  A different channel count is an error,
+    except a mono stem beside a multichannel mixture, which is used for every channel.
+    """
+    x = clip.samples
+    if x.shape[0] != mixture.n_channels:
+        if x.shape[0] == 1:
+            x = np.repeat(x, mixture.n_channels, axis=0)
+        else:
+            raise AudioFileError(
+                f"{name} has {x.shape[0]} channels but the mixture has {mixture.n_channels}: "
+                f"export the stem with {mixture.n_channels} channel(s)"
+            )
+    if clip.samplerate != mixture.samplerate:
+        g = gcd(int(clip.samplerate), int(mixture.samplerate))
+        up, down = mixture.samplerate // g, clip.samplerate // g
+        warnings.warn(
+            f"{name} is at {clip.samplerate} Hz, the mixture at {mixture.samplerate} Hz: "
+            f"resampled to {mixture.samplerate} Hz",
+            MaskStudioWarning, stacklevel=2,
+        )
+        x = scipy.signal.resample_poly(x, up, down, axis=-1).astype(np.float32)
+    n = mixture.n_samples
+    if x.shape[1] != n:
+        what = "padded with silence" if x.shape[1] < n else "trimmed"
+        warnings.warn(
+            f"{name} has {x.shape[1]} samples, the mixture {n}: {what} to match",
+            MaskStudioWarning, stacklevel=2,
+        )
+        x = x[:, :n] if x.shape[1] > n else np.pad(x, ((0, 0), (0, n - x.shape[1])))
+    return np.ascontiguousarray(x, dtype=np.float32)
