@@ -5,6 +5,7 @@
 - ``maskstudio oracle MIXTURE --source NAME=PATH ... --mask KIND --out DIR``
 - ``maskstudio separate MIXTURE --masks FILE --out DIR``
 - ``maskstudio info FILE``
+- ``maskstudio devices``
 - ``maskstudio demo [--out DIR]``
 
 A mistake of the user's (a missing file, a bad option value, a mask that does not fit) prints
@@ -23,7 +24,7 @@ from pathlib import Path
 from maskstudio import __version__
 from maskstudio.errors import MaskStudioError, ParameterError
 
-SUBCOMMANDS = ("oracle", "separate", "info", "demo")
+SUBCOMMANDS = ("oracle", "separate", "info", "devices", "demo")
 EXIT_USAGE = 2
 
 
@@ -92,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="describe an audio or mask file")
     p.add_argument("file")
+
+    sub.add_parser("devices", help="list the audio outputs PortAudio sees")
 
     p = sub.add_parser("demo", help="run the oracle on the built-in demo, headless")
     p.add_argument("--out", default=None, help="output folder (default: a temporary folder)")
@@ -206,6 +209,19 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_devices(args) -> int:
+    from maskstudio.audio.devices import load_sounddevice, output_devices
+
+    sd = load_sounddevice()
+    devices = output_devices()
+    print(sd.get_portaudio_version()[1])
+    if not devices:
+        print("no output device: maskstudio edits and exports; playback needs a device")
+    for index, name, channels, rate in devices:
+        print(f"  {index:3d}  {name}  ({channels} ch, {rate:.0f} Hz)")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from maskstudio.core.audio_io import load_audio
     from maskstudio.core.metrics import si_sdr
@@ -242,7 +258,7 @@ def main(argv=None) -> int:
             parser = build_parser()
             args = parser.parse_args(argv)
             return {"oracle": cmd_oracle, "separate": cmd_separate, "info": cmd_info,
-                    "demo": cmd_demo}[args.command](args)
+                    "devices": cmd_devices, "demo": cmd_demo}[args.command](args)
         return _run_editor(argv)
     except MaskStudioError as exc:
         sys.stderr.write(f"maskstudio: error: {exc}\n")

@@ -1,0 +1,45 @@
+"""Finding PortAudio and its output devices, with a clear word when it is missing."""
+
+from __future__ import annotations
+
+import sys
+
+from maskstudio.errors import MaskStudioError
+
+__all__ = ["AudioUnavailable", "load_sounddevice", "output_devices"]
+
+
+class AudioUnavailable(MaskStudioError):
+    """PortAudio or the sounddevice package is missing, or no output device exists."""
+
+
+def _install_hint() -> str:
+    if sys.platform.startswith("linux"):
+        return "install PortAudio (Debian/Ubuntu: sudo apt-get install libportaudio2)"
+    if sys.platform == "darwin":
+        return "install PortAudio (brew install portaudio)"
+    return "reinstall the sounddevice package, which bundles PortAudio on this system"
+
+
+def load_sounddevice():
+    """Import sounddevice, turning a missing PortAudio library into :class:`AudioUnavailable`."""
+    try:
+        import sounddevice
+    except OSError as exc:  # sounddevice raises OSError when libportaudio is absent
+        raise AudioUnavailable(f"playback needs the PortAudio library, which was not found "
+                               f"({exc}): {_install_hint()}") from None
+    except ImportError:
+        raise AudioUnavailable("playback needs the sounddevice package: "
+                               "pip install sounddevice") from None
+    return sounddevice
+
+
+def output_devices() -> list:
+    """``[(index, name, max_output_channels, default_samplerate), ...]`` of output devices."""
+    sd = load_sounddevice()
+    try:
+        devices = sd.query_devices()
+    except Exception as exc:  # PortAudio errors are plain exceptions of sounddevice's own
+        raise AudioUnavailable(f"PortAudio could not list devices: {exc}") from None
+    return [(i, d["name"], d["max_output_channels"], d["default_samplerate"])
+            for i, d in enumerate(devices) if d["max_output_channels"] > 0]

@@ -1,0 +1,221 @@
+"""The command line, through real files: the forms users rely on, and every bad input."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from maskstudio.cli import main
+from maskstudio.core.audio_io import load_audio
+
+from .conftest import SR, clicks, harmonic
+
+
+@pytest.fixture
+def stems(tmp_path, write_wav):
+    n = SR * 2
+    voice, drums = harmonic(n)[None], clicks(n)[None]
+    return dict(mix=write_wav("mix.wav", voice + drums), voice=write_wav("stems/voice.wav", voice),
+                drums=write_wav("stems/drums.wav", drums), out=tmp_path / "out")
+
+
+def run(*args):
+    return main([str(a) for a in args])
+
+
+def oracle_args(s, *extra, mask="wiener"):
+    return ["oracle", s["mix"], "--source", f"voice={s['voice']}", "--source",
+            f"drums={s['drums']}", "--mask", mask, "--out", s["out"], *extra]
+
+
+def _total(out, names):
+    return sum(load_audio(out / f"{n}.wav").samples for n in names)
+
+
+@pytest.mark.parametrize("mask", ["ibm", "wiener", "psm", "cirm"])
+def test_oracle_writes_sources_residual_and_masks_that_sum_to_the_mixture(stems, mask, capsys):
+    assert run(*oracle_args(stems, "--n-fft", 1024, "--hop-length", 256, mask=mask)) == 0
+    out = stems["out"]
+    assert sorted(p.name for p in out.iterdir()) == ["drums.wav", "masks.npz", "residual.wav",
+                                                      "voice.wav"]
+    mix = load_audio(stems["mix"]).samples
+    np.testing.assert_allclose(_total(out, ["voice", "drums", "residual"]), mix, atol=1e-5)
+    with np.load(out / "masks.npz") as z:
+        assert list(z["names"]) == ["voice", "drums"] and int(z["n_fft"]) == 1024
+    assert "voice.wav" in capsys.readouterr().out
+
+
+def test_oracle_with_some_sources_leaves_the_rest_in_the_residual(stems):
+    assert run("oracle", stems["mix"], "--source", f"voice={stems['voice']}", "--mask", "ibm",
+               "--out", stems["out"]) == 0
+    assert not (stems["out"] / "drums.wav").exists()
+    residual = load_audio(stems["out"] / "residual.wav").samples
+    drums = load_audio(stems["drums"]).samples
+    assert np.corrcoef(residual[0], drums[0])[0, 1] > 0.8
+
+
+@pytest.mark.parametrize("phase", ["misi", "hybrid", "fgla", "oracle"])
+def test_oracle_phase_modes(stems, phase):
+    assert run(*oracle_args(stems, "--phase", phase, "--n-iter", 2)) == 0
+    assert (stems["out"] / "voice.wav").exists()
+
+
+def test_separate_applies_a_model_mask_file_with_its_own_settings(stems, tmp_path):
+    assert run(*oracle_args(stems, "--n-fft", 512, "--hop-length", 128)) == 0
+    first = load_audio(stems["out"] / "voice.wav").samples
+    again = tmp_path / "again"
+    assert run("separate", stems["mix"], "--masks", stems["out"] / "masks.npz",
+               "--out", again) == 0
+    np.testing.assert_array_equal(load_audio(again / "voice.wav").samples, first)
+    mix = load_audio(stems["mix"]).samples
+    np.testing.assert_allclose(_total(again, ["voice", "drums", "residual"]), mix, atol=1e-5)
+
+
+def test_separate_accepts_a_bare_npy_with_settings(stems, tmp_path):
+    T = 1 + SR * 2 // 256
+    np.save(tmp_path / "voice.npy", np.full((513, T), 0.25, np.float32))
+    assert run("separate", stems["mix"], "--masks", tmp_path / "voice.npy", "--n-fft", 1024,
+               "--out", stems["out"]) == 0
+    mix = load_audio(stems["mix"]).samples
+    np.testing.assert_allclose(load_audio(stems["out"] / "voice.wav").samples, 0.25 * mix,
+                               atol=1e-5)
+
+
+def test_references_are_conformed_with_warnings(stems, write_wav, capsys):
+    short = write_wav("short.wav", harmonic(SR // 2)[None], sr=SR // 2)  # 1 s of 2
+    assert run("oracle", stems["mix"], "--source", f"voice={short}", "--mask", "ibm",
+               "--out", stems["out"]) == 0
+    err = capsys.readouterr().err
+    assert "maskstudio: warning:" in err and "resampled" in err and "padded" in err
+
+
+def test_flac_output_in_the_mixtures_sample_format(stems, write_wav, tmp_path):
+    mix16 = write_wav("mix16.wav", load_audio(stems["mix"]).samples, subtype="PCM_16")
+    assert run("oracle", mix16, "--source", f"voice={stems['voice']}", "--mask", "ibm",
+               "--format", "flac", "--out", stems["out"]) == 0
+    info = sf.info(str(stems["out"] / "voice.flac"))
+    assert info.format == "FLAC" and info.subtype == "PCM_16"
+
+
+def test_info_describes_audio_and_masks(stems, capsys):
+    assert run("info", stems["mix"]) == 0
+    out = capsys.readouterr().out
+    assert f"{SR} Hz" in out and "channels    1" in out and "duration" in out
+    run(*oracle_args(stems))
+    capsys.readouterr()
+    assert run("info", stems["out"] / "masks.npz") == 0
+    out = capsys.readouterr().out
+    assert "voice, drums" in out and "n_fft=2048" in out and "soft" in out
+
+
+def test_demo_runs_headless(tmp_path, capsys):
+    assert run("demo", "--out", tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "voice: SI-SDR" in out
+    assert (tmp_path / "voice.wav").exists() and (tmp_path / "residual.wav").exists()
+
+
+def _bad_inputs(s, tmp_path):
+    garbage = tmp_path / "garbage.wav"
+    garbage.write_bytes(b"definitely not audio" * 50)
+    empty = tmp_path / "empty.wav"
+    sf.write(str(empty), np.zeros((0, 1)), SR)
+    data = s["mix"].read_bytes()
+    truncated = tmp_path / "truncated.wav"
+    truncated.write_bytes(data[: len(data) // 3])
+    stereo = tmp_path / "stereo.wav"
+    sf.write(str(stereo), np.zeros((SR * 2, 2)), SR)
+    T = 1 + SR * 2 // 512
+    np.savez(tmp_path / "nan.npz", masks=np.full((1, 1025, T), np.nan, np.float32), n_fft=2048,
+             hop_length=512, samplerate=SR)
+    np.savez(tmp_path / "shape.npz", masks=np.zeros((1, 1025, T + 9), np.float32), n_fft=2048,
+             hop_length=512, samplerate=SR)
+    np.savez(tmp_path / "rate.npz", masks=np.zeros((1, 1025, T), np.float32), n_fft=2048,
+             hop_length=512, samplerate=44100)
+    np.save(tmp_path / "transposed.npy", np.zeros((T, 1025), np.float32))
+    outfile = tmp_path / "a_file"
+    outfile.write_text("x")
+    v, mix, out = f"voice={s['voice']}", s["mix"], s["out"]
+    masks = ("--masks", tmp_path / "ok.npz")
+    return {
+        "missing mixture": ("oracle", tmp_path / "nope.wav", "--source", v, "--mask", "ibm",
+                            "--out", out),
+        "garbage mixture": ("oracle", garbage, "--source", v, "--mask", "ibm", "--out", out),
+        "empty mixture": ("oracle", empty, "--source", v, "--mask", "ibm", "--out", out),
+        "truncated mixture": ("oracle", truncated, "--source", v, "--mask", "ibm", "--out", out),
+        "missing stem": ("oracle", mix, "--source", v, "--source", f"x={tmp_path / 'no.wav'}",
+                         "--mask", "ibm", "--out", out),
+        "stem channels": ("oracle", mix, "--source", f"x={stereo}", "--mask", "ibm", "--out",
+                          out),
+        "no source": ("oracle", mix, "--mask", "ibm", "--out", out),
+        "source spec": ("oracle", mix, "--source", "voice", "--mask", "ibm", "--out", out),
+        "source name": ("oracle", mix, "--source", f"../evil={s['voice']}", "--mask", "ibm",
+                        "--out", out),
+        "reserved name": ("oracle", mix, "--source", f"residual={s['voice']}", "--mask", "ibm",
+                          "--out", out),
+        "duplicate": ("oracle", mix, "--source", v, "--source", v, "--mask", "ibm", "--out", out),
+        "mask kind": ("oracle", mix, "--source", v, "--mask", "magic", "--out", out),
+        "phase": ("oracle", mix, "--source", v, "--mask", "ibm", "--phase", "nope", "--out", out),
+        "n_fft text": ("oracle", mix, "--source", v, "--mask", "ibm", "--n-fft", "big", "--out",
+                       out),
+        "n_fft zero": ("oracle", mix, "--source", v, "--mask", "ibm", "--n-fft", "0", "--out",
+                       out),
+        "hop": ("oracle", mix, "--source", v, "--mask", "ibm", "--hop-length", "-5", "--out", out),
+        "window": ("oracle", mix, "--source", v, "--mask", "ibm", "--window", "squiggle",
+                   "--out", out),
+        "out is a file": ("oracle", mix, "--source", v, "--mask", "ibm", "--out", outfile),
+        "missing --out": ("oracle", mix, "--source", v, "--mask", "ibm"),
+        "missing masks": ("separate", mix, "--masks", tmp_path / "none.npz", "--out", out),
+        "nan masks": ("separate", mix, "--masks", tmp_path / "nan.npz", "--out", out),
+        "shape masks": ("separate", mix, "--masks", tmp_path / "shape.npz", "--out", out),
+        "rate masks": ("separate", mix, "--masks", tmp_path / "rate.npz", "--out", out),
+        "transposed": ("separate", mix, "--masks", tmp_path / "transposed.npy", "--n-fft", 2048,
+                       "--out", out),
+        "npy without settings": ("separate", mix, "--masks", tmp_path / "transposed.npy",
+                                 "--out", out),
+        "mask is audio": ("separate", mix, "--masks", s["voice"], "--out", out),
+        "complex phase, real masks": ("separate", mix, *masks, "--phase", "complex", "--out",
+                                      out),
+        "oracle phase without stems": ("separate", mix, *masks, "--phase", "oracle", "--out",
+                                       out),
+        "info missing": ("info", tmp_path / "nothing.flac"),
+        "info garbage": ("info", garbage),
+        "unknown command": ("frobnicate",),
+    }
+
+
+def test_every_bad_input_exits_2_with_one_clear_line_and_writes_nothing(stems, tmp_path,
+                                                                       capsys):
+    ok = tmp_path / "ok"
+    assert run(*oracle_args(stems, "--out", ok)[:-2], "--out", ok) == 0
+    (ok / "masks.npz").rename(tmp_path / "ok.npz")
+    capsys.readouterr()
+    for label, args in _bad_inputs(stems, tmp_path).items():
+        code = run(*args)
+        err = capsys.readouterr().err
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert code == 2, (label, err)
+        assert len(lines) == 1 and lines[0].startswith("maskstudio: error: "), (label, err)
+        assert "Traceback" not in err
+        assert not stems["out"].exists() or not any(stems["out"].iterdir()), label
+
+
+def test_never_overwrites_an_input(stems):
+    before = stems["voice"].read_bytes()
+    code = run("oracle", stems["mix"], "--source", f"voice={stems['voice']}", "--mask", "ibm",
+               "--out", stems["voice"].parent)
+    assert code == 2
+    assert stems["voice"].read_bytes() == before
+
+
+def test_the_installed_command_prints_one_line_not_a_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "maskstudio", "info", tmp_path / "x.wav"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    version = subprocess.run([sys.executable, "-m", "maskstudio", "--version"],
+                             capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("maskstudio ")
