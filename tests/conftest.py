@@ -7,6 +7,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import soundfile as sf  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# CI is a gate: the same examples every run.  Locally, Hypothesis explores new ones.
+settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 SR = 16000
 
@@ -52,3 +58,8 @@ def write_wav(tmp_path):
         sf.write(str(path), np.atleast_2d(samples).T, sr, subtype=subtype)
         return path
     return write
+
+# A long local search: HYPOTHESIS_PROFILE=thorough make test
+settings.register_profile("thorough", max_examples=3000, deadline=None)
+if os.environ.get("HYPOTHESIS_PROFILE"):
+    settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])

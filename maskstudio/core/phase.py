@@ -22,10 +22,12 @@ from typing import Callable, Sequence
 import numpy as np
 
 from maskstudio.core.masks import residual as residual_mask
-from maskstudio.core.stft import STFTConfig, istft, stft, stft_frames, synthesize
+from maskstudio.core.stft import (STFTConfig, frame_major, istft, stft, stft_frames,
+                                  synthesize)
 from maskstudio.errors import ParameterError
 
-__all__ = ["PHASE_MODES", "DEFAULT_ITERATIONS", "resynthesize", "spectral_convergence"]
+__all__ = ["PHASE_MODES", "DEFAULT_ITERATIONS", "resynthesize", "fast_griffin_lim",
+           "spectral_convergence"]
 
 PHASE_MODES = ("mixture", "misi", "fgla", "hybrid", "oracle", "complex")
 DEFAULT_ITERATIONS = {"misi": 5, "hybrid": 5, "fgla": 32}
@@ -40,6 +42,19 @@ def _unit(X: np.ndarray) -> np.ndarray:
     mag = np.abs(X)
     np.maximum(mag, _TINY, out=mag)
     return X / mag
+
+
+def _impose_magnitude(X: np.ndarray, A: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``X <- A * X / |X|`` in place; ``scale`` is a float32 buffer shaped and laid out like A.
+
+    Taking the ratio ``A / |X|`` in float32 avoids a complex division; all three arrays share
+    the STFT's memory layout (see :func:`frame_major`).
+    """
+    np.abs(X, out=scale)
+    np.maximum(scale, _TINY, out=scale)
+    np.divide(A, scale, out=scale)
+    X *= scale
+    return X
 
 
 def _layers(masks: np.ndarray, n_channels: int, n_bins: int, n_frames: int) -> np.ndarray:
@@ -117,9 +132,9 @@ def resynthesize(mixture: np.ndarray, masks: np.ndarray, config: STFTConfig, *,
             raise ParameterError("the 'oracle' phase needs one reference stem per mask")
     if phase == "hybrid" and samplerate is None:
         raise ParameterError("the 'hybrid' phase needs the sample rate to place its cutoff")
-    g = _gains(m, phase, include_residual)
     if phase in ("mixture", "complex", "oracle"):
-        return _render_linear(mixture, g, config, phase, references, progress)
+        return _render_linear(mixture, m, config, phase, include_residual, references, progress)
+    g = _gains(m, phase, include_residual)
     if phase == "fgla":
         return _fgla(mixture, g, config, n_iter, momentum, progress)
     cutoff_bin = None
@@ -129,10 +144,15 @@ def resynthesize(mixture: np.ndarray, masks: np.ndarray, config: STFTConfig, *,
     return _misi(mixture, g, config, n_iter, cutoff_bin, progress)
 
 
-def _render_linear(mixture, g, config: STFTConfig, phase, references, progress):
-    """``gain * Y`` (with the oracle's phase if asked), inverted block by block."""
+def _render_linear(mixture, m, config: STFTConfig, phase, include_residual, references,
+                   progress):
+    """``gain * Y`` (with the oracle's phase if asked), inverted block by block.
+
+    Gains (and the residual) are formed per block, in the block's memory layout, so nothing
+    the size of the whole file is computed before the first block is out.
+    """
     C, n = mixture.shape
-    L = g.shape[0]
+    L = m.shape[0] + (1 if include_residual else 0)
     T = config.n_frames(n)
     kw = config.kwargs()
     refs = None
@@ -141,7 +161,8 @@ def _render_linear(mixture, g, config: STFTConfig, phase, references, progress):
 
     def frames(t0, t1):
         Y = stft_frames(mixture, t0, t1, **kw)  # [C, F, t]
-        X = g[..., t0:t1] * Y[None]  # [L, C, F, t]
+        g = _gains(frame_major(m[..., t0:t1]), phase, include_residual)
+        X = g * Y[None]  # [L, C, F, t]
         if refs is not None:
             S = np.stack([stft_frames(r, t0, t1, **kw) for r in refs])
             S = np.concatenate([S, (Y - S.sum(axis=0))[None]], axis=0)[:L]
@@ -160,15 +181,17 @@ def _misi(mixture, g, config: STFTConfig, n_iter, cutoff_bin, progress):
     L = g.shape[0]
     kw = config.kwargs()
     Y = stft(mixture, **kw)  # [C, F, T]
-    X = g * Y[None]  # [L, C, F, T], mixture phase to start
+    X = frame_major(g) * Y[None]  # [L, C, F, T], mixture phase to start
     A = np.abs(X)
+    scale = np.empty_like(A)
+    above = X[:, :, cutoff_bin:].copy() if cutoff_bin is not None else None
     y_ref = istft(Y, length=n, **kw)  # the mixture as the grid sees it
     for it in range(n_iter):
         x = istft(X, length=n, **kw)
         x += (y_ref - x.sum(axis=0)) / L
-        X = A * _unit(stft(x, **kw))
-        if cutoff_bin is not None:
-            X[:, :, cutoff_bin:] = (g * Y[None])[:, :, cutoff_bin:]
+        X = _impose_magnitude(stft(x, **kw), A, scale)
+        if above is not None:  # hybrid: the mixture's phase above the cutoff
+            X[:, :, cutoff_bin:] = above
         if progress is not None:
             progress(it + 1, n_iter + 1)
     x = istft(X, length=n, **kw)
@@ -178,20 +201,55 @@ def _misi(mixture, g, config: STFTConfig, n_iter, cutoff_bin, progress):
     return x
 
 
-def _fgla(mixture, g, config: STFTConfig, n_iter, momentum, progress):
-    C, n = mixture.shape
+def fast_griffin_lim(magnitude: np.ndarray, init: np.ndarray, config: STFTConfig, *,
+                     n_iter: int = 32, momentum: float = 0.99, length: int | None = None,
+                     progress: Progress | None = None) -> np.ndarray:
+    """A signal whose STFT magnitude approaches ``magnitude``, by fast Griffin-Lim.
+
+    Perraudin, Balazs & Sondergaard (2013): alternate projections onto consistent spectrograms
+    and onto the target magnitude, with momentum.  Unlike ``librosa.griffinlim`` it starts from
+    a given phase, ``init`` (complex, same shape; only its phase is used).
+
+    Parameters
+    ----------
+    magnitude : np.ndarray [shape=(..., F, T)], real
+    init : np.ndarray [shape=(..., F, T)], complex
+    config : STFTConfig
+    n_iter : int
+    momentum : float
+        0 gives the classic Griffin-Lim; 0.99 converges faster.
+    length : int, optional
+        Samples of the output.
+
+    Returns
+    -------
+    np.ndarray [shape=(..., length)], float32
+    """
+    if n_iter < 0:
+        raise ParameterError(f"n_iter={n_iter} must not be negative")
     kw = config.kwargs()
-    Y = stft(mixture, **kw)
-    c_prev = g * Y[None]
-    A = np.abs(c_prev)
-    t = c_prev
+    A = frame_major(magnitude, np.float32)
+    alpha = np.float32(momentum)
+    c_prev = A * _unit(frame_major(init, np.complex64))
+    t = c_prev.copy()
+    scale = np.empty_like(A)
     for it in range(n_iter):
-        c = A * _unit(stft(istft(t, length=n, **kw), **kw))
-        t = c + np.float32(momentum) * (c - c_prev)
-        c_prev = c
+        c = _impose_magnitude(stft(istft(t, length=length, **kw), **kw), A, scale)
+        # t <- c + alpha (c - c_prev), reusing c_prev's buffer
+        np.subtract(c, c_prev, out=c_prev)
+        c_prev *= alpha
+        c_prev += c
+        t, c_prev = c_prev, c
         if progress is not None:
             progress(it + 1, n_iter + 1)
-    return istft(c_prev, length=n, **kw)
+    return istft(c_prev, length=length, **kw)
+
+
+def _fgla(mixture, g, config: STFTConfig, n_iter, momentum, progress):
+    n = mixture.shape[-1]
+    X = frame_major(g) * stft(mixture, **config.kwargs())[None]
+    return fast_griffin_lim(np.abs(X), X, config, n_iter=n_iter, momentum=momentum, length=n,
+                            progress=progress)
 
 
 def spectral_convergence(target_mag: np.ndarray, y: np.ndarray, config: STFTConfig) -> float:

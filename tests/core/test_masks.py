@@ -88,7 +88,7 @@ def test_maskset_layers_and_residual():
 unit = st.floats(0, 1, width=32)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(deadline=None)
 @given(hnp.arrays(np.float32, hnp.array_shapes(min_dims=3, max_dims=3, min_side=1, max_side=6),
                   elements=unit))
 def test_property_partition_of_unity(m):

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from maskstudio.core.stft import STFTConfig, istft, n_frames_for, stft, stft_frames
@@ -91,16 +91,18 @@ def test_istft_checks_its_bins():
         istft(S, n_fft=1024)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(deadline=None)
 @given(n=st.integers(1, 6000), log_fft=st.integers(4, 11), hop_div=st.sampled_from([2, 4, 8]),
        channels=st.integers(1, 3), seed=st.integers(0, 2 ** 16))
+@example(n=997, log_fft=11, hop_div=2, channels=1, seed=0)  # one frame: edge samples see ~0 window
 def test_property_round_trip_recovers_any_signal(n, log_fft, hop_div, channels, seed):
     n_fft = 2 ** log_fft
     hop = n_fft // hop_div
     y = _signal((channels, n), seed=seed)
     y2 = istft(stft(y, n_fft=n_fft, hop_length=hop), n_fft=n_fft, hop_length=hop, length=n)
     assert y2.shape == y.shape
-    np.testing.assert_allclose(y2, y, atol=5e-5)
+    # float32 rounding, amplified where the window's sum of squares is small
+    np.testing.assert_allclose(y2, y, atol=5e-5, rtol=2e-4)
 
 
 @pytest.mark.reference
