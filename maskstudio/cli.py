@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("separate", help="apply a mask file (a model's output) and export")
     p.add_argument("mixture", help="the mixture's audio file")
     p.add_argument("--masks", required=True, help="mask file (.npz, or .npy with --n-fft)")
+    p.add_argument("--normalize", action="store_true",
+                   help="scale masks that sum above one in a bin so that they sum to one")
     _add_stft_options(p, defaults=False)
     _add_phase_options(p)
     p.add_argument("--out", required=True, help="output folder")
@@ -189,12 +191,14 @@ def cmd_separate(args) -> int:
     masks = mf.masks
     if not masks.is_complex:
         report = masks.overlap()
-        if report.overlaps:
-            warnings.warn(report.describe())
+        if report.overlaps and args.normalize:
+            masks = masks.normalized()
+        elif report.overlaps:
+            warnings.warn(report.describe() + " (--normalize)")
     signals = render(mixture, masks, mf.config, phase=args.phase, n_iter=args.n_iter,
                      cutoff_hz=args.cutoff_hz, progress=_progress(f"resynthesis ({args.phase})"))
     metadata = dict(mf.metadata, mixture=str(mixture.path), phase=args.phase,
-                    mask_file=str(mf.path))
+                    mask_file=str(mf.path), normalized=bool(args.normalize))
     written = write_outputs(args.out, mixture, masks, signals, mf.config, fmt=args.format,
                             metadata=metadata, protect=[mf.path])
     for p in written:

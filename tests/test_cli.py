@@ -83,6 +83,24 @@ def test_separate_accepts_a_bare_npy_with_settings(stems, tmp_path):
                                atol=1e-5)
 
 
+def test_overlapping_masks_are_reported_and_normalised_on_request(stems, tmp_path, capsys):
+    T = 1 + SR * 2 // 512
+    m = np.full((2, 1025, T), 0.75, np.float32)  # sums to 1.5 everywhere
+    np.savez(tmp_path / "over.npz", masks=m, names=np.array(["a", "b"]), n_fft=2048,
+             hop_length=512, samplerate=SR)
+    assert run("separate", stems["mix"], "--masks", tmp_path / "over.npz", "--out",
+               stems["out"]) == 0
+    err = capsys.readouterr().err
+    assert "overlap" in err and "100.0%" in err and "--normalize" in err
+    mix = load_audio(stems["mix"]).samples
+    assert np.abs(load_audio(stems["out"] / "residual.wav").samples).max() < 1e-6  # clipped
+    assert run("separate", stems["mix"], "--masks", tmp_path / "over.npz", "--normalize",
+               "--out", stems["out"]) == 0
+    assert "overlap" not in capsys.readouterr().err
+    np.testing.assert_allclose(load_audio(stems["out"] / "a.wav").samples, 0.5 * mix, atol=1e-5)
+    np.testing.assert_allclose(_total(stems["out"], ["a", "b", "residual"]), mix, atol=1e-5)
+
+
 def test_references_are_conformed_with_warnings(stems, write_wav, capsys):
     short = write_wav("short.wav", harmonic(SR // 2)[None], sr=SR // 2)  # 1 s of 2
     assert run("oracle", stems["mix"], "--source", f"voice={short}", "--mask", "ibm",

@@ -1,0 +1,38 @@
+"""The benchmark scripts keep working (their figures are checked by people, not here)."""
+
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from .conftest import SR, clicks, harmonic
+
+BENCH = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.mark.reference
+def test_core_benchmark_runs_and_reports_every_target():
+    pytest.importorskip("librosa")
+    proc = subprocess.run([sys.executable, str(BENCH / "bench_core.py"), "--quick"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode in (0, 1), proc.stderr  # 1 = a target missed on tiny signals
+    assert proc.stdout.count("target >=") == 5 and "targets met" in proc.stdout
+
+
+@pytest.mark.reference
+def test_corpus_check_agrees_with_the_independent_computation(tmp_path):
+    pytest.importorskip("librosa")
+    n = SR * 2
+    stems = {"tone": np.stack([harmonic(n), harmonic(n, f0=330)]),
+             "hits": np.stack([clicks(n), clicks(n, seed=4)])}
+    (tmp_path / "sources").mkdir()
+    for name, x in stems.items():
+        sf.write(str(tmp_path / "sources" / f"{name}.wav"), x.T, SR, subtype="FLOAT")
+    sf.write(str(tmp_path / "mixture.wav"), sum(stems.values()).T, SR, subtype="FLOAT")
+    proc = subprocess.run([sys.executable, str(BENCH / "corpus_check.py"), str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "per-channel" in proc.stdout and "MISI" in proc.stdout
