@@ -155,8 +155,6 @@ def cmd_oracle(args) -> int:
     mixture = load_audio(args.mixture)
     refs = [conform_reference(load_audio(p), mixture, name=f"source '{n}'")
             for n, p in sources.items()]
-    if config.n_frames(mixture.n_samples) < 1:
-        raise ParameterError(f"the mixture is shorter than one frame of n_fft={config.n_fft}")
     options = dict(lc_db=args.lc_db, p=args.p, beta=args.beta, truncate=not args.no_truncate)
     data = oracle_masks(mixture.samples, refs, config, args.mask, per_channel=args.per_channel,
                         progress=_progress("oracle masks"), **options)
@@ -184,6 +182,9 @@ def cmd_separate(args) -> int:
     from maskstudio.core.maskfile import load_masks
     from maskstudio.core.separation import render, write_outputs
 
+    if args.phase == "oracle":
+        raise ParameterError("--phase oracle needs the reference stems: use 'maskstudio oracle' "
+                             "with --source NAME=PATH")
     mixture = load_audio(args.mixture)
     explicit = _config(args)
     mf = load_masks(args.masks, n_channels=mixture.n_channels, n_samples=mixture.n_samples,
@@ -234,11 +235,9 @@ def cmd_demo(args) -> int:
     folder = demo_folder()
     stems = demo_stems()
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="maskstudio-demo-"))
-    ns = argparse.Namespace(
-        mixture=str(folder / "mixture.flac"), source=[f"{n}={p}" for n, p in stems.items()],
-        mask="wiener", lc_db=0.0, p=2.0, beta=0.5, no_truncate=False, per_channel=False,
-        n_fft=1024, hop_length=256, win_length=None, window="hann", phase="mixture",
-        n_iter=None, cutoff_hz=6000.0, format="wav", out=str(out))
+    sources = [a for n, p in stems.items() for a in ("--source", f"{n}={p}")]
+    ns = build_parser().parse_args(["oracle", str(folder / "mixture.flac"), *sources,
+                                    "--mask", "wiener", "--n-fft", "1024", "--out", str(out)])
     print(f"maskstudio demo: Wiener-like oracle masks of {folder / 'mixture.flac'}")
     cmd_oracle(ns)
     for name, path in stems.items():

@@ -122,7 +122,7 @@ def resynthesize(mixture: np.ndarray, masks: np.ndarray, config: STFTConfig, *,
     m = _layers(masks, C, config.n_bins, T)
     if phase == "complex" and not np.iscomplexobj(m):
         raise ParameterError("the 'complex' phase mode needs complex masks (cIRM); these are "
-                             "real: use --phase mixture")
+                             "real: use the 'mixture' phase")
     if n_iter is None:
         n_iter = DEFAULT_ITERATIONS.get(phase, 0)
     if n_iter < 0:
