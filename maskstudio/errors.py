@@ -24,3 +24,7 @@ class MaskFileError(MaskStudioError):
 
 class OverwriteError(MaskStudioError):
     """Writing would replace a file the user gave as input."""
+
+
+class Cancelled(MaskStudioError):
+    """The user cancelled a long operation; nothing was changed."""

@@ -1,0 +1,468 @@
+"""One open mixture and its mask layers: the model the editor window binds to.
+
+No Qt here (napari's split): views subscribe to events — ``"masks"`` with the changed
+:class:`~maskstudio.core.edits.Box`, ``"layers"``, ``"history"``, ``"spectrogram"`` — and every
+change goes through this object, so undo, the partition of unity and the locks hold whatever
+the view.  Long operations take a ``progress(done, total)`` callback that may raise
+:class:`~maskstudio.errors.Cancelled`; they change nothing until they have finished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from maskstudio.core.audio_io import AudioClip, conform_reference, load_audio
+from maskstudio.core.edits import Box, edit_layer, smooth_values
+from maskstudio.core.history import Atom, History, Step
+from maskstudio.core.maskfile import load_masks, save_masks
+from maskstudio.core.masks import MaskSet, magnitude_db, threshold_mask
+from maskstudio.core.oracle import oracle_masks
+from maskstudio.core.separation import check_source_name, render, write_outputs
+from maskstudio.core.spectrogram import SpectrogramImage
+from maskstudio.core.stft import STFTConfig, stft_frames
+from maskstudio.core.tiles import TiledMasks
+from maskstudio.errors import MaskFileError, ParameterError
+
+__all__ = ["Layer", "Document", "PALETTE"]
+
+PALETTE = [(235, 87, 64), (64, 156, 235), (96, 204, 96), (240, 192, 48), (186, 104, 232),
+           (56, 204, 204), (240, 128, 184), (160, 160, 160)]
+RESIDUAL_COLOR = (220, 220, 220)
+_BLOCK = 2048  #: frames per block for whole-file operations
+
+
+@dataclasses.dataclass
+class Layer:
+    """How a source layer looks and where it came from (its values live in the store)."""
+
+    name: str
+    color: tuple = (235, 87, 64)
+    opacity: float = 0.55
+    visible: bool = True
+    solo: bool = False
+    locked: bool = False
+    label: str = ""
+    provenance: dict = dataclasses.field(default_factory=lambda: {"kind": "painted"})
+
+
+class Document:
+    """A mixture, its STFT grid, its source layers and their history."""
+
+    def __init__(self, clip: AudioClip, config: STFTConfig | None = None, *,
+                 view_channel="mid"):
+        self.clip = clip
+        self.config = config or STFTConfig()
+        self.layers: list[Layer] = []
+        self.residual = Layer("residual", RESIDUAL_COLOR, opacity=0.35, visible=False,
+                              provenance={"kind": "residual"})
+        self.references: dict = {}  # name -> conformed stem [C, n], when stems were loaded
+        self._listeners: list[Callable] = []
+        self.view_channel = view_channel
+        self._complex: dict = {}  # name -> complex mask, for layers loaded as cIRM
+        self._make_grid()
+        self.modified = False
+
+    def _make_grid(self, lead: tuple = ()):
+        self.n_bins = self.config.n_bins
+        self.n_frames = self.config.n_frames(self.clip.n_samples)
+        self.store = TiledMasks(self.n_bins, self.n_frames, lead=lead)
+        for _ in self.layers:
+            self.store.add_layer()
+        self.history = History(self.store, on_apply=self._history_applied)
+        self.spectrogram = SpectrogramImage(self.view_signal(), self.config)
+
+    # -- events ---------------------------------------------------------------------------
+    def subscribe(self, callback: Callable) -> None:
+        """``callback(event, payload)`` for "masks" (a Box), "layers", "history", "spectrogram"."""
+        self._listeners.append(callback)
+
+    def emit(self, event: str, payload=None) -> None:
+        for cb in list(self._listeners):
+            cb(event, payload)
+
+    def _history_applied(self, step: Step, undone: bool) -> None:
+        box = Box(0, 0, 0, 0)
+        for atom in step.atoms:
+            h, w = atom.old.shape[-2:]
+            box = box.union(Box(atom.f0, atom.f0 + h, atom.t0, atom.t0 + w))
+        self.modified = True
+        if step.undo_fn is not None:
+            self.emit("layers")
+        if not box.empty:
+            self.emit("masks", box)
+        self.emit("history")
+
+    # -- grid -----------------------------------------------------------------------------
+    @property
+    def samplerate(self) -> int:
+        return self.clip.samplerate
+
+    @property
+    def bin_hz(self) -> float:
+        return self.samplerate / self.config.n_fft
+
+    @property
+    def frame_seconds(self) -> float:
+        return self.config.hop_length / self.samplerate
+
+    def view_signal(self) -> np.ndarray:
+        x = self.clip.samples
+        if self.view_channel == "mid":
+            return x.mean(axis=0, dtype=np.float32)
+        c = int(self.view_channel)
+        if not 0 <= c < x.shape[0]:
+            raise ParameterError(f"there is no channel {c + 1}: the file has {x.shape[0]}")
+        return x[c]
+
+    def set_view_channel(self, channel) -> None:
+        if channel == self.view_channel:
+            return
+        self.view_channel = channel
+        self.spectrogram = SpectrogramImage(self.view_signal(), self.config)
+        self.emit("spectrogram")
+
+    def set_config(self, config: STFTConfig, *, progress=None) -> None:
+        """Move to another STFT grid, resampling every layer to it (history is cleared)."""
+        if config == self.config:
+            return
+        old_cfg, old_store = self.config, self.store
+        dense = [old_store.dense(i) for i in range(old_store.n_layers)]
+        self.config = config
+        self._make_grid(old_store.lead)
+        for i, d in enumerate(dense):
+            self.store.set_dense(i, _regrid(d, self.n_bins, self.n_frames, old_cfg, config,
+                                            self.samplerate))
+            if progress:
+                progress(i + 1, len(dense))
+        self.modified = True
+        self.emit("spectrogram")
+        self.emit("layers")
+        self.emit("masks", Box(0, self.n_bins, 0, self.n_frames))
+        self.emit("history")
+
+    # -- layers ---------------------------------------------------------------------------
+    def index(self, name: str) -> int:
+        for i, layer in enumerate(self.layers):
+            if layer.name == name:
+                return i
+        raise ParameterError(f"there is no layer named {name!r}")
+
+    def unique_name(self, base: str) -> str:
+        names = {layer.name for layer in self.layers}
+        if base not in names:
+            return base
+        k = 2
+        while f"{base}{k}" in names:
+            k += 1
+        return f"{base}{k}"
+
+    def add_layer(self, name: str | None = None, data: np.ndarray | None = None, *,
+                  color=None, provenance: dict | None = None, record: bool = True) -> int:
+        """Add a layer (empty, or with ``data`` [F, T]); undoable.  Returns its index."""
+        name = check_source_name(self.unique_name(name or f"source{len(self.layers) + 1}"))
+        color = tuple(color or PALETTE[len(self.layers) % len(PALETTE)])
+        layer = Layer(name, color, provenance=dict(provenance or {"kind": "painted"}))
+        index = len(self.layers)
+        self.layers.append(layer)
+        self.store.add_layer()
+        if data is not None:
+            self.store.set_dense(index, np.asarray(data, dtype=np.float32))
+        tiles = self.store.stored_tiles(index)
+        if record:
+            self.history.push(Step(
+                f"add layer {name}",
+                undo_fn=lambda: self._detach(index),
+                redo_fn=lambda: self._attach(index, layer, tiles),
+                extra_bytes=sum(t.nbytes for t in tiles.values())))
+        self.modified = True
+        self.emit("layers")
+        if data is not None:
+            self.emit("masks", Box(0, self.n_bins, 0, self.n_frames))
+        self.emit("history")
+        return index
+
+    def _detach(self, index: int):
+        layer = self.layers.pop(index)
+        tiles = self.store.remove_layer(index)
+        return layer, tiles
+
+    def _attach(self, index: int, layer: Layer, tiles: dict) -> None:
+        self.layers.insert(index, layer)
+        self.store.restore_layer(index, tiles)
+
+    def remove_layer(self, index: int) -> None:
+        layer, tiles = self._detach(index)
+        self.history.push(Step(
+            f"remove layer {layer.name}",
+            undo_fn=lambda: self._attach(index, layer, tiles),
+            redo_fn=lambda: self._detach(index),
+            extra_bytes=sum(t.nbytes for t in tiles.values())))
+        self.modified = True
+        self.emit("layers")
+        self.emit("masks", Box(0, self.n_bins, 0, self.n_frames))
+        self.emit("history")
+
+    def set_layer(self, index: int, **props) -> None:
+        """Change how a layer looks or behaves (name, colour, opacity, visible, solo, locked)."""
+        layer = self.residual if index == -1 else self.layers[index]
+        if "name" in props and index != -1:
+            new = props["name"]
+            if new != layer.name:
+                props["name"] = check_source_name(self.unique_name(new))
+        for key, value in props.items():
+            if not hasattr(layer, key):
+                raise ParameterError(f"layers have no property {key!r}")
+            setattr(layer, key, value)
+        self.emit("layers")
+
+    def locks(self) -> list:
+        return [layer.locked for layer in self.layers]
+
+    # -- values ---------------------------------------------------------------------------
+    def values_at(self, f: int, t: int) -> dict:
+        """Every layer's mask value (and the residual's) at bin ``f``, frame ``t``."""
+        if not (0 <= f < self.n_bins and 0 <= t < self.n_frames) or not self.layers:
+            return {}
+        v = self.store.read(range(len(self.layers)), f, f + 1, t, t + 1)
+        v = np.abs(v).reshape(len(self.layers), -1).mean(axis=1)
+        out = {layer.name: float(x) for layer, x in zip(self.layers, v)}
+        out["residual"] = max(0.0, 1.0 - float(v.sum()))
+        return out
+
+    def mixture_db(self, box: Box) -> np.ndarray:
+        """Level of the mixture in dB full scale over a box, channels pooled by power."""
+        S = stft_frames(self.clip.samples, box.t0, box.t1, **self.config.kwargs())
+        S = S[:, box.f0:box.f1] / np.float32(self.spectrogram._ref)
+        return magnitude_db(S, channel_axis=0)
+
+    # -- edits ----------------------------------------------------------------------------
+    def begin_edit(self, label: str) -> None:
+        self.history.begin(label)
+
+    def end_edit(self) -> None:
+        if self.history.end() is not None:
+            self.emit("history")
+
+    def apply(self, k: int, box: Box, alpha: np.ndarray, target) -> Box:
+        """Move layer ``k`` toward ``target`` by ``alpha`` inside ``box``, keeping the
+        partition; recorded in the open history step (or as a step of its own)."""
+        box = box.clip(self.n_bins, self.n_frames)
+        if box.empty or not 0 <= k < len(self.layers):
+            return Box(0, 0, 0, 0)
+        if self.layers[k].locked:
+            raise ParameterError(f"layer '{self.layers[k].name}' is locked: unlock it to edit")
+        layers = list(range(len(self.layers)))
+        old = self.store.read(layers, box.f0, box.f1, box.t0, box.t1)
+        if np.iscomplexobj(old):
+            raise ParameterError("these layers hold complex masks: convert them to magnitude "
+                                 "masks before editing")
+        new = edit_layer(old, k, target, alpha, self.locks())
+        if np.array_equal(new, old):
+            return Box(0, 0, 0, 0)
+        self.store.write(layers, box.f0, box.t0, new)
+        self.history.record(Atom(tuple(layers), box.f0, box.t0, old, new))
+        for j in range(len(self.layers)):
+            if j == k or np.any(new[j] != old[j]):
+                self._edited(j)
+        self.modified = True
+        self.emit("masks", box)
+        if not self.history.recording:
+            self.emit("history")
+        return box
+
+    def _edited(self, j: int) -> None:
+        prov = self.layers[j].provenance
+        if prov.get("kind") != "painted" and not prov.get("edited"):
+            self.layers[j].provenance = dict(prov, edited=True)
+
+    def apply_whole(self, k: int, label: str, target_fn, *, progress=None,
+                    selection: tuple | None = None) -> None:
+        """Apply ``target_fn(box, current_k) -> target`` block by block over the whole file (or
+        over ``selection = (box, alpha)``) as one undoable step."""
+        self.begin_edit(label)
+        try:
+            if selection is not None:
+                box, alpha = selection
+                cur = self.store.read([k], box.f0, box.f1, box.t0, box.t1)[0]
+                self.apply(k, box, alpha, target_fn(box, cur))
+            else:
+                for t0 in range(0, self.n_frames, _BLOCK):
+                    box = Box(0, self.n_bins, t0, min(self.n_frames, t0 + _BLOCK))
+                    cur = self.store.read([k], 0, self.n_bins, box.t0, box.t1)[0]
+                    self.apply(k, box, np.ones(box.shape, np.float32), target_fn(box, cur))
+                    if progress:
+                        progress(box.t1, self.n_frames)
+        except BaseException:
+            self.history.end()
+            self.history.undo()  # leave nothing half-done
+            raise
+        self.end_edit()
+
+    def fill(self, k: int, selection, value: float = 1.0) -> None:
+        self.apply_whole(k, "fill", lambda box, cur: value, selection=selection)
+
+    def erase(self, k: int, selection) -> None:
+        self.apply_whole(k, "erase", lambda box, cur: 0.0, selection=selection)
+
+    def invert(self, k: int, selection=None, progress=None) -> None:
+        self.apply_whole(k, "invert", lambda box, cur: 1 - cur, selection=selection,
+                         progress=progress)
+
+    def binarize(self, k: int, selection=None, threshold: float = 0.5, progress=None) -> None:
+        self.apply_whole(k, "binarise", lambda box, cur: (cur > threshold).astype(np.float32),
+                         selection=selection, progress=progress)
+
+    def smooth(self, k: int, selection, sigma_bins: float = 2.0, sigma_frames: float = 2.0
+               ) -> None:
+        box, alpha = selection
+        grown = box.grow(int(3 * sigma_bins) + 1, int(3 * sigma_frames) + 1).clip(
+            self.n_bins, self.n_frames)
+        cur = self.store.read([k], grown.f0, grown.f1, grown.t0, grown.t1)[0]
+        sm = smooth_values(cur, sigma_bins, sigma_frames)
+        inner = sm[..., box.f0 - grown.f0:box.f1 - grown.f0, box.t0 - grown.t0:box.t1 - grown.t0]
+        self.apply_whole(k, "smooth", lambda b, c: inner, selection=selection)
+
+    def threshold(self, k: int, threshold_db: float, *, width_db: float = 0.0,
+                  selection=None, progress=None) -> None:
+        """Set layer ``k`` from the mixture's level: 1 above ``threshold_db`` (or a sigmoid of
+        ``width_db``), over the whole file or inside ``selection``."""
+        self.apply_whole(
+            k, "threshold",
+            lambda box, cur: threshold_mask(self.mixture_db(box), threshold_db, width_db=width_db),
+            selection=selection, progress=progress)
+
+    def threshold_preview(self, box: Box, threshold_db: float, width_db: float = 0.0
+                          ) -> np.ndarray:
+        """What :meth:`threshold` would give inside ``box``, without changing anything."""
+        return threshold_mask(self.mixture_db(box.clip(self.n_bins, self.n_frames)),
+                              threshold_db, width_db=width_db)
+
+    # -- masks from elsewhere -----------------------------------------------------------------
+    def load_stems(self, stems: dict) -> dict:
+        """Read reference stems ``{name: path}``, conformed to the mixture (with warnings)."""
+        out = {}
+        for name, path in stems.items():
+            check_source_name(name)
+            out[name] = conform_reference(load_audio(path), self.clip, name=f"stem '{name}'")
+        self.references.update(out)
+        return out
+
+    def add_oracle_layers(self, kind: str, stems: dict, *, progress=None, **options) -> list:
+        """Layers from oracle masks of ``stems {name: path}``: one undoable step."""
+        refs = self.load_stems(stems)
+        data = oracle_masks(self.clip.samples, list(refs.values()), self.config, kind,
+                            progress=progress, **options)
+        prov = {"kind": "oracle", "mask": kind, "options": options,
+                "stems": {n: str(p) for n, p in stems.items()}}
+        return self._add_layers(list(refs), data, prov, f"oracle {kind}")
+
+    def load_model_masks(self, path, *, progress=None) -> list:
+        """Layers from a model's mask file; a file that does not fit raises a
+        :class:`MaskFileError` that says what differs and what to do."""
+        mf = load_masks(path, n_channels=self.clip.n_channels, n_samples=self.clip.n_samples,
+                        samplerate=self.samplerate, config=None)
+        if mf.config != self.config:
+            raise MaskFileError(
+                f"'{Path(path).name}' was made with {mf.config.describe()}, but this view uses "
+                f"{self.config.describe()}: switch the STFT settings to the file's to load it")
+        data = mf.masks.data
+        prov = {"kind": "model", "file": str(path)}
+        return self._add_layers(mf.masks.names, data, prov, f"load {Path(path).name}")
+
+    def _add_layers(self, names, data: np.ndarray, provenance: dict, label: str) -> list:
+        data = np.asarray(data)
+        complex_masks = np.iscomplexobj(data)
+        values = np.clip(np.abs(data), 0, 1).astype(np.float32) if complex_masks else data
+        if values.ndim == 4 and self.store.lead != values.shape[1:2]:
+            if self.layers:
+                raise MaskFileError("these masks have one mask per channel, but the open "
+                                    "layers are shared by all channels: load them into a new "
+                                    "window, or average the channels")
+            self.store = TiledMasks(self.n_bins, self.n_frames, lead=values.shape[1:2])
+            self.history = History(self.store, on_apply=self._history_applied)
+        indices = []
+        added = []
+        for name, v in zip(names, values):
+            prov = dict(provenance)
+            if complex_masks:
+                prov["complex"] = True  # the view edits |M|; export may use the complex mask
+            i = self.add_layer(name, v, provenance=prov, record=False)
+            indices.append(i)
+            added.append((i, self.layers[i], self.store.stored_tiles(i)))
+        if complex_masks:
+            self._complex.update({self.layers[i].name: d for i, d in zip(indices, data)})
+
+        def undo():
+            for i, _, _ in reversed(added):
+                self._detach(i)
+
+        def redo():
+            for i, layer, tiles in added:
+                self._attach(i, layer, tiles)
+        self.history.push(Step(label, undo_fn=undo, redo_fn=redo,
+                               extra_bytes=sum(t.nbytes for _, _, ts in added
+                                               for t in ts.values())))
+        self.emit("history")
+        return indices
+
+    # -- export ---------------------------------------------------------------------------
+    def mask_set(self, names: Sequence[str] | None = None) -> MaskSet:
+        idx = [self.index(n) for n in names] if names else list(range(len(self.layers)))
+        if not idx:
+            raise ParameterError("there are no layers to export: add or load a layer first")
+        data = np.stack([self.store.dense(i) for i in idx])
+        return MaskSet([self.layers[i].name for i in idx], data)
+
+    def export(self, out_dir, *, phase: str = "mixture", fmt: str = "wav", n_iter=None,
+               cutoff_hz: float = 6000.0, progress=None) -> list:
+        """Every layer and the residual as audio, and the masks, into ``out_dir``."""
+        masks = self.mask_set()
+        refs = None
+        if phase == "oracle":
+            missing = [n for n in masks.names if n not in self.references]
+            if missing:
+                raise ParameterError(f"the oracle phase needs the stems of {', '.join(missing)}: "
+                                     f"load them with Masks > Oracle from stems")
+            refs = [self.references[n] for n in masks.names]
+        if phase == "complex":
+            cplx = self._complex
+            if not all(n in cplx and not self.layers[self.index(n)].provenance.get("edited")
+                       for n in masks.names):
+                raise ParameterError("the complex phase needs unedited complex (cIRM) layers")
+            masks = MaskSet(masks.names, np.stack([cplx[n] for n in masks.names]))
+        signals = render(self.clip, masks, self.config, phase=phase, references=refs,
+                         n_iter=n_iter, cutoff_hz=cutoff_hz, progress=progress)
+        meta = {"phase": phase, "mixture": str(self.clip.path),
+                "layers": [dataclasses.asdict(layer) for layer in self.layers]}
+        return write_outputs(out_dir, self.clip, masks, signals, self.config, fmt=fmt,
+                             metadata=meta)
+
+    def save_masks(self, path) -> Path:
+        masks = self.mask_set()
+        meta = {"layers": [dataclasses.asdict(layer) for layer in self.layers]}
+        return save_masks(path, masks, self.config, self.samplerate, metadata=meta,
+                          protect=[self.clip.path])
+
+
+def _regrid(mask: np.ndarray, n_bins: int, n_frames: int, old: STFTConfig, new: STFTConfig,
+            samplerate: int) -> np.ndarray:
+    """Resample a mask to another grid by linear interpolation in Hz and seconds."""
+    from scipy.interpolate import RegularGridInterpolator
+
+    f_old = old.frequencies(samplerate)
+    t_old = np.arange(mask.shape[-1]) * old.hop_length
+    f_new = new.frequencies(samplerate)
+    t_new = np.arange(n_frames) * new.hop_length
+    lead = mask.shape[:-2]
+    flat = mask.reshape((-1,) + mask.shape[-2:])
+    out = np.empty((flat.shape[0], n_bins, n_frames), np.float32)
+    for i, m in enumerate(flat):
+        interp = RegularGridInterpolator((f_old, t_old), m, bounds_error=False, fill_value=None)
+        ff, tt = np.meshgrid(np.clip(f_new, f_old[0], f_old[-1]),
+                             np.clip(t_new, t_old[0], t_old[-1]), indexing="ij")
+        out[i] = np.clip(interp((ff, tt)), 0, 1)
+    return out.reshape(lead + (n_bins, n_frames))

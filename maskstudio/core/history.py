@@ -1,0 +1,150 @@
+"""Undo and redo of edits, as atoms of (layers, box, old values, new values).
+
+One stroke or one operation is one step: the atoms recorded between :meth:`History.begin` and
+:meth:`History.end` undo together, in reverse order, restoring the old values bit for bit.
+Memory stays bounded: only changed boxes are kept, and the oldest steps are dropped once the
+total passes ``max_bytes``.  Structural changes (adding or removing a layer) are steps with
+their own undo and redo functions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["Atom", "Step", "History"]
+
+
+@dataclasses.dataclass
+class Atom:
+    """Values of ``layers`` in the box at ``(f0, t0)`` before and after an edit."""
+
+    layers: tuple
+    f0: int
+    t0: int
+    old: np.ndarray
+    new: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return self.old.nbytes + self.new.nbytes
+
+
+@dataclasses.dataclass
+class Step:
+    label: str
+    atoms: list = dataclasses.field(default_factory=list)
+    undo_fn: Callable | None = None
+    redo_fn: Callable | None = None
+    extra_bytes: int = 0
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.atoms) + self.extra_bytes
+
+
+class History:
+    """Undo/redo over a mask store with ``write(layers, f0, t0, values)``.
+
+    ``on_apply(step, undone)`` is called after an undo or redo so views can refresh.
+    """
+
+    def __init__(self, store, *, max_bytes: int = 512 * 2 ** 20, on_apply=None):
+        self.store = store
+        self.max_bytes = int(max_bytes)
+        self.on_apply = on_apply
+        self._done: list[Step] = []
+        self._undone: list[Step] = []
+        self._open: Step | None = None
+
+    # -- recording ------------------------------------------------------------------------
+    def begin(self, label: str) -> None:
+        if self._open is not None:
+            self.end()
+        self._open = Step(label)
+
+    def record(self, atom: Atom) -> None:
+        if self._open is None:
+            self.push(Step("edit", [atom]))
+        else:
+            self._open.atoms.append(atom)
+
+    def end(self) -> Step | None:
+        step, self._open = self._open, None
+        if step is not None and step.atoms:
+            self.push(step)
+            return step
+        return None
+
+    def push(self, step: Step) -> None:
+        self._done.append(step)
+        self._undone.clear()
+        self._trim()
+
+    def _trim(self) -> None:
+        total = sum(s.nbytes for s in self._done)
+        while len(self._done) > 1 and total > self.max_bytes:
+            total -= self._done.pop(0).nbytes
+
+    @property
+    def recording(self) -> bool:
+        return self._open is not None
+
+    # -- undo / redo ------------------------------------------------------------------------
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._done)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._undone)
+
+    @property
+    def undo_label(self) -> str:
+        return self._done[-1].label if self._done else ""
+
+    @property
+    def redo_label(self) -> str:
+        return self._undone[-1].label if self._undone else ""
+
+    def __len__(self) -> int:
+        return len(self._done)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(s.nbytes for s in self._done) + sum(s.nbytes for s in self._undone)
+
+    def undo(self) -> Step | None:
+        self.end()
+        if not self._done:
+            return None
+        step = self._done.pop()
+        if step.undo_fn is not None:
+            step.undo_fn()
+        for atom in reversed(step.atoms):
+            self.store.write(list(atom.layers), atom.f0, atom.t0, atom.old)
+        self._undone.append(step)
+        if self.on_apply:
+            self.on_apply(step, True)
+        return step
+
+    def redo(self) -> Step | None:
+        self.end()
+        if not self._undone:
+            return None
+        step = self._undone.pop()
+        for atom in step.atoms:
+            self.store.write(list(atom.layers), atom.f0, atom.t0, atom.new)
+        if step.redo_fn is not None:
+            step.redo_fn()
+        self._done.append(step)
+        if self.on_apply:
+            self.on_apply(step, False)
+        return step
+
+    def clear(self) -> None:
+        self._done.clear()
+        self._undone.clear()
+        self._open = None

@@ -1,0 +1,196 @@
+"""Mask layers of a long file, stored in time tiles allocated on first write.
+
+A dense float32 mask of a 60-minute file at 2048/512 is 1.27 GB, so an editor that held every
+layer densely could not open such a file with four layers.  Here each layer is a row of tiles of
+``tile`` frames; a tile that was never written reads as zeros and costs nothing, and a tile
+written back to all zeros is dropped.  Reads and writes take boxes in ``[freq, time]``; blocks
+of frames feed resynthesis and playback (``block``), and display reads are pooled to screen
+resolution without assembling the full-resolution image (``pooled``).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from maskstudio.errors import ParameterError
+
+__all__ = ["TiledMasks", "pool_max", "cell_ranges"]
+
+
+class TiledMasks:
+    """``n_layers`` masks of shape ``lead + (n_bins, n_frames)`` in tiles of ``tile`` frames.
+
+    ``lead`` is ``()`` for masks shared by all channels, or ``(C,)`` for per-channel masks.
+    """
+
+    def __init__(self, n_bins: int, n_frames: int, *, tile: int = 128, lead: tuple = (),
+                 dtype=np.float32):
+        if tile < 1 or n_bins < 1 or n_frames < 1:
+            raise ParameterError("a mask store needs at least one bin, one frame and one frame "
+                                 "per tile")
+        self.n_bins, self.n_frames, self.tile = int(n_bins), int(n_frames), int(tile)
+        self.lead = tuple(lead)
+        self.dtype = np.dtype(dtype)
+        self._tiles: list[dict[int, np.ndarray]] = []
+
+    # -- layers -------------------------------------------------------------------------
+    @property
+    def n_layers(self) -> int:
+        return len(self._tiles)
+
+    @property
+    def shape(self) -> tuple:
+        return (self.n_layers,) + self.lead + (self.n_bins, self.n_frames)
+
+    @property
+    def n_tiles(self) -> int:
+        return -(-self.n_frames // self.tile)
+
+    def add_layer(self, data: np.ndarray | None = None, index: int | None = None) -> int:
+        index = self.n_layers if index is None else index
+        self._tiles.insert(index, {})
+        if data is not None:
+            self.set_dense(index, data)
+        return index
+
+    def remove_layer(self, index: int) -> dict:
+        """Remove a layer; returns its tiles so that it can be put back (undo)."""
+        return self._tiles.pop(index)
+
+    def restore_layer(self, index: int, tiles: dict) -> None:
+        self._tiles.insert(index, tiles)
+
+    def move_layer(self, src: int, dst: int) -> None:
+        self._tiles.insert(dst, self._tiles.pop(src))
+
+    def nbytes(self) -> int:
+        return sum(t.nbytes for layer in self._tiles for t in layer.values())
+
+    # -- access ---------------------------------------------------------------------------
+    def _tile_range(self, t0: int, t1: int):
+        k = t0 // self.tile
+        pos = 0
+        while t0 < t1:
+            start = k * self.tile
+            a, b = t0 - start, min(t1, start + self.tile) - start
+            yield k, a, b, pos
+            pos += b - a
+            t0 = start + b
+            k += 1
+
+    def _check_box(self, f0, f1, t0, t1):
+        if not (0 <= f0 <= f1 <= self.n_bins and 0 <= t0 <= t1 <= self.n_frames):
+            raise ParameterError(f"box [{f0}:{f1}, {t0}:{t1}] lies outside the "
+                                 f"{self.n_bins} x {self.n_frames} grid")
+
+    def read(self, layers: Sequence[int], f0: int, f1: int, t0: int, t1: int) -> np.ndarray:
+        """Values ``[len(layers), *lead, f1 - f0, t1 - t0]`` (a copy)."""
+        self._check_box(f0, f1, t0, t1)
+        out = np.zeros((len(layers),) + self.lead + (f1 - f0, t1 - t0), dtype=self.dtype)
+        for i, layer in enumerate(layers):
+            tiles = self._tiles[layer]
+            for k, a, b, pos in self._tile_range(t0, t1):
+                tile = tiles.get(k)
+                if tile is not None:
+                    out[i, ..., pos:pos + b - a] = tile[..., f0:f1, a:b]
+        return out
+
+    def write(self, layers: Sequence[int], f0: int, t0: int, values: np.ndarray) -> None:
+        """Store ``values [len(layers), *lead, h, w]`` at ``[f0:f0 + h, t0:t0 + w]``."""
+        values = np.asarray(values)
+        h, w = values.shape[-2:]
+        self._check_box(f0, f0 + h, t0, t0 + w)
+        full = (self.n_bins, self.tile)
+        for i, layer in enumerate(layers):
+            tiles = self._tiles[layer]
+            v = values[i]
+            for k, a, b, pos in self._tile_range(t0, t0 + w):
+                part = v[..., pos:pos + b - a]
+                tile = tiles.get(k)
+                if tile is None:
+                    if not part.any():
+                        continue  # writing zeros where nothing is stored changes nothing
+                    tile = tiles[k] = np.zeros(self.lead + full, dtype=self.dtype)
+                tile[..., f0:f0 + h, a:b] = part
+                if not part.any() and not tile.any():
+                    del tiles[k]
+
+    def block(self, t0: int, t1: int, layers: Iterable[int] | None = None) -> np.ndarray:
+        """All bins of frames ``[t0, t1)``: ``[L, *lead, F, t1 - t0]`` for resynthesis."""
+        layers = range(self.n_layers) if layers is None else list(layers)
+        return self.read(list(layers), 0, self.n_bins, t0, t1)
+
+    def dense(self, layer: int) -> np.ndarray:
+        return self.read([layer], 0, self.n_bins, 0, self.n_frames)[0]
+
+    def set_dense(self, layer: int, data: np.ndarray) -> None:
+        data = np.asarray(data)
+        want = self.lead + (self.n_bins, self.n_frames)
+        if data.shape != want:
+            raise ParameterError(f"a layer of shape {data.shape} does not fit {want}")
+        self._tiles[layer] = {}
+        for k in range(self.n_tiles):
+            part = data[..., k * self.tile:(k + 1) * self.tile]
+            if part.any():
+                tile = np.zeros(self.lead + (self.n_bins, self.tile), dtype=self.dtype)
+                tile[..., : part.shape[-1]] = part
+                self._tiles[layer][k] = tile
+
+    def stored_tiles(self, layer: int) -> dict:
+        """The tiles of a layer that hold any non-zero value, by tile index (read-only use)."""
+        return self._tiles[layer]
+
+    def pooled(self, layer: int, row_edges: np.ndarray, col_edges: np.ndarray) -> np.ndarray:
+        """Display values of a layer: the maximum of |mask| over each display cell.
+
+        Display row ``i`` covers bins ``[row_edges[i], max(row_edges[i + 1], row_edges[i] + 1))``
+        and column ``j`` frames likewise from ``col_edges`` (both non-decreasing, one longer
+        than the display).  Per-channel masks are averaged over channels.  Only stored tiles
+        are visited, so an empty layer costs nothing however long the file.
+        """
+        row_edges = np.asarray(row_edges, dtype=np.intp)
+        col_edges = np.asarray(col_edges, dtype=np.intp)
+        out = np.zeros((row_edges.size - 1, col_edges.size - 1), dtype=np.float32)
+        starts, stops = cell_ranges(col_edges)
+        t0, t1 = int(starts[0]), int(stops[-1])
+        for k, tile in self._tiles[layer].items():
+            a, b = max(t0, k * self.tile), min(t1, (k + 1) * self.tile)
+            if a >= b:
+                continue
+            vals = np.abs(tile[..., a - k * self.tile:b - k * self.tile])
+            if self.lead:
+                vals = vals.mean(axis=tuple(range(len(self.lead))))
+            c0 = int(np.searchsorted(stops, a, side="right"))  # first column ending after a
+            c1 = int(np.searchsorted(starts, b, side="left"))  # first column starting at b
+            cols = np.clip(starts[c0:c1], a, b - 1) - a
+            pooled = pool_max(vals, row_edges, cols)
+            np.maximum(out[:, c0:c1], pooled, out=out[:, c0:c1])
+        return out
+
+
+def cell_ranges(edges: np.ndarray):
+    """Start and stop of each display cell: ``[e_i, max(e_{i+1}, e_i + 1))``."""
+    edges = np.asarray(edges, dtype=np.intp)
+    starts = edges[:-1]
+    return starts, np.maximum(edges[1:], starts + 1)
+
+
+def pool_max(values: np.ndarray, row_edges: np.ndarray, col_starts: np.ndarray) -> np.ndarray:
+    """Max-pool ``values [rows, cols]`` into display cells.
+
+    Rows pool over ``[row_edges[i], max(row_edges[i + 1], row_edges[i] + 1))``; columns start
+    at ``col_starts`` (relative to ``values``; the last column runs to the end).  Cells narrower
+    than one bin or frame repeat the nearest value, as ``np.maximum.reduceat`` does for equal
+    consecutive indices.
+    """
+    row_edges = np.asarray(row_edges, dtype=np.intp)
+    col_starts = np.asarray(col_starts, dtype=np.intp)
+    last = max(int(row_edges[-1]), int(row_edges[-2]) + 1)
+    values = values[:last]
+    if values.shape[1] > col_starts.size:  # many frames per column: shrink time first
+        v = np.maximum.reduceat(values, col_starts, axis=1)
+        return np.maximum.reduceat(v, row_edges[:-1], axis=0)
+    v = np.maximum.reduceat(values, row_edges[:-1], axis=0)
+    return np.maximum.reduceat(v, col_starts, axis=1)
