@@ -286,11 +286,23 @@ def main(argv=None) -> int:
 
 
 def _run_editor(argv) -> int:
-    """Until the window exists, ``maskstudio`` runs the headless demo."""
-    if argv:
-        raise ParameterError(f"unknown command {argv[0]!r}: use one of {', '.join(SUBCOMMANDS)} "
-                             f"(see 'maskstudio --help')")
-    return cmd_demo(argparse.Namespace(out=None))
+    """``maskstudio [FILE] [--screenshot PNG]``: the editor window."""
+    parser = _Parser(prog="maskstudio", description="Open the editor on FILE (the built-in "
+                     "demo when absent). Subcommands: " + ", ".join(SUBCOMMANDS))
+    parser.add_argument("file", nargs="?", help="an audio file to open")
+    parser.add_argument("--screenshot", metavar="PNG",
+                        help="render the window offscreen at 1280x800 into PNG, then exit")
+    args = parser.parse_args(argv)
+    if args.file and not Path(args.file).exists():
+        raise ParameterError(f"'{args.file}' does not exist: check the path, or use one of the "
+                             f"commands {', '.join(SUBCOMMANDS)}")
+    if args.screenshot:
+        import os
+
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from maskstudio.ui.app import run
+
+    return run(args.file, screenshot=args.screenshot)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -41,7 +41,7 @@ class Layer:
 
     name: str
     color: tuple = (235, 87, 64)
-    opacity: float = 0.55
+    opacity: float = 0.7
     visible: bool = True
     solo: bool = False
     locked: bool = False
@@ -342,23 +342,25 @@ class Document:
                               threshold_db, width_db=width_db)
 
     # -- masks from elsewhere -----------------------------------------------------------------
-    def load_stems(self, stems: dict) -> dict:
-        """Read reference stems ``{name: path}``, conformed to the mixture (with warnings)."""
-        out = {}
+    def compute_oracle(self, kind: str, stems: dict, *, progress=None, **options) -> tuple:
+        """Oracle masks of ``stems {name: path}``, ready for :meth:`add_layers`; changes nothing
+        (so it can run on a worker thread)."""
+        refs = {}
         for name, path in stems.items():
             check_source_name(name)
-            out[name] = conform_reference(load_audio(path), self.clip, name=f"stem '{name}'")
-        self.references.update(out)
-        return out
-
-    def add_oracle_layers(self, kind: str, stems: dict, *, progress=None, **options) -> list:
-        """Layers from oracle masks of ``stems {name: path}``: one undoable step."""
-        refs = self.load_stems(stems)
+            refs[name] = conform_reference(load_audio(path), self.clip, name=f"stem '{name}'")
         data = oracle_masks(self.clip.samples, list(refs.values()), self.config, kind,
                             progress=progress, **options)
         prov = {"kind": "oracle", "mask": kind, "options": options,
                 "stems": {n: str(p) for n, p in stems.items()}}
-        return self._add_layers(list(refs), data, prov, f"oracle {kind}")
+        return list(refs), data, prov, f"oracle {kind}", refs
+
+    def add_oracle_layers(self, kind: str, stems: dict, *, progress=None, **options) -> list:
+        """Layers from oracle masks of ``stems {name: path}``: one undoable step."""
+        names, data, prov, label, refs = self.compute_oracle(kind, stems, progress=progress,
+                                                             **options)
+        self.references.update(refs)
+        return self.add_layers(names, data, prov, label)
 
     def load_model_masks(self, path, *, progress=None) -> list:
         """Layers from a model's mask file; a file that does not fit raises a
@@ -371,9 +373,10 @@ class Document:
                 f"{self.config.describe()}: switch the STFT settings to the file's to load it")
         data = mf.masks.data
         prov = {"kind": "model", "file": str(path)}
-        return self._add_layers(mf.masks.names, data, prov, f"load {Path(path).name}")
+        return self.add_layers(mf.masks.names, data, prov, f"load {Path(path).name}")
 
-    def _add_layers(self, names, data: np.ndarray, provenance: dict, label: str) -> list:
+    def add_layers(self, names, data: np.ndarray, provenance: dict, label: str) -> list:
+        """Add layers from masks ``data [N, (C,) F, T]`` as one undoable step."""
         data = np.asarray(data)
         complex_masks = np.iscomplexobj(data)
         values = np.clip(np.abs(data), 0, 1).astype(np.float32) if complex_masks else data

@@ -155,7 +155,8 @@ class TiledMasks:
         out = np.zeros((row_edges.size - 1, col_edges.size - 1), dtype=np.float32)
         starts, stops = cell_ranges(col_edges)
         t0, t1 = int(starts[0]), int(stops[-1])
-        for k, tile in self._tiles[layer].items():
+        # a snapshot: a worker thread may add tiles while the view reads
+        for k, tile in list(self._tiles[layer].items()):
             a, b = max(t0, k * self.tile), min(t1, (k + 1) * self.tile)
             if a >= b:
                 continue
@@ -187,10 +188,22 @@ def pool_max(values: np.ndarray, row_edges: np.ndarray, col_starts: np.ndarray) 
     """
     row_edges = np.asarray(row_edges, dtype=np.intp)
     col_starts = np.asarray(col_starts, dtype=np.intp)
-    last = max(int(row_edges[-1]), int(row_edges[-2]) + 1)
+    n_rows, n_cols = values.shape
+    out = np.zeros((row_edges.size - 1, col_starts.size), dtype=values.dtype)
+    row_ok = row_edges[:-1] < n_rows  # cells past the data (above Nyquist, after the end)
+    col_ok = (col_starts < n_cols) & (col_starts >= 0)
+    if n_rows == 0 or n_cols == 0 or not row_ok.any() or not col_ok.any():
+        return out
+    rows = np.minimum(row_edges, n_rows)
+    last = max(int(rows[-1]), int(rows[-2]) + 1)
     values = values[:last]
-    if values.shape[1] > col_starts.size:  # many frames per column: shrink time first
-        v = np.maximum.reduceat(values, col_starts, axis=1)
-        return np.maximum.reduceat(v, row_edges[:-1], axis=0)
-    v = np.maximum.reduceat(values, row_edges[:-1], axis=0)
-    return np.maximum.reduceat(v, col_starts, axis=1)
+    r_starts = np.minimum(rows[:-1], n_rows - 1)
+    c_starts = np.clip(col_starts, 0, n_cols - 1)
+    if values.shape[1] > c_starts.size:  # many frames per column: shrink time first
+        v = np.maximum.reduceat(values, c_starts, axis=1)
+        v = np.maximum.reduceat(v, r_starts, axis=0)
+    else:
+        v = np.maximum.reduceat(values, r_starts, axis=0)
+        v = np.maximum.reduceat(v, c_starts, axis=1)
+    out[np.ix_(row_ok, col_ok)] = v[np.ix_(row_ok, col_ok)]
+    return out

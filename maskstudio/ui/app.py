@@ -1,0 +1,89 @@
+"""Starting the editor: the Qt application, its look, and the screenshot mode."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from maskstudio.errors import MaskStudioError
+
+
+def _qt():
+    try:
+        from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
+    except ImportError as exc:  # a broken or absent Qt
+        raise MaskStudioError(f"the editor needs PySide6 ({exc}): pip install PySide6-Essentials"
+                              ) from None
+    return QtCore, QtGui, QtWidgets
+
+
+def make_app():
+    QtCore, QtGui, QtWidgets = _qt()
+    app = QtWidgets.QApplication.instance()
+    if app is None:
+        app = QtWidgets.QApplication(sys.argv[:1])
+        app.setApplicationName("maskstudio")
+        app.setOrganizationName("maskstudio")
+        app.setStyle("Fusion")
+        pal = QtGui.QPalette()
+        C = QtGui.QPalette.ColorRole
+        for role, color in ((C.Window, "#2b2b30"), (C.WindowText, "#e6e6e6"),
+                            (C.Base, "#1f1f23"), (C.AlternateBase, "#2b2b30"),
+                            (C.Text, "#e6e6e6"), (C.Button, "#35353b"),
+                            (C.ButtonText, "#e6e6e6"), (C.Highlight, "#4f8ff7"),
+                            (C.HighlightedText, "#ffffff"), (C.ToolTipBase, "#35353b"),
+                            (C.ToolTipText, "#e6e6e6")):
+            pal.setColor(role, QtGui.QColor(color))
+        app.setPalette(pal)
+    return app
+
+
+def run(path=None, *, screenshot=None) -> int:
+    """Open the editor on ``path`` (the built-in demo when None); with ``screenshot``, render
+    the window offscreen at 1280 x 800, write the PNG and return."""
+    QtCore, QtGui, QtWidgets = _qt()
+    app = make_app()
+    from maskstudio.ui.main_window import MainWindow, _demo_path
+
+    target = Path(path) if path else _demo_path()
+    if not target.exists():
+        raise MaskStudioError(f"'{target}' does not exist: check the path")
+    if screenshot:
+        settings = QtCore.QSettings(str(Path(screenshot).with_suffix(".ini")),
+                                    QtCore.QSettings.Format.IniFormat)
+        win = MainWindow(settings)
+        win.confirm_close = False
+        win.resize(1280, 800)
+        win.show()
+        win.open_path(target, wait=True)
+        if win.doc is None:
+            raise MaskStudioError(f"could not open '{target}'")
+        if path is None:
+            _demo_layers(win)
+        for _ in range(5):
+            app.processEvents()
+        win.view.render()
+        app.processEvents()
+        if not win.grab().save(str(screenshot)):
+            raise MaskStudioError(f"could not write '{screenshot}'")
+        win.close()
+        Path(settings.fileName()).unlink(missing_ok=True)
+        print(screenshot)
+        return 0
+    win = MainWindow()
+    win.show()
+    win.open_path(target)
+    if path is None:
+        QtCore.QTimer.singleShot(0, lambda: win.doc is not None or None)
+    return app.exec()
+
+
+def _demo_layers(win) -> None:
+    """The demo opens with its oracle layers, so there is something to look at."""
+    from maskstudio.demo import demo_stems
+
+    names, data, prov, label, refs = win.doc.compute_oracle("wiener", demo_stems())
+    win.doc.references.update(refs)
+    win.doc.add_layers(names, data, prov, label)
+    win.doc.history.clear()
+    win.doc.modified = False

@@ -1,0 +1,227 @@
+"""Side panels: the layer list, and the tool and view options."""
+
+from __future__ import annotations
+
+from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
+
+from maskstudio.core.spectrogram import FREQ_SCALES
+from maskstudio.errors import MaskStudioError
+from maskstudio.ui.spectrogram_view import COLORMAPS
+
+
+def _swatch(color) -> QtGui.QIcon:
+    pix = QtGui.QPixmap(14, 14)
+    pix.fill(QtGui.QColor(*color))
+    return QtGui.QIcon(pix)
+
+
+class LayerRow(QtWidgets.QFrame):
+    """One layer: visible, solo, lock, colour, name, opacity.  Click to make it active."""
+
+    activated = QtCore.Signal(int)
+
+    def __init__(self, panel: "LayersPanel", index: int, layer, active: bool):
+        super().__init__()
+        self.panel, self.index = panel, index
+        self.setObjectName("layerRow")
+        self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
+        self.setStyleSheet("#layerRow { border: 2px solid %s; border-radius: 4px; }"
+                           % ("#4f8ff7" if active else "transparent"))
+        row = QtWidgets.QHBoxLayout(self)
+        row.setContentsMargins(4, 2, 4, 2)
+        row.setSpacing(4)
+        residual = index == -1
+        self.visible = QtWidgets.QCheckBox()
+        self.visible.setChecked(layer.visible)
+        self.visible.setToolTip("show this layer")
+        self.visible.toggled.connect(lambda v: panel.set(index, visible=v))
+        row.addWidget(self.visible)
+        if not residual:
+            self.solo = self._toggle("S", "solo: show (and later hear) only this layer",
+                                     layer.solo, lambda v: panel.set(index, solo=v))
+            self.lock = self._toggle("L", "lock: edits of other layers never change this one",
+                                     layer.locked, lambda v: panel.set(index, locked=v))
+            row.addWidget(self.solo)
+            row.addWidget(self.lock)
+        color = QtWidgets.QToolButton()
+        color.setIcon(_swatch(layer.color))
+        color.setToolTip("colour")
+        color.clicked.connect(lambda: panel.pick_color(index))
+        row.addWidget(color)
+        if residual:
+            name = QtWidgets.QLabel("residual (1 − Σ)")
+            name.setToolTip("what no layer takes: the inverted mask")
+        else:
+            name = QtWidgets.QLineEdit(layer.name)
+            name.setToolTip(f"{layer.provenance.get('kind', 'painted')} layer; "
+                            "type a new name and press Enter")
+            name.editingFinished.connect(lambda: panel.rename(index, name.text()))
+            name.setMinimumWidth(70)
+        self.name = name
+        row.addWidget(name, 1)
+        self.opacity = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(int(round(layer.opacity * 100)))
+        self.opacity.setFixedWidth(70)
+        self.opacity.setToolTip("opacity")
+        self.opacity.valueChanged.connect(lambda v: panel.set(index, opacity=v / 100))
+        row.addWidget(self.opacity)
+
+    def _toggle(self, text, tip, checked, slot):
+        b = QtWidgets.QToolButton()
+        b.setText(text)
+        b.setCheckable(True)
+        b.setChecked(checked)
+        b.setToolTip(tip)
+        b.toggled.connect(slot)
+        return b
+
+    def mousePressEvent(self, ev):
+        if self.index >= 0:
+            self.activated.emit(self.index)
+        super().mousePressEvent(ev)
+
+
+class LayersPanel(QtWidgets.QWidget):
+    """The document's layers, the active one outlined, and the residual last."""
+
+    activeChanged = QtCore.Signal(int)
+    errorRaised = QtCore.Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.doc = None
+        self.active = 0
+        outer = QtWidgets.QVBoxLayout(self)
+        outer.setContentsMargins(4, 4, 4, 4)
+        self.rows_box = QtWidgets.QVBoxLayout()
+        self.rows_box.setSpacing(3)
+        outer.addLayout(self.rows_box)
+        buttons = QtWidgets.QHBoxLayout()
+        self.add_button = QtWidgets.QPushButton("New layer")
+        self.remove_button = QtWidgets.QPushButton("Delete")
+        buttons.addWidget(self.add_button)
+        buttons.addWidget(self.remove_button)
+        outer.addLayout(buttons)
+        outer.addStretch(1)
+        self.rows: list[LayerRow] = []
+
+    def set_document(self, doc) -> None:
+        self.doc = doc
+        self.active = 0
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        while self.rows_box.count():
+            item = self.rows_box.takeAt(0)
+            if item.widget():
+                item.widget().hide()  # deleteLater alone leaves it drawn until the next loop
+                item.widget().deleteLater()
+        self.rows = []
+        if self.doc is None:
+            return
+        self.active = min(self.active, max(0, len(self.doc.layers) - 1))
+        for i, layer in enumerate(self.doc.layers):
+            row = LayerRow(self, i, layer, i == self.active)
+            row.activated.connect(self.set_active)
+            self.rows_box.addWidget(row)
+            self.rows.append(row)
+        self.rows_box.addWidget(LayerRow(self, -1, self.doc.residual, False))
+        self.remove_button.setEnabled(bool(self.doc.layers))
+
+    def set_active(self, index: int) -> None:
+        self.active = index
+        self.rebuild()
+        self.activeChanged.emit(index)
+
+    def set(self, index: int, **props) -> None:
+        try:
+            self.doc.set_layer(index, **props)
+        except MaskStudioError as exc:
+            self.errorRaised.emit(str(exc))
+
+    def rename(self, index: int, name: str) -> None:
+        if index < len(self.doc.layers) and name != self.doc.layers[index].name:
+            self.set(index, name=name.strip())
+
+    def pick_color(self, index: int) -> None:
+        layer = self.doc.residual if index == -1 else self.doc.layers[index]
+        color = QtWidgets.QColorDialog.getColor(QtGui.QColor(*layer.color), self, "Layer colour")
+        if color.isValid():
+            self.set(index, color=(color.red(), color.green(), color.blue()))
+
+
+class OptionsBar(QtWidgets.QToolBar):
+    """Brush size, hardness and value; frequency scale, channel, colour map and dB range."""
+
+    changed = QtCore.Signal()
+
+    def __init__(self, parent=None):
+        super().__init__("Options", parent)
+        self.setObjectName("optionsBar")
+        self.size = self._spin(1, 200, 12, " px", "brush radius on screen ([ and ])")
+        self.hardness = self._dspin(0, 1, 0.8, 0.05, "brush hardness: 1 is a hard edge")
+        self.value = self._dspin(0, 1, 1.0, 0.05, "value the brush paints (0-1)")
+        self.binary = QtWidgets.QCheckBox("binary")
+        self.binary.setToolTip("paint hard 0/1 masks: hardness 1, value 1")
+        self.binary.toggled.connect(self._binary)
+        for label, w in (("size", self.size), ("hardness", self.hardness),
+                         ("value", self.value)):
+            self.addWidget(QtWidgets.QLabel(f" {label} "))
+            self.addWidget(w)
+        self.addWidget(self.binary)
+        self.addSeparator()
+        self.scale = self._combo(FREQ_SCALES, "frequency axis")
+        self.channel = self._combo(["mid"], "which channel the spectrogram shows")
+        self.cmap = self._combo(COLORMAPS, "colour map")
+        self.floor = self._dspin(-160, 0, -100, 5, "dB shown as the darkest colour")
+        self.ceiling = self._dspin(-100, 20, 0, 5, "dB shown as the brightest colour")
+        self.sounds_like = QtWidgets.QCheckBox("as heard")
+        self.sounds_like.setToolTip("show what the active layer will sound like: "
+                                    "mask × mixture")
+        self.sounds_like.toggled.connect(lambda *_: self.changed.emit())
+        for label, w in (("scale", self.scale), ("channel", self.channel),
+                         ("colours", self.cmap), ("dB", self.floor), ("to", self.ceiling)):
+            self.addWidget(QtWidgets.QLabel(f" {label} "))
+            self.addWidget(w)
+        self.addWidget(self.sounds_like)
+
+    def _spin(self, lo, hi, value, suffix, tip):
+        w = QtWidgets.QSpinBox()
+        w.setRange(lo, hi)
+        w.setValue(value)
+        w.setSuffix(suffix)
+        w.setToolTip(tip)
+        w.valueChanged.connect(lambda *_: self.changed.emit())
+        return w
+
+    def _dspin(self, lo, hi, value, step, tip):
+        w = QtWidgets.QDoubleSpinBox()
+        w.setRange(lo, hi)
+        w.setSingleStep(step)
+        w.setValue(value)
+        w.setToolTip(tip)
+        w.valueChanged.connect(lambda *_: self.changed.emit())
+        return w
+
+    def _combo(self, items, tip):
+        w = QtWidgets.QComboBox()
+        w.addItems(list(items))
+        w.setToolTip(tip)
+        w.currentIndexChanged.connect(lambda *_: self.changed.emit())
+        return w
+
+    def _binary(self, on: bool) -> None:
+        if on:
+            self.hardness.setValue(1.0)
+            self.value.setValue(1.0)
+        self.hardness.setEnabled(not on)
+        self.value.setEnabled(not on)
+        self.changed.emit()
+
+    def set_channels(self, n: int) -> None:
+        self.channel.blockSignals(True)
+        self.channel.clear()
+        self.channel.addItems(["mid"] + [f"channel {i + 1}" for i in range(n)] if n > 1
+                              else ["mono"])
+        self.channel.blockSignals(False)

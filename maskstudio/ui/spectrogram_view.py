@@ -1,0 +1,461 @@
+"""The spectrogram with its mask overlay, the waveform strip above it, and the editing tools.
+
+Rendering follows pyqtgraph's rules for speed: only the viewport is drawn, at screen
+resolution (max-pooled from the document), as a uint8 image with a 256-entry lookup table and
+explicit levels, under a uint8 RGBA overlay of the layers.  After an edit only the screen
+columns of the changed box are recomputed.  Axes: seconds across; Hz on a linear, log or mel
+scale up.  The wheel zooms time (Ctrl: frequency); dragging with the middle button, or with the
+hand tool, pans.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
+
+from maskstudio.core.edits import Box, brush_stroke, polygon, rectangle
+from maskstudio.core.tiles import cell_ranges, pool_max
+from maskstudio.core.spectrogram import (DB_FLOOR, DB_STEP, from_scale, row_edges,
+                                         time_edges, to_scale)
+from maskstudio.errors import MaskStudioError
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+
+TOOLS = ("brush", "eraser", "rect", "time", "band", "lasso", "pan")
+SELECTION_TOOLS = ("rect", "time", "band", "lasso")
+COLORMAPS = ("inferno", "viridis", "magma", "CET-L4", "turbo", "grey")
+
+
+def lookup_table(name: str) -> np.ndarray:
+    if name == "grey":
+        ramp = np.arange(256, dtype=np.uint8)
+        return np.stack([ramp] * 3, axis=1)
+    return pg.colormap.get(name).getLookupTable(0.0, 1.0, 256, alpha=False)
+
+
+class FrequencyAxis(pg.AxisItem):
+    """Labels a linear, log or mel axis in Hz / kHz."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.scale_name = "linear"
+
+    def tickValues(self, minVal, maxVal, size):
+        if self.scale_name == "linear":
+            return super().tickValues(minVal, maxVal, size)
+        lo, hi = float(from_scale(minVal, self.scale_name)), float(from_scale(maxVal, self.scale_name))
+        nice = [f * m for m in (1, 10, 100, 1000, 10000) for f in (20, 50, 100, 200, 500)]
+        nice = sorted({n for n in nice if lo <= n <= hi})
+        minor = sorted({f * m for m in (10, 100, 1000, 10000) for f in range(1, 10)
+                        if lo <= f * m <= hi} - set(nice))
+        to = lambda v: [float(to_scale(x, self.scale_name)) for x in v]  # noqa: E731
+        return [(1.0, to(nice)), (0.5, to(minor[:: max(1, len(minor) // 12)]))]
+
+    def tickStrings(self, values, scale, spacing):
+        out = []
+        for v in values:
+            hz = float(from_scale(v, self.scale_name)) if self.scale_name != "linear" else v
+            out.append(f"{hz / 1000:g}k" if hz >= 1000 else f"{hz:.0f}")
+        return out
+
+
+class EditViewBox(pg.ViewBox):
+    """Wheel zooms time (Ctrl+wheel frequency); left drags go to the active tool."""
+
+    def __init__(self, view: "SpectrogramView"):
+        super().__init__(enableMenu=False)
+        self._view = view
+
+    def wheelEvent(self, ev, axis=None):
+        ctrl = bool(ev.modifiers() & QtCore.Qt.KeyboardModifier.ControlModifier)
+        super().wheelEvent(ev, axis=1 if ctrl else 0)
+
+    def mouseDragEvent(self, ev, axis=None):
+        if ev.button() == QtCore.Qt.MouseButton.MiddleButton or self._view.tool == "pan" \
+                or ev.button() != QtCore.Qt.MouseButton.LeftButton:
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        self._view.tool_drag(ev)
+
+
+class SpectrogramView(QtWidgets.QWidget):
+    """Shows a :class:`~maskstudio.core.document.Document` and edits it with the mouse."""
+
+    cursorMoved = QtCore.Signal(object)  # dict for the status line, or None
+    selectionChanged = QtCore.Signal()
+    errorRaised = QtCore.Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.doc = None
+        self.tool = "brush"
+        self.brush_px = 12.0
+        self.hardness = 0.8
+        self.brush_value = 1.0
+        self.active_layer = 0
+        self.freq_scale = "linear"
+        self.db_range = (-100.0, 0.0)
+        self.colormap = "inferno"
+        self.sounds_like = False  # show mask x mixture for the active layer
+        self.selection = None  # (Box, alpha) in bins and frames
+        self.preview = None  # (Box, values) drawn instead of the active layer (threshold)
+        self._stroke_last = None
+        self._drag_points = []
+        self._rows = self._cols = None
+
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground("#1b1b1f")
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.graphics)
+        self.wave = self.graphics.addPlot(row=0, col=0)
+        self.wave.setMaximumHeight(90)
+        self.wave.setMouseEnabled(x=True, y=False)
+        self.wave.hideAxis("bottom")
+        self.wave.getAxis("left").setWidth(56)
+        self.wave.setMenuEnabled(False)
+        self.wave_curve = self.wave.plot(pen=pg.mkPen("#8fb3ff", width=1))
+        self.vb = EditViewBox(self)
+        self.freq_axis = FrequencyAxis("left")
+        self.plot = self.graphics.addPlot(row=1, col=0, viewBox=self.vb,
+                                          axisItems={"left": self.freq_axis})
+        self.plot.setLabel("bottom", "time", units="s")
+        self.plot.setLabel("left", "frequency (Hz)")
+        self.freq_axis.setWidth(56)
+        self.wave.setXLink(self.plot)
+        self.image = pg.ImageItem()
+        self.overlay = pg.ImageItem()
+        self.plot.addItem(self.image)
+        self.plot.addItem(self.overlay)
+        self.sel_item = QtWidgets.QGraphicsPathItem()
+        self.sel_item.setPen(pg.mkPen("#ffffff", width=1.5, style=QtCore.Qt.PenStyle.DashLine))
+        self.sel_item.setZValue(10)
+        self.vb.addItem(self.sel_item, ignoreBounds=True)
+        self.cursor_item = QtWidgets.QGraphicsEllipseItem()
+        self.cursor_item.setPen(pg.mkPen("#ffffff", width=1))
+        self.cursor_item.setZValue(11)
+        self.cursor_item.setVisible(False)
+        self.vb.addItem(self.cursor_item, ignoreBounds=True)
+        self._render_timer = QtCore.QTimer(self, singleShot=True, interval=15)
+        self._render_timer.timeout.connect(self.render)
+        self.vb.sigRangeChanged.connect(lambda *a: self._render_timer.start())
+        self.vb.sigResized.connect(lambda *a: self._render_timer.start())
+        self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
+
+    # -- document ---------------------------------------------------------------------------
+    def set_document(self, doc) -> None:
+        self.doc = doc
+        self.selection = None
+        self.preview = None
+        self.active_layer = 0
+        self._envelope = _Envelope(doc.view_signal())
+        self.vb.setLimits(xMin=-1.0, xMax=self.duration + 1.0)
+        self.zoom_to_fit()
+        self.render()
+
+    @property
+    def duration(self) -> float:
+        return self.doc.n_frames * self.doc.frame_seconds if self.doc else 1.0
+
+    def zoom_to_fit(self) -> None:
+        if self.doc is None:
+            return
+        ny = self.doc.samplerate / 2
+        lo = to_scale(0 if self.freq_scale != "log" else 20.0, self.freq_scale)
+        self.vb.setYRange(float(lo), float(to_scale(ny, self.freq_scale)), padding=0)
+        self.vb.setXRange(0, self.duration, padding=0)
+        self.wave.setYRange(-1, 1, padding=0.02)
+
+    def set_freq_scale(self, scale: str) -> None:
+        (x0, x1), (y0, y1) = self.vb.viewRange()
+        hz0, hz1 = from_scale(y0, self.freq_scale), from_scale(y1, self.freq_scale)
+        self.freq_scale = scale
+        self.freq_axis.scale_name = scale
+        self.vb.setYRange(float(to_scale(max(hz0, 20 if scale == "log" else 0), scale)),
+                          float(to_scale(hz1, scale)), padding=0)
+        self.freq_axis.picture = None
+        self.freq_axis.update()
+        self.render()
+
+    def _doc_event(self, event, payload) -> None:
+        if event == "masks":
+            self.update_overlay(payload)
+        elif event in ("layers", "history"):
+            self.update_overlay(None)
+        elif event == "spectrogram":
+            self._envelope = _Envelope(self.doc.view_signal())
+            self._render_timer.start()
+
+    # -- coordinates --------------------------------------------------------------------------
+    def to_grid(self, x: float, y: float) -> tuple:
+        """Data coordinates (seconds, scale) to fractional (bin, frame)."""
+        hz = float(from_scale(y, self.freq_scale))
+        return hz / self.doc.bin_hz, x / self.doc.frame_seconds
+
+    def pixel_size(self) -> tuple:
+        """Seconds and scale units per screen pixel."""
+        px = self.vb.viewPixelSize()
+        return float(px[0]), float(px[1])
+
+    # -- rendering ----------------------------------------------------------------------------
+    def _view_grid(self):
+        (x0, x1), (y0, y1) = self.vb.viewRange()
+        w = max(1, int(self.vb.width()))
+        h = max(1, int(self.vb.height()))
+        fs = self.doc.frame_seconds
+        cols = time_edges(x0 / fs + 0.5, x1 / fs + 0.5, w, self.doc.n_frames)
+        rows = row_edges(y0, y1, h, self.freq_scale, self.doc.bin_hz, self.doc.n_bins)
+        return (x0, x1, y0, y1), rows, cols
+
+    def render(self) -> None:
+        if self.doc is None:
+            return
+        (x0, x1, y0, y1), rows, cols = self._view_grid()
+        self._rows, self._cols, self._rect = rows, cols, QtCore.QRectF(x0, y0, x1 - x0, y1 - y0)
+        spec = self.doc.spectrogram
+        visible = range(int(cols[0]), int(max(cols[-1], cols[0] + 1)))
+        spec.compute_range(visible.start, visible.stop)  # the viewport first, at once
+        levels = spec.render(rows, cols)
+        if self.sounds_like and self.doc.layers:
+            k = min(self.active_layer, len(self.doc.layers) - 1)
+            m = self.doc.store.pooled(k, rows, cols)
+            gain = 20 * np.log10(np.maximum(m, 1e-6)) / DB_STEP
+            levels = np.clip(levels + gain, 0, 255).astype(np.uint8)
+        lo, hi = ((np.asarray(self.db_range) - DB_FLOOR) / DB_STEP)
+        self._levels = levels
+        self.image.setImage(levels, autoLevels=False, levels=(lo, hi),
+                            lut=lookup_table(self.colormap))
+        self.image.setRect(self._rect)
+        self._overlay = self._compose(rows, cols, levels)
+        self.overlay.setImage(self._overlay, autoLevels=False, levels=(0, 255))
+        self.overlay.setRect(self._rect)
+        self._render_wave(x0, x1)
+
+    def _render_wave(self, x0, x1) -> None:
+        n = max(2, int(self.vb.width()))
+        t, lo, hi = self._envelope.view(x0, x1, n, self.doc.samplerate)
+        self.wave_curve.setData(np.repeat(t, 2), np.stack([lo, hi], axis=1).ravel(),
+                                connect="pairs")
+
+    def _layer_alpha(self, i: int, rows, cols) -> np.ndarray:
+        if self.preview is not None and i == self.active_layer:
+            box, values = self.preview
+            return _pool_box(values, box, rows, cols, self.doc.n_bins)
+        return self.doc.store.pooled(i, rows, cols)
+
+    def _compose(self, rows, cols, levels) -> np.ndarray:
+        """RGBA of the layers over the view: each layer's colour where it holds the bin,
+        weighted by how bright the spectrogram is there, so silence stays dark."""
+        h, w = rows.size - 1, cols.size - 1
+        lo, hi = ((np.asarray(self.db_range) - DB_FLOOR) / DB_STEP)
+        bright = np.clip((levels.astype(np.float32) - lo) / max(hi - lo, 1), 0, 1) ** 0.6
+        rgb = np.zeros((h, w, 3), np.float32)
+        total = np.zeros((h, w), np.float32)
+        doc = self.doc
+        solo = any(layer.solo for layer in doc.layers)
+        shown = [i for i, layer in enumerate(doc.layers)
+                 if (layer.solo if solo else layer.visible)]
+        values = {i: self._layer_alpha(i, rows, cols) for i in range(len(doc.layers))}
+        for i in shown:
+            a = values[i] * doc.layers[i].opacity
+            rgb += a[..., None] * np.asarray(doc.layers[i].color, np.float32)
+            total += a
+        res = doc.residual
+        if res.visible and doc.layers:
+            r = np.clip(1 - sum(values.values()), 0, 1) * res.opacity
+            rgb += r[..., None] * np.asarray(res.color, np.float32)
+            total += r
+        out = np.zeros((h, w, 4), np.uint8)
+        out[..., :3] = np.clip(rgb / np.maximum(total[..., None], 1e-6), 0, 255)
+        out[..., 3] = 255 * np.minimum(total, 1) * bright
+        return out
+
+    def update_overlay(self, box: Box | None) -> None:
+        """Recompute the overlay where ``box`` meets the view (all of it for None)."""
+        if self.doc is None or self._rows is None:
+            return
+        if self.sounds_like or box is None:
+            self.render()
+            return
+        starts = self._cols[:-1]
+        stops = np.maximum(self._cols[1:], starts + 1)
+        c0 = int(np.searchsorted(stops, box.t0, side="right"))
+        c1 = int(np.searchsorted(starts, box.t1, side="left"))
+        if c1 <= c0:
+            return
+        self._overlay[:, c0:c1] = self._compose(self._rows, self._cols[c0:c1 + 1],
+                                                self._levels[:, c0:c1])
+        self.overlay.updateImage()
+
+    # -- tools ----------------------------------------------------------------------------
+    def _brush_radii(self, f: float) -> tuple:
+        sx, sy = self.pixel_size()
+        fs = self.doc.frame_seconds
+        y = float(to_scale(max(f * self.doc.bin_hz, 1.0), self.freq_scale))
+        dhz = float(from_scale(y + sy, self.freq_scale) - from_scale(y, self.freq_scale))
+        return (max(0.5, self.brush_px * abs(dhz) / self.doc.bin_hz),
+                max(0.5, self.brush_px * sx / fs))
+
+    def _paint_to(self, f: float, t: float) -> None:
+        doc = self.doc
+        k = self.active_layer
+        rf, rt = self._brush_radii(f)
+        pts = [(f, t)] if self._stroke_last is None else [self._stroke_last, (f, t)]
+        box, alpha = brush_stroke(pts, rf, rt, hardness=self.hardness, n_bins=doc.n_bins,
+                                  n_frames=doc.n_frames)
+        self._stroke_last = (f, t)
+        value = 0.0 if self.tool == "eraser" else self.brush_value
+        doc.apply(k, box, alpha, value)
+
+    def tool_drag(self, ev) -> None:
+        if self.doc is None:
+            return
+        pos = self.vb.mapSceneToView(ev.scenePos())
+        f, t = self.to_grid(pos.x(), pos.y())
+        try:
+            if self.tool in ("brush", "eraser"):
+                if not self.doc.layers:
+                    raise MaskStudioError("there is no layer to paint on: add one with "
+                                          "Masks > New layer (Ctrl+N)")
+                if ev.isStart():
+                    self._stroke_last = None
+                    self.doc.begin_edit("erase" if self.tool == "eraser" else "brush")
+                self._paint_to(f, t)
+                if ev.isFinish():
+                    self.doc.end_edit()
+                    self._stroke_last = None
+            elif self.tool in SELECTION_TOOLS:
+                if ev.isStart():
+                    self._drag_points = [(f, t)]
+                self._drag_points.append((f, t))
+                self._draw_selection_outline()
+                if ev.isFinish():
+                    self._finish_selection()
+        except MaskStudioError as exc:
+            if self.doc.history.recording:
+                self.doc.end_edit()
+            self.errorRaised.emit(str(exc))
+
+    def _finish_selection(self) -> None:
+        doc = self.doc
+        pts = self._drag_points
+        (f0, t0), (f1, t1) = pts[0], pts[-1]
+        if self.tool == "rect":
+            sel = rectangle(f0, f1, t0, t1, n_bins=doc.n_bins, n_frames=doc.n_frames)
+        elif self.tool == "time":
+            sel = rectangle(0, doc.n_bins, t0, t1, n_bins=doc.n_bins, n_frames=doc.n_frames)
+        elif self.tool == "band":
+            sel = rectangle(f0, f1, 0, doc.n_frames, n_bins=doc.n_bins, n_frames=doc.n_frames)
+        else:
+            sel = polygon(pts, n_bins=doc.n_bins, n_frames=doc.n_frames)
+        self.set_selection(None if sel[0].empty else sel)
+
+    def set_selection(self, selection) -> None:
+        self.selection = selection
+        self._draw_selection_outline(from_selection=True)
+        self.selectionChanged.emit()
+
+    def _grid_to_view(self, f, t):
+        x = t * self.doc.frame_seconds
+        y = float(to_scale(max(f * self.doc.bin_hz, 1e-3), self.freq_scale))
+        return QtCore.QPointF(x, y)
+
+    def _draw_selection_outline(self, from_selection: bool = False) -> None:
+        path = QtGui.QPainterPath()
+        if from_selection and self.selection is not None and self.tool == "lasso" \
+                and len(self._drag_points) > 2:
+            pts = self._drag_points
+        elif from_selection:
+            if self.selection is not None:
+                b = self.selection[0]
+                pts = [(b.f0 - 0.5, b.t0 - 0.5), (b.f1 - 0.5, b.t0 - 0.5),
+                       (b.f1 - 0.5, b.t1 - 0.5), (b.f0 - 0.5, b.t1 - 0.5)]
+            else:
+                pts = []
+        else:
+            pts = self._drag_points
+            if self.tool != "lasso" and len(pts) >= 2:
+                (f0, t0), (f1, t1) = pts[0], pts[-1]
+                if self.tool == "time":
+                    f0, f1 = 0, self.doc.n_bins
+                elif self.tool == "band":
+                    t0, t1 = 0, self.doc.n_frames
+                pts = [(f0, t0), (f1, t0), (f1, t1), (f0, t1)]
+        if pts:
+            path.moveTo(self._grid_to_view(*pts[0]))
+            for p in pts[1:]:
+                path.lineTo(self._grid_to_view(*p))
+            path.closeSubpath()
+        self.sel_item.setPath(path)
+
+    def _mouse_moved(self, scene_pos) -> None:
+        if self.doc is None or not self.plot.sceneBoundingRect().contains(scene_pos):
+            self.cursor_item.setVisible(False)
+            self.cursorMoved.emit(None)
+            return
+        pos = self.vb.mapSceneToView(scene_pos)
+        f, t = self.to_grid(pos.x(), pos.y())
+        if self.tool in ("brush", "eraser"):
+            sx, sy = self.pixel_size()
+            r = self.brush_px
+            self.cursor_item.setRect(QtCore.QRectF(pos.x() - r * sx, pos.y() - r * sy,
+                                                   2 * r * sx, 2 * r * sy))
+            self.cursor_item.setVisible(True)
+        else:
+            self.cursor_item.setVisible(False)
+        fi, ti = int(round(f)), int(round(t))
+        info = {"seconds": pos.x(), "hz": float(from_scale(pos.y(), self.freq_scale))}
+        if 0 <= fi < self.doc.n_bins and 0 <= ti < self.doc.n_frames:
+            if self.doc.spectrogram.done[ti // self.doc.spectrogram.BLOCK]:
+                info["db"] = self.doc.spectrogram.db_at(fi, ti)
+            info["values"] = self.doc.values_at(fi, ti)
+        self.cursorMoved.emit(info)
+
+
+def _pool_box(values: np.ndarray, box: Box, rows, cols, n_bins: int) -> np.ndarray:
+    """Pool a preview (values over ``box``, zeros elsewhere) onto the display grid."""
+    starts, stops = cell_ranges(cols)
+    out = np.zeros((rows.size - 1, cols.size - 1), np.float32)
+    c0 = int(np.searchsorted(stops, box.t0, side="right"))
+    c1 = int(np.searchsorted(starts, box.t1, side="left"))
+    if c1 <= c0:
+        return out
+    full = np.zeros((n_bins, box.t1 - box.t0), np.float32)
+    full[box.f0:box.f1] = values
+    out[:, c0:c1] = pool_max(full, rows, np.clip(starts[c0:c1], box.t0, box.t1 - 1) - box.t0)
+    return out
+
+
+class _Envelope:
+    """Min/max of a signal per block of 256 samples, for drawing long waveforms fast."""
+
+    BLOCK = 256
+
+    def __init__(self, x: np.ndarray):
+        self.x = x
+        n = x.size // self.BLOCK * self.BLOCK
+        blocks = x[:n].reshape(-1, self.BLOCK)
+        self.lo, self.hi = blocks.min(axis=1), blocks.max(axis=1)
+
+    def view(self, x0: float, x1: float, n: int, sr: int):
+        a = max(0, int(x0 * sr))
+        b = min(self.x.size, max(a + 2, int(x1 * sr)))
+        per = max(1, (b - a) // n)
+        if per >= self.BLOCK and self.lo.size:
+            a_b, b_b = a // self.BLOCK, max(a // self.BLOCK + 1, b // self.BLOCK)
+            lo, hi = self.lo[a_b:b_b], self.hi[a_b:b_b]
+            step = max(1, lo.size // n)
+            m = lo.size // step * step
+            lo, hi = lo[:m].reshape(-1, step).min(axis=1), hi[:m].reshape(-1, step).max(axis=1)
+            t = (a_b + np.arange(lo.size) * step) * self.BLOCK / sr
+            return t, lo, hi
+        seg = self.x[a:b]
+        m = seg.size // per * per
+        if m == 0:
+            return np.array([a / sr]), np.zeros(1), np.zeros(1)
+        lo = seg[:m].reshape(-1, per).min(axis=1)
+        hi = seg[:m].reshape(-1, per).max(axis=1)
+        t = (a + np.arange(lo.size) * per) / sr
+        return t, lo, hi
