@@ -320,15 +320,17 @@ class SpectrogramView(QtWidgets.QWidget):
                     raise MaskStudioError("there is no layer to paint on: add one with "
                                           "Masks > New layer (Ctrl+N)")
                 if ev.isStart():
+                    # the drag is reported from the first move: start where the button went down
                     self._stroke_last = None
                     self.doc.begin_edit("erase" if self.tool == "eraser" else "brush")
+                    self._paint_to(*self._press_grid(ev))
                 self._paint_to(f, t)
                 if ev.isFinish():
                     self.doc.end_edit()
                     self._stroke_last = None
             elif self.tool in SELECTION_TOOLS:
                 if ev.isStart():
-                    self._drag_points = [(f, t)]
+                    self._drag_points = [self._press_grid(ev)]
                 self._drag_points.append((f, t))
                 self._draw_selection_outline()
                 if ev.isFinish():
@@ -337,6 +339,10 @@ class SpectrogramView(QtWidgets.QWidget):
             if self.doc.history.recording:
                 self.doc.end_edit()
             self.errorRaised.emit(str(exc))
+
+    def _press_grid(self, ev) -> tuple:
+        pos = self.vb.mapSceneToView(ev.buttonDownScenePos())
+        return self.to_grid(pos.x(), pos.y())
 
     def _finish_selection(self) -> None:
         doc = self.doc

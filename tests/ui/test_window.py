@@ -1,0 +1,243 @@
+"""The editor window, offscreen, driven as a user drives it."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+from pyqtgraph.Qt import QtCore, QtGui, QtTest, QtWidgets
+
+from maskstudio.core.audio_io import load_audio
+from maskstudio.core.masks import magnitude_db
+from maskstudio.core.spectrogram import to_scale
+from maskstudio.core.stft import stft
+from maskstudio.ui.workers import active_tasks
+
+
+def _widget_pos(view, seconds, hz):
+    y = float(to_scale(hz, view.freq_scale))
+    scene = view.vb.mapViewToScene(QtCore.QPointF(seconds, y))
+    return QtCore.QPointF(view.graphics.mapFromScene(scene))
+
+
+def _mouse(view, kind, pos, buttons):
+    vp = view.graphics.viewport()
+    types = {"press": QtCore.QEvent.Type.MouseButtonPress,
+             "move": QtCore.QEvent.Type.MouseMove,
+             "release": QtCore.QEvent.Type.MouseButtonRelease}
+    button = QtCore.Qt.MouseButton.NoButton if kind == "move" else QtCore.Qt.MouseButton.LeftButton
+    ev = QtGui.QMouseEvent(types[kind], pos, QtCore.QPointF(vp.mapToGlobal(pos.toPoint())),
+                           button, buttons, QtCore.Qt.KeyboardModifier.NoModifier)
+    QtWidgets.QApplication.sendEvent(vp, ev)
+
+
+def drag(view, points, steps=1):
+    """Press at the first (seconds, Hz) point, move through the rest, release at the last.
+
+    Moves are paced like a real mouse's (12 ms apart): pyqtgraph throttles move events to
+    100 per second, and the brush joins the positions it receives."""
+    left = QtCore.Qt.MouseButton.LeftButton
+    pos = [_widget_pos(view, *p) for p in points]
+    _mouse(view, "press", pos[0], left)
+    for a, b in zip(pos[:-1], pos[1:]):
+        for k in range(1, steps + 1):
+            QtTest.QTest.qWait(12)
+            _mouse(view, "move", a + (b - a) * (k / steps), left)
+    QtTest.QTest.qWait(12)
+    _mouse(view, "release", pos[-1], QtCore.Qt.MouseButton.NoButton)
+    QtWidgets.QApplication.processEvents()
+
+
+def _grid(view, seconds, hz):
+    return int(round(hz / view.doc.bin_hz)), int(round(seconds / view.doc.frame_seconds))
+
+
+def test_opens_a_file_and_draws_its_spectrogram(window, mixture_files):
+    doc = window.doc
+    assert doc.clip.path == mixture_files["mixture"]
+    assert "mixture.wav" in window.windowTitle()
+    img = window.view.image.image
+    assert img is not None and img.dtype == np.uint8
+    assert img.shape == (int(window.view.vb.height()), int(window.view.vb.width()))
+    assert img.max() > 100 and img.min() < img.max()  # a real picture, not a blank
+    assert str(mixture_files["mixture"]) in window.recent_files()
+
+
+def test_a_brush_stroke_paints_exactly_under_it_and_undo_restores_bit_for_bit(window, qtbot):
+    doc, view = window.doc, window.view
+    window.new_layer()
+    window.new_layer()
+    window.layers.set_active(0)
+    before = [doc.store.dense(i).copy() for i in range(2)]
+    path = [(0.3, 1000.0), (0.9, 2500.0), (1.5, 1500.0)]
+    drag(view, path, steps=2)  # few mouse events: the stroke must still have no gaps
+    after = doc.store.dense(0)
+    assert after.max() > 0.9 and after.min() >= 0
+    # along the stroke (every few ms of the polyline) the mask is painted: no gaps
+    for (s0, h0), (s1, h1) in zip(path[:-1], path[1:]):
+        for u in np.linspace(0, 1, 40):
+            f, t = _grid(view, s0 + u * (s1 - s0), h0 + u * (h1 - h0))
+            assert after[f, t] > 0.5, (f, t)
+    # and nowhere away from it
+    rf, rt = view._brush_radii(100)
+    f_lo, _ = _grid(view, 0, 1000.0)
+    f_hi, _ = _grid(view, 0, 2500.0)
+    _, t_lo = _grid(view, 0.3, 0)
+    _, t_hi = _grid(view, 1.5, 0)
+    outside = np.ones_like(after, dtype=bool)
+    outside[max(0, int(f_lo - rf - 3)):int(f_hi + rf + 4), max(0, int(t_lo - rt - 3)):int(t_hi + rt + 4)] = False
+    assert not after[outside].any()
+    np.testing.assert_array_equal(doc.store.dense(1), before[1])  # the other layer untouched
+    assert doc.history.undo_label == "brush" and len(doc.history) == 3  # 2 layers + 1 stroke
+    window.undo()
+    np.testing.assert_array_equal(doc.store.dense(0), before[0])
+    window.redo()
+    np.testing.assert_array_equal(doc.store.dense(0), after)
+    # the overlay shows it
+    assert view.overlay.image[..., 3].max() > 0
+
+
+def test_painting_one_layer_takes_from_the_other_and_a_lock_protects(window):
+    doc, view = window.doc, window.view
+    window.new_layer()
+    window.new_layer()
+    window.layers.set_active(1)
+    drag(view, [(0.5, 800.0), (1.0, 800.0)])
+    window.layers.set_active(0)
+    drag(view, [(0.5, 800.0), (1.0, 800.0)])
+    a, b = doc.store.dense(0), doc.store.dense(1)
+    assert (a + b).max() <= 1 + 1e-6
+    f, t = _grid(view, 0.75, 800.0)
+    assert a[f, t] > 0.9 and b[f, t] < 0.1  # what voice gained, the other gave up
+    window.layers.set_active(1)
+    window.layers.set(0, locked=True)
+    drag(view, [(0.5, 800.0), (1.0, 800.0)])
+    np.testing.assert_array_equal(doc.store.dense(0), a)  # locked: untouched
+
+
+def _accept_dialog_soon(qtbot, name, setup=None):
+    def accept():
+        dlg = QtWidgets.QApplication.activeModalWidget()
+        if dlg is None or dlg.objectName() != name:
+            QtCore.QTimer.singleShot(20, accept)
+            return
+        if setup:
+            setup(dlg)
+        dlg.accept()
+    QtCore.QTimer.singleShot(20, accept)
+
+
+def test_threshold_gives_the_expected_binary_mask(window, qtbot, mixture_files):
+    window.new_layer()
+    doc = window.doc
+
+    def setup(dlg):
+        dlg.level.setValue(-40.0)
+        assert window.view.preview is not None  # the live preview is on screen
+    _accept_dialog_soon(qtbot, "thresholdDialog", setup)
+    window.threshold_dialog()
+    qtbot.waitUntil(lambda: active_tasks() <= 1 and len(doc.history) == 2, timeout=10000)
+    mix = load_audio(mixture_files["mixture"]).samples
+    S = stft(mix, **doc.config.kwargs()) / np.float32(doc.spectrogram._ref)
+    expected = (magnitude_db(S, channel_axis=0) > -40.0).astype(np.float32)
+    np.testing.assert_array_equal(doc.store.dense(0), expected)
+    assert window.view.preview is None
+
+
+def test_oracle_layers_sum_to_one(window, qtbot, mixture_files):
+    task = window.compute_oracle("wiener", {"voice": mixture_files["voice"],
+                                            "drums": mixture_files["drums"]})
+    qtbot.waitUntil(lambda: len(window.doc.layers) == 2, timeout=10000)
+    assert task is not None
+    doc = window.doc
+    total = doc.store.dense(0) + doc.store.dense(1)
+    level = np.abs(stft(doc.clip.samples, **doc.config.kwargs()))[0]
+    loud = level > 1e-3 * level.max()
+    assert total.max() <= 1 + 1e-5
+    np.testing.assert_allclose(total[loud], 1, atol=1e-5)
+    assert [layer.name for layer in doc.layers] == ["voice", "drums"]
+    assert doc.layers[0].provenance["kind"] == "oracle"
+
+
+def test_model_masks_of_the_wrong_shape_are_refused_with_a_message(window, qtbot, tmp_path):
+    bad = tmp_path / "model.npz"
+    np.savez(bad, masks=np.zeros((1, 257, 99), np.float32), n_fft=512, hop_length=128,
+             samplerate=16000)
+    assert window.load_masks(bad) is None
+    qtbot.waitUntil(lambda: window.findChild(QtWidgets.QMessageBox, "errorDialog") is not None)
+    box = window.findChild(QtWidgets.QMessageBox, "errorDialog")
+    assert "shape" in box.text() and "257" in box.text()
+    assert window.doc.layers == []
+    good = tmp_path / "good.npz"
+    T = window.doc.n_frames
+    np.savez(good, masks=np.full((1, 257, T), 0.5, np.float32), names=np.array(["model"]),
+             n_fft=512, hop_length=128, samplerate=16000)
+    assert window.load_masks(good) == [0]
+
+
+def test_export_writes_files_that_sum_to_the_mixture(window, qtbot, tmp_path, mixture_files):
+    window.new_layer()
+    drag(window.view, [(0.2, 500.0), (1.2, 3000.0)])
+    out = tmp_path / "out"
+    window.export(out, phase="mixture", fmt="wav")
+    qtbot.waitUntil(lambda: (out / "masks.npz").exists(), timeout=10000)
+    qtbot.waitUntil(lambda: active_tasks() <= 1, timeout=10000)
+    total = load_audio(out / "source1.wav").samples + load_audio(out / "residual.wav").samples
+    np.testing.assert_allclose(total, load_audio(mixture_files["mixture"]).samples, atol=1e-5)
+
+
+def test_selection_fill_and_keyboard_shortcuts(window, qtbot):
+    doc, view = window.doc, window.view
+    window.new_layer()
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_R)
+    assert view.tool == "rect"
+    drag(view, [(0.5, 1000.0), (1.0, 2000.0)])
+    assert view.selection is not None
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_F)
+    m = doc.store.dense(0)
+    box = view.selection[0]
+    assert m[box.f0:box.f1, box.t0:box.t1].min() == 1 and m.sum() == box.shape[0] * box.shape[1]
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_Z, QtCore.Qt.KeyboardModifier.ControlModifier)
+    assert not doc.store.dense(0).any()
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_E)
+    assert view.tool == "eraser"
+    size = window.options.size.value()
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_BracketRight)
+    assert window.options.size.value() > size and view.brush_px > size
+
+
+def test_log_and_mel_scales_and_the_status_line(window, qtbot):
+    view = window.view
+    for scale in ("log", "mel", "linear"):
+        window.options.scale.setCurrentText(scale)
+        assert view.freq_scale == scale
+        assert view.image.image is not None
+    pos = _widget_pos(view, 1.0, 2000.0)
+    view._mouse_moved(view.graphics.mapToScene(pos.toPoint()))
+    text = window.status_label.text()
+    assert "1.0" in text and "Hz" in text and "dB" in text
+
+
+def test_settings_persist(qtbot, tmp_path, mixture_files):
+    from maskstudio.ui.main_window import MainWindow
+
+    ini = str(tmp_path / "persist.ini")
+    win = MainWindow(QtCore.QSettings(ini, QtCore.QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    win.options.size.setValue(33)
+    win.options.scale.setCurrentText("mel")
+    win.close()
+    again = MainWindow(QtCore.QSettings(ini, QtCore.QSettings.Format.IniFormat))
+    qtbot.addWidget(again)
+    assert again.options.size.value() == 33 and again.options.scale.currentText() == "mel"
+
+
+def test_screenshot_command_writes_the_window(tmp_path, mixture_files):
+    png = tmp_path / "shot.png"
+    proc = subprocess.run([sys.executable, "-m", "maskstudio", str(mixture_files["mixture"]),
+                           "--screenshot", str(png)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    img = QtGui.QImage(str(png))
+    assert (img.width(), img.height()) == (1280, 800)
