@@ -300,9 +300,20 @@ def _run_editor(argv) -> int:
         import os
 
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    # Start decoding now: libsndfile releases the GIL, so the file is read on the second core
+    # while the first imports Qt and pyqtgraph (half a second).
+    from concurrent.futures import ThreadPoolExecutor
+
+    from maskstudio.core.audio_io import load_audio
+    from maskstudio.demo import demo_folder
+
+    target = Path(args.file) if args.file else demo_folder() / "mixture.flac"
+    pool = ThreadPoolExecutor(max_workers=1)
+    pending = pool.submit(load_audio, target)
+    pool.shutdown(wait=False)
     from maskstudio.ui.app import run
 
-    return run(args.file, screenshot=args.screenshot)
+    return run(args.file, screenshot=args.screenshot, preloaded=pending)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -73,7 +73,7 @@ class Document:
         for _ in self.layers:
             self.store.add_layer()
         self.history = History(self.store, on_apply=self._history_applied)
-        self.spectrogram = SpectrogramImage(self.view_signal(), self.config)
+        self.spectrogram = SpectrogramImage(self.clip.samples, self.config, self.view_channel)
 
     # -- events ---------------------------------------------------------------------------
     def subscribe(self, callback: Callable) -> None:
@@ -109,20 +109,17 @@ class Document:
     def frame_seconds(self) -> float:
         return self.config.hop_length / self.samplerate
 
-    def view_signal(self) -> np.ndarray:
-        x = self.clip.samples
-        if self.view_channel == "mid":
-            return x.mean(axis=0, dtype=np.float32)
-        c = int(self.view_channel)
-        if not 0 <= c < x.shape[0]:
-            raise ParameterError(f"there is no channel {c + 1}: the file has {x.shape[0]}")
-        return x[c]
+    def check_channel(self, channel):
+        if channel != "mid" and not 0 <= int(channel) < self.clip.n_channels:
+            raise ParameterError(f"there is no channel {int(channel) + 1}: the file has "
+                                 f"{self.clip.n_channels}")
+        return channel
 
     def set_view_channel(self, channel) -> None:
         if channel == self.view_channel:
             return
-        self.view_channel = channel
-        self.spectrogram = SpectrogramImage(self.view_signal(), self.config)
+        self.view_channel = self.check_channel(channel)
+        self.spectrogram = SpectrogramImage(self.clip.samples, self.config, self.view_channel)
         self.emit("spectrogram")
 
     def set_config(self, config: STFTConfig, *, progress=None) -> None:

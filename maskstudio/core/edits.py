@@ -15,7 +15,6 @@ import dataclasses
 from typing import Sequence
 
 import numpy as np
-import scipy.ndimage
 
 from maskstudio.errors import ParameterError
 
@@ -176,6 +175,8 @@ def edit_layer(old: np.ndarray, k: int, target: np.ndarray | float, alpha: np.nd
 
 def smooth_values(values: np.ndarray, sigma_f: float, sigma_t: float) -> np.ndarray:
     """Gaussian smoothing of a mask box over frequency and time (in bins and frames)."""
+    import scipy.ndimage  # imported on first use, not at start-up
+
     sig = (0,) * (values.ndim - 2) + (sigma_f, sigma_t)
     return np.clip(scipy.ndimage.gaussian_filter(values, sig, mode="nearest"), 0, 1
                    ).astype(np.float32)

@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-from maskstudio.core.stft import STFTConfig, get_window, stft_frames
+from maskstudio.core.stft import STFTConfig, _frames_from_padded, get_window
 from maskstudio.core.tiles import cell_ranges, pool_max
 from maskstudio.errors import ParameterError
 
@@ -76,24 +76,35 @@ def time_edges(t0: float, t1: float, n_cols: int, n_frames: int) -> np.ndarray:
 
 
 class SpectrogramImage:
-    """uint8 dB image ``[F, T]`` of ``signal`` on the grid of ``config``, filled by blocks."""
+    """uint8 dB image ``[F, T]`` of one view of ``samples [C, n]`` (the mid of the channels, or
+    channel ``channel``), filled by blocks.  The mid is formed block by block, never held."""
 
     BLOCK = 512  #: frames per block
 
-    def __init__(self, signal: np.ndarray, config: STFTConfig):
-        self.signal = np.asarray(signal, dtype=np.float32)
-        if self.signal.ndim != 1:
-            raise ParameterError("the spectrogram image is of one signal (mid or one channel)")
+    def __init__(self, samples: np.ndarray, config: STFTConfig, channel="mid"):
+        self.samples = samples if samples.ndim == 2 else np.asarray(samples)[None]
+        self.channel = channel
         self.config = config
+        self.n_samples = self.samples.shape[-1]
         self.n_bins = config.n_bins
-        self.n_frames = config.n_frames(self.signal.size)
+        self.n_frames = config.n_frames(self.n_samples)
         # np.zeros maps untouched pages lazily: memory grows as blocks are computed
         self.levels = np.zeros((self.n_bins, self.n_frames), dtype=np.uint8)
         self.n_blocks = -(-self.n_frames // self.BLOCK)
         self.done = np.zeros(self.n_blocks, dtype=bool)
-        win = get_window(config.window, config.win_length, config.n_fft)
-        self._ref = float(win.sum()) / 2  # a full-scale sine peaks at 0 dB
+        self._win = get_window(config.window, config.win_length, config.n_fft)
+        self._ref = float(self._win.sum()) / 2  # a full-scale sine peaks at 0 dB
         self._lock = threading.Lock()
+
+    def segment(self, start: int, stop: int) -> np.ndarray:
+        """The viewed signal over samples ``[start, stop)``, zero outside the file."""
+        out = np.zeros(stop - start, dtype=np.float32)
+        a, b = max(start, 0), min(stop, self.n_samples)
+        if b > a:
+            x = self.samples[:, a:b]
+            out[a - start:b - start] = x.mean(axis=0) if self.channel == "mid" \
+                else x[int(self.channel)]
+        return out
 
     @property
     def complete(self) -> bool:
@@ -106,7 +117,11 @@ class SpectrogramImage:
         if self.done[b]:
             return
         t0, t1 = b * self.BLOCK, min(self.n_frames, (b + 1) * self.BLOCK)
-        S = stft_frames(self.signal, t0, t1, **self.config.kwargs())
+        cfg = self.config
+        offset = cfg.n_fft // 2 if cfg.center else 0
+        start = t0 * cfg.hop_length - offset
+        seg = self.segment(start, (t1 - 1) * cfg.hop_length + cfg.n_fft - offset)
+        S = _frames_from_padded(seg, t1 - t0, self._win, cfg.hop_length)
         mag = np.abs(S)
         mag *= np.float32(1 / self._ref)
         np.maximum(mag, np.float32(1e-9), out=mag)

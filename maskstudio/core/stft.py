@@ -20,7 +20,6 @@ from typing import Callable, Union
 
 import numpy as np
 import scipy.fft
-import scipy.signal
 from numpy.lib.stride_tricks import sliding_window_view
 
 from maskstudio.errors import ParameterError
@@ -122,10 +121,30 @@ def _as_int(value, name: str) -> int:
     return int(value)
 
 
+#: The common windows as periodic generalised-cosine sums (scipy's definitions, checked
+#: against scipy.signal.get_window in the tests), so start-up need not import scipy.signal.
+_COSINE_WINDOWS = {"hann": (0.5, 0.5), "hamming": (0.54, 0.46),
+                   "blackman": (0.42, 0.5, 0.08)}
+
+
+def _cosine_window(window, n: int):
+    coeffs = _COSINE_WINDOWS.get(window) if isinstance(window, str) else None
+    if coeffs is None:
+        return None
+    if n == 1:
+        return np.ones(1)  # as scipy: a one-sample window passes its sample
+    phase = 2 * np.pi * np.arange(n) / n
+    return sum((-1) ** k * a * np.cos(k * phase) for k, a in enumerate(coeffs))
+
+
 @functools.lru_cache(maxsize=32)
 def _window_cached(window, win_length: int, n_fft: int) -> np.ndarray:
     try:
-        w = scipy.signal.get_window(window, win_length, fftbins=True)
+        w = _cosine_window(window, win_length)
+        if w is None:
+            import scipy.signal  # imported on demand: it costs 0.3 s at start-up
+
+            w = scipy.signal.get_window(window, win_length, fftbins=True)
     except (ValueError, TypeError) as exc:
         raise ParameterError(
             f"unknown window {window!r}: use a scipy window name such as 'hann', 'hamming', "

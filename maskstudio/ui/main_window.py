@@ -203,13 +203,16 @@ class MainWindow(QtWidgets.QMainWindow):
             self.settings.setValue("dirs/open", str(Path(path).parent))
             self.open_path(path)
 
-    def open_path(self, path, *, config: STFTConfig | None = None, wait: bool = False):
-        """Open a mixture: decoding runs in the background unless ``wait``."""
+    def open_path(self, path, *, config: STFTConfig | None = None, wait: bool = False,
+                  preloaded=None):
+        """Open a mixture: decoding runs in the background unless ``wait``.  ``preloaded`` is
+        a future of the decoded file (the command line starts decoding before Qt loads)."""
         path = Path(path)
         cfg = config or STFTConfig()
 
         def load(progress):
-            doc = Document(load_audio(path), cfg)
+            clip = preloaded.result() if preloaded is not None else load_audio(path)
+            doc = Document(clip, cfg)
             first = doc.spectrogram.blocks_for(0, min(doc.n_frames, 4096))
             for b in first:  # the opening view, while the window waits
                 doc.spectrogram.compute_block(b)

@@ -24,6 +24,8 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
 TOOLS = ("brush", "eraser", "rect", "time", "band", "lasso", "pan")
 SELECTION_TOOLS = ("rect", "time", "band", "lasso")
+LONG_FILE_SECONDS = 300.0  #: longer files open zoomed on their beginning
+OPENING_SECONDS = 60.0
 COLORMAPS = ("inferno", "viridis", "magma", "CET-L4", "turbo", "grey")
 
 
@@ -150,9 +152,11 @@ class SpectrogramView(QtWidgets.QWidget):
         self.selection = None
         self.preview = None
         self.active_layer = 0
-        self._envelope = _Envelope(doc.view_signal())
+        self._envelope = _Envelope(doc.spectrogram)
         self.vb.setLimits(xMin=-1.0, xMax=self.duration + 1.0)
         self.zoom_to_fit()
+        if self.duration > LONG_FILE_SECONDS:  # open long files on their first minute
+            self.vb.setXRange(0, OPENING_SECONDS, padding=0)
         self.render()
 
     @property
@@ -185,7 +189,7 @@ class SpectrogramView(QtWidgets.QWidget):
         elif event in ("layers", "history"):
             self.update_overlay(None)
         elif event == "spectrogram":
-            self._envelope = _Envelope(self.doc.view_signal())
+            self._envelope = _Envelope(self.doc.spectrogram)
             self._render_timer.start()
 
     # -- coordinates --------------------------------------------------------------------------
@@ -435,29 +439,37 @@ def _pool_box(values: np.ndarray, box: Box, rows, cols, n_bins: int) -> np.ndarr
 
 
 class _Envelope:
-    """Min/max of a signal per block of 256 samples, for drawing long waveforms fast."""
+    """Min/max of the viewed signal per block of 1024 samples, for drawing long waveforms fast;
+    zoomed in, the samples on screen are read directly."""
 
-    BLOCK = 256
+    BLOCK = 1024
 
-    def __init__(self, x: np.ndarray):
-        self.x = x
-        n = x.size // self.BLOCK * self.BLOCK
-        blocks = x[:n].reshape(-1, self.BLOCK)
-        self.lo, self.hi = blocks.min(axis=1), blocks.max(axis=1)
+    def __init__(self, spec):
+        self.spec = spec
+        n = spec.n_samples // self.BLOCK
+        lo, hi = np.zeros(n, np.float32), np.zeros(n, np.float32)
+        step = 256 * self.BLOCK
+        for a in range(0, n * self.BLOCK, step):
+            b = min(n * self.BLOCK, a + step)
+            blocks = spec.segment(a, b).reshape(-1, self.BLOCK)
+            lo[a // self.BLOCK:b // self.BLOCK] = blocks.min(axis=1)
+            hi[a // self.BLOCK:b // self.BLOCK] = blocks.max(axis=1)
+        self.lo, self.hi = lo, hi
 
     def view(self, x0: float, x1: float, n: int, sr: int):
-        a = max(0, int(x0 * sr))
-        b = min(self.x.size, max(a + 2, int(x1 * sr)))
+        total = self.spec.n_samples
+        a = min(max(0, int(x0 * sr)), max(total - 2, 0))
+        b = min(total, max(a + 2, int(x1 * sr)))
         per = max(1, (b - a) // n)
         if per >= self.BLOCK and self.lo.size:
             a_b, b_b = a // self.BLOCK, max(a // self.BLOCK + 1, b // self.BLOCK)
             lo, hi = self.lo[a_b:b_b], self.hi[a_b:b_b]
             step = max(1, lo.size // n)
-            m = lo.size // step * step
+            m = max(step, lo.size // step * step)
             lo, hi = lo[:m].reshape(-1, step).min(axis=1), hi[:m].reshape(-1, step).max(axis=1)
             t = (a_b + np.arange(lo.size) * step) * self.BLOCK / sr
             return t, lo, hi
-        seg = self.x[a:b]
+        seg = self.spec.segment(a, b)
         m = seg.size // per * per
         if m == 0:
             return np.array([a / sr]), np.zeros(1), np.zeros(1)

@@ -116,3 +116,14 @@ def test_matches_librosa():
         np.testing.assert_allclose(ours, theirs, atol=1e-4 * np.abs(theirs).max())
         np.testing.assert_allclose(istft(ours, length=20000, **kw),
                                    librosa.istft(theirs, length=20000, **kw), atol=1e-5)
+
+
+@pytest.mark.parametrize("window", ["hann", "hamming", "blackman"])
+def test_built_in_windows_equal_scipys(window):
+    import scipy.signal
+
+    from maskstudio.core.stft import get_window
+
+    for n in (1, 2, 7, 400, 2048):
+        np.testing.assert_allclose(get_window(window, n),
+                                   scipy.signal.get_window(window, n, fftbins=True), atol=1e-7)
