@@ -127,7 +127,7 @@ class SpectrogramImage:
         np.maximum(mag, np.float32(1e-9), out=mag)
         db = np.log10(mag)
         db *= np.float32(20 / DB_STEP)
-        db -= np.float32(DB_FLOOR / DB_STEP)
+        db -= np.float32(DB_FLOOR / DB_STEP - 0.5)  # + 0.5: round to the nearest level
         np.clip(db, 0, 255, out=db)
         with self._lock:
             self.levels[:, t0:t1] = db.astype(np.uint8)
