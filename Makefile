@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine (see README.md):
-#   make run    create .venv if needed, install maskstudio, open it on the built-in demo
+#   make run    create .venv if needed, install maskstudio, open the editor on the built-in demo
 #   make test   create .venv if needed, install maskstudio with its test tools, run every test
 PYTHON ?= python3
 VENV   ?= .venv

@@ -1,7 +1,7 @@
 """What editor users feel, on generated 10- and 60-minute stereo 44.1 kHz files.
 
     python benchmarks/bench_editor.py            # both files (about two minutes, 2 GB of temp)
-    python benchmarks/bench_editor.py --quick    # 1- and 6-minute files: checks it runs
+    python benchmarks/bench_editor.py --quick    # half- and one-minute files: checks it runs
 
 Targets (issue 3): launch to first spectrogram on screen for the 10-minute file <= 1.5x the
 time to decode it and compute its STFT; brush-stroke update (mouse move to repainted view),
@@ -147,7 +147,7 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--keep", type=Path, help="folder to keep the generated files in")
     args = ap.parse_args(argv)
-    short, long = (1, 6) if args.quick else (10, 60)
+    short, long = (0.5, 1) if args.quick else (10, 60)
     with tempfile.TemporaryDirectory() as d:
         tmp = args.keep or Path(d)
         tmp.mkdir(parents=True, exist_ok=True)

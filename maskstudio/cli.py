@@ -6,7 +6,7 @@
 - ``maskstudio separate MIXTURE --masks FILE --out DIR``
 - ``maskstudio info FILE``
 - ``maskstudio devices``
-- ``maskstudio demo [--out DIR]``
+- ``maskstudio demo [--out DIR]`` (the oracle on the demo, headless)
 
 A mistake of the user's (a missing file, a bad option value, a mask that does not fit) prints
 one line on stderr, saying what is wrong and what to do, and exits with status 2.
@@ -244,7 +244,7 @@ def cmd_demo(args) -> int:
         ref = load_audio(path).samples
         est = load_audio(out / f"{name}.wav").samples
         print(f"  {name}: SI-SDR {si_sdr(ref, est):.1f} dB")
-    print("The editor window arrives with the next release; these files are in", out)
+    print(f"The files are in {out}; 'maskstudio' opens the demo in the editor.")
     return 0
 
 

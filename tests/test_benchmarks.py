@@ -36,3 +36,11 @@ def test_corpus_check_agrees_with_the_independent_computation(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "per-channel" in proc.stdout and "MISI" in proc.stdout
+
+
+def test_editor_benchmark_runs_and_reports_every_target(tmp_path):
+    proc = subprocess.run([sys.executable, str(BENCH / "bench_editor.py"), "--quick",
+                           "--keep", str(tmp_path)], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]  # 1 = a target missed on tiny files
+    assert proc.stdout.count("target <=") == 4 and "targets met" in proc.stdout

@@ -417,10 +417,11 @@ class Document:
         data = np.stack([self.store.dense(i) for i in idx])
         return MaskSet([self.layers[i].name for i in idx], data)
 
-    def export(self, out_dir, *, phase: str = "mixture", fmt: str = "wav", n_iter=None,
-               cutoff_hz: float = 6000.0, progress=None) -> list:
-        """Every layer and the residual as audio, and the masks, into ``out_dir``."""
-        masks = self.mask_set()
+    def export(self, out_dir, *, names: Sequence[str] | None = None, phase: str = "mixture",
+               fmt: str = "wav", n_iter=None, cutoff_hz: float = 6000.0, progress=None) -> list:
+        """Layers (all, or ``names``) and the residual as audio, and their masks, into
+        ``out_dir``; with one layer, the residual is its inverted mask."""
+        masks = self.mask_set(names)
         refs = None
         if phase == "oracle":
             missing = [n for n in masks.names if n not in self.references]

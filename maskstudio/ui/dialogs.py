@@ -91,7 +91,8 @@ class OracleDialog(QtWidgets.QDialog):
         row = QtWidgets.QHBoxLayout()
         edit = QtWidgets.QLineEdit(name)
         edit.setPlaceholderText("name")
-        edit.setMaximumWidth(110)
+        edit.setMinimumWidth(90)
+        edit.setMaximumWidth(120)
         field = FileField(path)
         row.addWidget(edit)
         row.addWidget(field, 1)
@@ -129,11 +130,16 @@ class ExportDialog(QtWidgets.QDialog):
     """Where and how to export every layer, the residual and the masks."""
 
     def __init__(self, parent=None, *, folder: str = "", phase: str = "mixture",
-                 fmt: str = "wav"):
+                 fmt: str = "wav", active: str = ""):
         super().__init__(parent)
         self.setWindowTitle("Export sources and residual")
         self.setObjectName("exportDialog")
         form = QtWidgets.QFormLayout(self)
+        self.which = QtWidgets.QComboBox()
+        self.which.addItems(["all layers"] + ([f"only '{active}'"] if active else []))
+        self.which.setToolTip("only one layer: its residual is everything else")
+        form.addRow("Export", self.which)
+        self._active = active
         self.folder = FileField(folder, folder=True)
         form.addRow("Folder", self.folder)
         self.fmt = QtWidgets.QComboBox()
@@ -159,6 +165,7 @@ class ExportDialog(QtWidgets.QDialog):
 
     def values(self) -> dict:
         return dict(out_dir=self.folder.text(), fmt=self.fmt.currentText(),
+                    names=[self._active] if self.which.currentIndex() == 1 else None,
                     phase=self.phase.currentText(), n_iter=self.n_iter.value() or None,
                     cutoff_hz=self.cutoff.value())
 

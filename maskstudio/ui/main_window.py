@@ -14,7 +14,7 @@ from maskstudio.core.stft import STFTConfig
 from maskstudio.errors import MaskStudioError
 from maskstudio.ui.dialogs import (AUDIO_FILTER, ExportDialog, OracleDialog, ShortcutsDialog,
                                    STFTDialog, ThresholdDialog)
-from maskstudio.ui.panels import LayersPanel, OptionsBar
+from maskstudio.ui.panels import LayersPanel, LevelsPanel, OptionsBar
 from maskstudio.ui.spectrogram_view import COLORMAPS, SpectrogramView
 from maskstudio.ui.workers import run_task, show_error
 
@@ -49,6 +49,11 @@ class MainWindow(QtWidgets.QMainWindow):
         dock.setWidget(self.layers)
         dock.setMinimumWidth(330)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self.levels = LevelsPanel(self)
+        ldock = QtWidgets.QDockWidget("Levels", self)
+        ldock.setObjectName("levelsDock")
+        ldock.setWidget(self.levels)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, ldock)
         self.options = OptionsBar(self)
         self.status_label = QtWidgets.QLabel("Open an audio file: File > Open (Ctrl+O), "
                                              "or drop one here")
@@ -141,6 +146,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.layers.add_button.clicked.connect(self.new_layer)
         self.layers.remove_button.clicked.connect(self.delete_layer)
         self.options.changed.connect(self._options_changed)
+        self.levels.rangeChanged.connect(self._levels_dragged)
+        self.view.rendered.connect(lambda: self.levels.set_levels(self.view.visible_db()))
 
     # -- settings -----------------------------------------------------------------------------
     def _restore_settings(self) -> None:
@@ -158,7 +165,7 @@ class MainWindow(QtWidgets.QMainWindow):
         o.hardness.setValue(float(s.value("brush/hardness", 0.8)))
         o.value.setValue(float(s.value("brush/value", 1.0)))
         o.scale.setCurrentText(str(s.value("view/scale", "linear")))
-        o.cmap.setCurrentText(str(s.value("view/colormap", "inferno")))
+        o.cmap.setCurrentText(str(s.value("view/colormap", "grey")))
         o.floor.setValue(float(s.value("view/floor", -100)))
         o.ceiling.setValue(float(s.value("view/ceiling", 0)))
         self._options_changed()
@@ -307,8 +314,9 @@ class MainWindow(QtWidgets.QMainWindow):
         v.brush_px = float(o.size.value())
         v.hardness = float(o.hardness.value())
         v.brush_value = float(o.value.value())
-        v.colormap = o.cmap.currentText() if o.cmap.currentText() in COLORMAPS else "inferno"
+        v.colormap = o.cmap.currentText() if o.cmap.currentText() in COLORMAPS else "grey"
         v.db_range = (o.floor.value(), max(o.ceiling.value(), o.floor.value() + 1))
+        self.levels.set_range(*v.db_range)
         v.sounds_like = o.sounds_like.isChecked()
         scale = o.scale.currentText()
         if scale in FREQ_SCALES and scale != v.freq_scale and self.doc is not None:
@@ -321,6 +329,10 @@ class MainWindow(QtWidgets.QMainWindow):
             channel = "mid" if index <= 0 else index - 1
             self.doc.set_view_channel(channel)
             v.render()
+
+    def _levels_dragged(self, lo: float, hi: float) -> None:
+        self.options.floor.setValue(lo)
+        self.options.ceiling.setValue(hi)
 
     # -- edits ----------------------------------------------------------------------------
     def _guard(self, fn, *args, **kwargs):
@@ -466,7 +478,8 @@ class MainWindow(QtWidgets.QMainWindow):
             default = str(self.doc.clip.path.parent / f"{self.doc.clip.path.stem}-separated")
         dialog = ExportDialog(self, folder=str(default),
                               phase=str(self.settings.value("export/phase", "mixture")),
-                              fmt=self._default_format())
+                              fmt=self._default_format(),
+                              active=self.doc.layers[self.layers.active].name)
         if dialog.exec() != QtWidgets.QDialog.DialogCode.Accepted:
             return
         v = dialog.values()

@@ -225,3 +225,41 @@ class OptionsBar(QtWidgets.QToolBar):
         self.channel.addItems(["mid"] + [f"channel {i + 1}" for i in range(n)] if n > 1
                               else ["mono"])
         self.channel.blockSignals(False)
+
+
+class LevelsPanel(QtWidgets.QWidget):
+    """Histogram of the levels on screen, in dB, with a draggable range for the colour map."""
+
+    rangeChanged = QtCore.Signal(float, float)
+
+    def __init__(self, parent=None):
+        import pyqtgraph as pg
+
+        super().__init__(parent)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(4, 0, 4, 4)
+        self.plot = pg.PlotWidget(background="#1f1f23")
+        self.plot.setMinimumHeight(110)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideAxis("left")
+        self.plot.setMenuEnabled(False)
+        self.plot.setLabel("bottom", "dB")
+        self.curve = self.plot.plot(stepMode="center", fillLevel=0,
+                                    brush=(110, 140, 200, 140), pen=None)
+        self.region = pg.LinearRegionItem(values=(-100, 0), brush=(255, 255, 255, 30))
+        self.plot.addItem(self.region)
+        self.plot.setXRange(-130, 10, padding=0)
+        self.region.sigRegionChangeFinished.connect(
+            lambda *_: self.rangeChanged.emit(*sorted(self.region.getRegion())))
+        layout.addWidget(self.plot)
+
+    def set_levels(self, db_values) -> None:
+        import numpy as np
+
+        hist, edges = np.histogram(np.asarray(db_values).ravel(), bins=140, range=(-130, 10))
+        self.curve.setData(edges, np.log1p(hist))
+
+    def set_range(self, lo: float, hi: float) -> None:
+        self.region.blockSignals(True)
+        self.region.setRegion((lo, hi))
+        self.region.blockSignals(False)

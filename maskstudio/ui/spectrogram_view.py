@@ -26,7 +26,7 @@ TOOLS = ("brush", "eraser", "rect", "time", "band", "lasso", "pan")
 SELECTION_TOOLS = ("rect", "time", "band", "lasso")
 LONG_FILE_SECONDS = 300.0  #: longer files open zoomed on their beginning
 OPENING_SECONDS = 60.0
-COLORMAPS = ("inferno", "viridis", "magma", "CET-L4", "turbo", "grey")
+COLORMAPS = ("grey", "inferno", "viridis", "magma", "CET-L4", "turbo")
 
 
 def lookup_table(name: str) -> np.ndarray:
@@ -86,6 +86,7 @@ class SpectrogramView(QtWidgets.QWidget):
     """Shows a :class:`~maskstudio.core.document.Document` and edits it with the mouse."""
 
     cursorMoved = QtCore.Signal(object)  # dict for the status line, or None
+    rendered = QtCore.Signal()
     selectionChanged = QtCore.Signal()
     errorRaised = QtCore.Signal(str)
 
@@ -99,7 +100,7 @@ class SpectrogramView(QtWidgets.QWidget):
         self.active_layer = 0
         self.freq_scale = "linear"
         self.db_range = (-100.0, 0.0)
-        self.colormap = "inferno"
+        self.colormap = "grey"
         self.sounds_like = False  # show mask x mixture for the active layer
         self.selection = None  # (Box, alpha) in bins and frames
         self.preview = None  # (Box, values) drawn instead of the active layer (threshold)
@@ -236,6 +237,11 @@ class SpectrogramView(QtWidgets.QWidget):
         self.overlay.setImage(self._overlay, autoLevels=False, levels=(0, 255))
         self.overlay.setRect(self._rect)
         self._render_wave(x0, x1)
+        self.rendered.emit()
+
+    def visible_db(self) -> np.ndarray:
+        """dB of what is on screen (pooled), for the levels histogram."""
+        return DB_FLOOR + DB_STEP * self._levels[::2, ::2].astype(np.float32)
 
     def _render_wave(self, x0, x1) -> None:
         n = max(2, int(self.vb.width()))

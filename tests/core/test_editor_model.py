@@ -198,3 +198,15 @@ def test_model_masks_on_another_grid_say_what_differs(doc, tmp_path):
              n_fft=2048, hop_length=512, samplerate=SR)
     with pytest.raises(MaskFileError, match="n_fft=2048.*switch the STFT settings"):
         doc.load_model_masks(tmp_path / "m.npz")
+
+
+def test_exporting_one_layer_gives_it_and_its_complement(doc, tmp_path):
+    from maskstudio.core.audio_io import load_audio
+
+    a, b = doc.add_layer("a"), doc.add_layer("b")
+    doc.threshold(a, -30.0)
+    doc.fill(b, rectangle(0, 50, 0, 100, n_bins=doc.n_bins, n_frames=doc.n_frames))
+    files = doc.export(tmp_path, names=["b"])
+    assert sorted(p.name for p in files) == ["b.wav", "masks.npz", "residual.wav"]
+    total = load_audio(tmp_path / "b.wav").samples + load_audio(tmp_path / "residual.wav").samples
+    np.testing.assert_allclose(total, doc.clip.samples, atol=1e-5)

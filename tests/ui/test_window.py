@@ -216,7 +216,11 @@ def test_log_and_mel_scales_and_the_status_line(window, qtbot):
     pos = _widget_pos(view, 1.0, 2000.0)
     view._mouse_moved(view.graphics.mapToScene(pos.toPoint()))
     text = window.status_label.text()
-    assert "1.0" in text and "Hz" in text and "dB" in text
+    fields = text.split()
+    seconds, hz = float(fields[0]), float(fields[2])
+    sx, _ = view.pixel_size()
+    assert abs(seconds - 1.0) <= 2 * sx and abs(hz - 2000) < 40  # within a pixel or two
+    assert fields[1] == "s" and fields[3] == "Hz" and "dB" in text
 
 
 def test_settings_persist(qtbot, tmp_path, mixture_files):
@@ -241,3 +245,12 @@ def test_screenshot_command_writes_the_window(tmp_path, mixture_files):
     assert proc.returncode == 0, proc.stderr
     img = QtGui.QImage(str(png))
     assert (img.width(), img.height()) == (1280, 800)
+
+
+def test_levels_histogram_sets_the_colour_range(window):
+    curve = window.levels.curve
+    assert curve.yData is not None and curve.yData.max() > 0  # a histogram of what is shown
+    window.levels.region.setRegion((-80, -20))
+    window.levels.region.sigRegionChangeFinished.emit(window.levels.region)
+    assert window.view.db_range == (-80.0, -20.0)
+    assert window.options.floor.value() == -80 and window.options.ceiling.value() == -20
