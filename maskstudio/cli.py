@@ -296,10 +296,17 @@ def _run_editor(argv) -> int:
     if args.file and not Path(args.file).exists():
         raise ParameterError(f"'{args.file}' does not exist: check the path, or use one of the "
                              f"commands {', '.join(SUBCOMMANDS)}")
-    if args.screenshot:
-        import os
+    import os
 
+    if args.screenshot:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    elif sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
+                                                   or os.environ.get("WAYLAND_DISPLAY")
+                                                   or os.environ.get("QT_QPA_PLATFORM")):
+        # Qt would abort with a core dump; say what to do instead
+        raise ParameterError("no display to open the editor on: run it on a desktop, render "
+                             "the window with --screenshot PNG, or use a headless command "
+                             "(maskstudio demo, oracle, separate, info)")
     # Start decoding now: libsndfile releases the GIL, so the file is read on the second core
     # while the first imports Qt and pyqtgraph (half a second).
     from concurrent.futures import ThreadPoolExecutor

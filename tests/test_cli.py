@@ -237,3 +237,11 @@ def test_the_installed_command_prints_one_line_not_a_traceback(tmp_path):
     version = subprocess.run([sys.executable, "-m", "maskstudio", "--version"],
                              capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.startswith("maskstudio ")
+
+
+def test_the_editor_without_a_display_explains_instead_of_crashing(monkeypatch, capsys):
+    for var in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert main([]) == 2
+    assert "no display" in capsys.readouterr().err

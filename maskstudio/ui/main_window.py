@@ -54,6 +54,7 @@ class MainWindow(QtWidgets.QMainWindow):
         ldock.setObjectName("levelsDock")
         ldock.setWidget(self.levels)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, ldock)
+        self.resizeDocks([dock, ldock], [340, 340], QtCore.Qt.Orientation.Horizontal)
         self.options = OptionsBar(self)
         self.status_label = QtWidgets.QLabel("Open an audio file: File > Open (Ctrl+O), "
                                              "or drop one here")

@@ -206,6 +206,7 @@ class OptionsBar(QtWidgets.QToolBar):
 
     def _combo(self, items, tip):
         w = QtWidgets.QComboBox()
+        w.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToContents)
         w.addItems(list(items))
         w.setToolTip(tip)
         w.currentIndexChanged.connect(lambda *_: self.changed.emit())
@@ -240,6 +241,8 @@ class LevelsPanel(QtWidgets.QWidget):
         layout.setContentsMargins(4, 0, 4, 4)
         self.plot = pg.PlotWidget(background="#1f1f23")
         self.plot.setMinimumHeight(110)
+        self.plot.setMaximumHeight(150)
+        self.plot.sizeHint = lambda: QtCore.QSize(300, 130)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideAxis("left")
         self.plot.setMenuEnabled(False)
@@ -252,6 +255,7 @@ class LevelsPanel(QtWidgets.QWidget):
         self.region.sigRegionChangeFinished.connect(
             lambda *_: self.rangeChanged.emit(*sorted(self.region.getRegion())))
         layout.addWidget(self.plot)
+        layout.addStretch(1)
 
     def set_levels(self, db_values) -> None:
         import numpy as np
