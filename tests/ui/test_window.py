@@ -254,3 +254,46 @@ def test_levels_histogram_sets_the_colour_range(window):
     window.levels.region.sigRegionChangeFinished.emit(window.levels.region)
     assert window.view.db_range == (-80.0, -20.0)
     assert window.options.floor.value() == -80 and window.options.ceiling.value() == -20
+
+
+def test_dropping_a_file_opens_it(window, qtbot, tmp_path):
+    other = tmp_path / "other.wav"
+    sf.write(str(other), np.random.default_rng(0).standard_normal((8000, 2)) * 0.1, 8000)
+    mime = QtCore.QMimeData()
+    mime.setUrls([QtCore.QUrl.fromLocalFile(str(other))])
+    ev = QtGui.QDropEvent(QtCore.QPointF(50, 50), QtCore.Qt.DropAction.CopyAction, mime,
+                          QtCore.Qt.MouseButton.NoButton, QtCore.Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(ev)
+    qtbot.waitUntil(lambda: window.doc.clip.path == other, timeout=10000)
+    assert window.doc.clip.n_channels == 2
+    assert window.options.channel.count() == 3  # mid, channel 1, channel 2
+    window.options.channel.setCurrentIndex(2)
+    assert window.doc.view_channel == 1
+
+
+def test_oracle_dialog_takes_a_folder_of_stems(window, mixture_files):
+    from maskstudio.ui.dialogs import OracleDialog
+
+    dlg = OracleDialog(window, start_dir=str(mixture_files["voice"].parent))
+    assert dlg.stems() == {"drums": mixture_files["drums"], "voice": mixture_files["voice"]}
+    dlg.kind.setCurrentText("irm")
+    assert dlg.p.isEnabled() and not dlg.lc.isEnabled()
+
+
+def test_lasso_selection_then_invert_binarise_smooth(window, qtbot):
+    doc, view = window.doc, window.view
+    window.new_layer()
+    window.set_tool("lasso")
+    drag(view, [(0.4, 1000.0), (1.2, 1000.0), (1.2, 3000.0), (0.4, 3000.0)], steps=3)
+    box, alpha = view.selection
+    f, t = _grid(view, 0.8, 2000.0)
+    assert alpha[f - box.f0, t - box.t0] == 1  # the middle of the lasso is inside
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_I)  # invert inside: 0 -> 1
+    assert doc.store.dense(0)[f, t] == 1 and doc.store.dense(0).sum() == alpha.sum()
+    window._selection_op("smooth")
+    m = doc.store.dense(0)[box.f0:box.f1, box.t0:box.t1]
+    assert ((m > 0.05) & (m < 0.95)).any()  # the lasso's edge is softened
+    assert m[f - box.f0, t - box.t0] > 0.95  # its middle is not
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_B, QtCore.Qt.KeyboardModifier.ControlModifier)
+    assert set(np.unique(doc.store.dense(0)[box.f0:box.f1, box.t0:box.t1])) <= {0.0, 1.0}
+    assert doc.history.undo_label == "binarise"
