@@ -27,7 +27,7 @@ from maskstudio.core.stft import (STFTConfig, frame_major, istft, stft, stft_fra
 from maskstudio.errors import ParameterError
 
 __all__ = ["PHASE_MODES", "DEFAULT_ITERATIONS", "resynthesize", "fast_griffin_lim",
-           "spectral_convergence"]
+           "misi_stft", "spectral_convergence"]
 
 PHASE_MODES = ("mixture", "misi", "fgla", "hybrid", "oracle", "complex")
 DEFAULT_ITERATIONS = {"misi": 5, "hybrid": 5, "fgla": 32}
@@ -176,26 +176,41 @@ def _render_linear(mixture, m, config: STFTConfig, phase, include_residual, refe
     return out.reshape(L, C, n)
 
 
-def _misi(mixture, g, config: STFTConfig, n_iter, cutoff_bin, progress):
-    C, n = mixture.shape
-    L = g.shape[0]
+def misi_stft(Y: np.ndarray, g: np.ndarray, config: STFTConfig, *, n_iter: int = 5,
+              cutoff_bin: int | None = None, length: int | None = None, progress=None
+              ) -> np.ndarray:
+    """MISI on an STFT: consistent estimates ``[L, C, F, T]`` of every layer (gains ``g``,
+    the residual included) of the mixture ``Y [C, F, T]``, whose sum stays the mixture.
+
+    ``cutoff_bin`` keeps the mixture's phase from that bin up (the hybrid).  Works on a whole
+    file or on a segment of frames (playback runs it block by block with context).
+    """
     kw = config.kwargs()
-    Y = stft(mixture, **kw)  # [C, F, T]
     X = frame_major(g) * Y[None]  # [L, C, F, T], mixture phase to start
     A = np.abs(X)
     scale = np.empty_like(A)
     above = X[:, :, cutoff_bin:].copy() if cutoff_bin is not None else None
-    y_ref = istft(Y, length=n, **kw)  # the mixture as the grid sees it
+    L = X.shape[0]
+    y_ref = istft(Y, length=length, **kw)  # the mixture as the grid sees it
     for it in range(n_iter):
-        x = istft(X, length=n, **kw)
+        x = istft(X, length=length, **kw)
         x += (y_ref - x.sum(axis=0)) / L
         X = _impose_magnitude(stft(x, **kw), A, scale)
         if above is not None:  # hybrid: the mixture's phase above the cutoff
             X[:, :, cutoff_bin:] = above
         if progress is not None:
             progress(it + 1, n_iter + 1)
+    return X
+
+
+def _misi(mixture, g, config: STFTConfig, n_iter, cutoff_bin, progress):
+    n = mixture.shape[-1]
+    kw = config.kwargs()
+    Y = stft(mixture, **kw)
+    X = misi_stft(Y, g, config, n_iter=n_iter, cutoff_bin=cutoff_bin, length=n,
+                  progress=progress)
     x = istft(X, length=n, **kw)
-    x += (y_ref - x.sum(axis=0)) / L
+    x += (istft(Y, length=n, **kw) - x.sum(axis=0)) / X.shape[0]  # the sum is the mixture
     if progress is not None:
         progress(n_iter + 1, n_iter + 1)
     return x
