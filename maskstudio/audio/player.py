@@ -1,0 +1,162 @@
+"""The player: renders ahead of the playhead on a worker thread, hands blocks to a backend.
+
+No Qt here and no heavy work in the audio callback (python-sounddevice's advice): a producer
+thread renders a short lookahead with a :class:`~maskstudio.core.stream.StreamRenderer` into a
+queue, and the backend's ``pull`` only copies from it.  Changing what is heard, or editing a
+mask, reaches the sound with the next rendered chunk: within the lookahead plus one chunk
+(about a third of a second).  The GUI polls :meth:`Player.position` with a timer.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+
+import numpy as np
+
+from maskstudio.core.stream import Heard, StreamRenderer
+
+__all__ = ["Player"]
+
+
+class Player:
+    """Plays a renderer's output on a backend, from ``start`` to ``stop``, optionally looping."""
+
+    def __init__(self, backend, *, lookahead: float = 0.12, block: int = 1024,
+                 threaded: bool = True):
+        self.backend = backend
+        self.threaded = threaded  # False: the pull renders what it needs (deterministic tests)
+        self.lookahead, self.block = lookahead, block
+        self.renderer: StreamRenderer | None = None
+        self.underruns = 0
+        self.t_play = None  #: perf_counter when play() was called
+        self.t_first_sound = None  #: perf_counter of the first non-silent block handed over
+        self._queue: collections.deque = collections.deque()
+        self._queued = 0
+        self._lock = threading.Lock()
+        self._thread = None
+        self._stop_event = threading.Event()
+        self._done_rendering = False
+        self._start = self._stop_at = 0
+        self._loop = False
+        self._base = 0  # sample index of the first frame handed to the backend
+        self._frames0 = 0
+        self.samplerate = 1
+
+    # -- control ----------------------------------------------------------------------------
+    @property
+    def playing(self) -> bool:
+        return self.renderer is not None and self.backend.active
+
+    def play(self, renderer: StreamRenderer, samplerate: int, *, start: int = 0,
+             stop: int | None = None, loop: bool = False, preroll: float = 0.0) -> None:
+        """Start playing ``renderer`` at sample ``start`` (until ``stop``, looping if asked).
+
+        One block is rendered before the stream opens, or ``preroll`` seconds if more."""
+        self.stop()
+        self.t_play = time.perf_counter()
+        self.t_first_sound = None
+        self.renderer, self.samplerate = renderer, samplerate
+        n = renderer.n_samples
+        self._start = int(np.clip(start, 0, n))
+        self._stop_at = n if stop is None else int(np.clip(stop, self._start + 1, n))
+        self._loop = loop
+        self._base = self._start
+        renderer.seek(self._start)
+        self._queue.clear()
+        self._queued = 0
+        self._done_rendering = False
+        self._stop_event.clear()
+        self._fill(max(self.block, int(preroll * samplerate)))  # sound starts at once
+        if self.threaded:
+            self._thread = threading.Thread(target=self._produce, name="maskstudio-render",
+                                            daemon=True)
+            self._thread.start()
+        self._frames0 = 0
+        self.backend.open(samplerate, renderer.n_channels, self._pull)
+        self._frames0 = self.backend.frames_played
+
+    def set_heard(self, heard: Heard) -> None:
+        if self.renderer is not None:
+            self.renderer.heard = heard
+
+    def stop(self) -> int:
+        """Stop; returns the sample the playhead had reached."""
+        pos = self.position()
+        self._stop_event.set()
+        self.backend.close()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        self._thread = None
+        return pos
+
+    def position(self) -> int:
+        """The sample being heard now (played frames, less the device's latency)."""
+        if self.renderer is None:
+            return 0
+        played = self.backend.frames_played - self._frames0
+        heard = max(0, played - int(self.backend.latency * self.samplerate))
+        span = self._stop_at - self._start
+        if self._loop and span > 0:
+            return self._start + (self._base - self._start + heard) % span
+        return min(self._base + heard, self._stop_at)
+
+    @property
+    def finished(self) -> bool:
+        return self._done_rendering and self._queued == 0 and not self.backend.active
+
+    # -- rendering thread -----------------------------------------------------------------
+    def _fill(self, frames: int) -> None:
+        r = self.renderer
+        want = frames
+        while want > 0 and not self._done_rendering:
+            left = self._stop_at - r.position
+            if left <= 0:
+                if self._loop:
+                    r.seek(self._start)
+                    continue
+                self._done_rendering = True
+                break
+            block = r.render(min(want, left))
+            if block.shape[1] == 0:
+                self._done_rendering = True
+                break
+            with self._lock:
+                self._queue.append(np.ascontiguousarray(block.T))
+                self._queued += block.shape[1]
+            want -= block.shape[1]
+
+    def _produce(self) -> None:
+        target = int(self.lookahead * self.samplerate)
+        while not self._stop_event.is_set() and not self._done_rendering:
+            if self._queued < target:
+                self._fill(self.block)
+            else:
+                time.sleep(0.002)
+
+    # -- audio thread -----------------------------------------------------------------------
+    def _pull(self, frames: int) -> np.ndarray:
+        if not self.threaded and self._queued < frames:
+            self._fill(frames - self._queued)
+        out = np.zeros((frames, self.renderer.n_channels), np.float32)
+        got = 0
+        with self._lock:
+            while got < frames and self._queue:
+                head = self._queue[0]
+                k = min(frames - got, head.shape[0])
+                out[got:got + k] = head[:k]
+                if k == head.shape[0]:
+                    self._queue.popleft()
+                else:
+                    self._queue[0] = head[k:]
+                self._queued -= k
+                got += k
+        if got < frames:
+            if self._done_rendering:
+                out = out[:got]  # the end
+            else:
+                self.underruns += 1  # rendering fell behind: silence rather than a stall
+        if self.t_first_sound is None and got and np.any(out[:got]):
+            self.t_first_sound = time.perf_counter()
+        return out
