@@ -4,6 +4,7 @@
 
 - ``maskstudio oracle MIXTURE --source NAME=PATH ... --mask KIND --out DIR``
 - ``maskstudio separate MIXTURE --masks FILE --out DIR``
+- ``maskstudio play MIXTURE [--masks FILE] [--layer NAME|residual|mixture] ...``
 - ``maskstudio info FILE``
 - ``maskstudio devices``
 - ``maskstudio demo [--out DIR]`` (the oracle on the demo, headless)
@@ -21,10 +22,12 @@ import traceback
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from maskstudio import __version__
 from maskstudio.errors import MaskStudioError, ParameterError
 
-SUBCOMMANDS = ("oracle", "separate", "info", "devices", "demo")
+SUBCOMMANDS = ("oracle", "separate", "play", "info", "devices", "demo")
 EXIT_USAGE = 2
 
 
@@ -92,6 +95,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stft_options(p, defaults=False)
     _add_phase_options(p)
     p.add_argument("--out", required=True, help="output folder")
+
+    p = sub.add_parser("play", help="listen to the mixture, a layer or the residual")
+    p.add_argument("mixture", help="the mixture's audio file")
+    p.add_argument("--masks", help="mask file (.npz); not needed for --layer mixture")
+    p.add_argument("--layer", default="mixture", metavar="NAME",
+                   help="a layer's name, 'residual' or 'mixture' (default)")
+    p.add_argument("--phase", default="mixture", metavar="MODE",
+                   help="phase: mixture (default), misi, fgla, hybrid, complex")
+    p.add_argument("--n-iter", type=int, default=None, help="iterations of the phase mode")
+    p.add_argument("--cutoff-hz", type=float, default=6000.0, help="hybrid cutoff (6000)")
+    p.add_argument("--start", type=float, default=0.0, help="start at this second")
+    p.add_argument("--duration", type=float, default=None, help="play this many seconds")
+    p.add_argument("--device", default=None, help="output device (index or name; "
+                   "'maskstudio devices' lists them)")
+    p.add_argument("--preroll", type=float, default=0.0,
+                   help="seconds to render before the sound starts (for slow machines)")
 
     p = sub.add_parser("info", help="describe an audio or mask file")
     p.add_argument("file")
@@ -207,6 +226,69 @@ def cmd_separate(args) -> int:
     return 0
 
 
+def cmd_play(args) -> int:
+    import time
+
+    from maskstudio.audio.player import Player
+    from maskstudio.audio.sd_backend import SoundDeviceBackend
+    from maskstudio.core.audio_io import load_audio
+    from maskstudio.core.maskfile import load_masks
+    from maskstudio.core.phase import PHASE_MODES
+    from maskstudio.core.stft import STFTConfig
+    from maskstudio.core.stream import Heard, StreamRenderer
+
+    if args.phase not in PHASE_MODES or args.phase == "oracle":
+        raise ParameterError(f"--phase {args.phase!r} cannot be played here: choose one of "
+                             f"{', '.join(m for m in PHASE_MODES if m != 'oracle')}")
+    mixture = load_audio(args.mixture)
+    masks, config, names = None, STFTConfig(), []
+    if args.masks:
+        mf = load_masks(args.masks, n_channels=mixture.n_channels,
+                        n_samples=mixture.n_samples, samplerate=mixture.samplerate)
+        masks, config, names = mf.masks.data, mf.config, mf.masks.names
+    elif args.layer != "mixture":
+        raise ParameterError(f"playing {args.layer!r} needs its masks: add --masks FILE")
+    if args.layer == "mixture":
+        heard = Heard("mixture")
+    elif args.layer == "residual":
+        heard = Heard("residual")
+    elif args.layer in names:
+        heard = Heard("layer", (names.index(args.layer),))
+    else:
+        raise ParameterError(f"there is no layer {args.layer!r} in {args.masks}: choose "
+                             f"{', '.join(names + ['residual', 'mixture'])}")
+    if args.phase == "complex" and (masks is None or not np.iscomplexobj(masks)):
+        raise ParameterError("--phase complex needs complex masks (a cIRM)")
+    sr = mixture.samplerate
+    start = int(round(max(args.start, 0) * sr))
+    if start >= mixture.n_samples:
+        raise ParameterError(f"--start {args.start} is past the end ({mixture.duration:.1f} s)")
+    stop = None if args.duration is None else start + max(1, int(round(args.duration * sr)))
+    renderer = StreamRenderer(mixture.samples, config,
+                              None if masks is None else (lambda a, b: masks[..., a:b]),
+                              len(names), phase=args.phase, samplerate=sr, n_iter=args.n_iter,
+                              cutoff_hz=args.cutoff_hz)
+    renderer.heard = heard
+    device = int(args.device) if args.device and args.device.isdigit() else args.device
+    backend = SoundDeviceBackend(device)
+    player = Player(backend)
+    end = mixture.n_samples if stop is None else min(stop, mixture.n_samples)
+    print(f"playing {args.layer} from {start / sr:.2f} s to {end / sr:.2f} s "
+          f"({args.phase} phase); Ctrl+C stops", file=sys.stderr)
+    player.play(renderer, sr, start=start, stop=stop, preroll=args.preroll)
+    try:
+        while not player.finished:
+            if backend.error:
+                raise MaskStudioError(f"playback stopped: {backend.error}")
+            time.sleep(0.02)
+    finally:
+        player.stop()
+    if player.underruns:
+        warnings.warn(f"rendering fell behind {player.underruns} time(s): try --preroll 2 or "
+                      f"the mixture phase")
+    return 0
+
+
 def cmd_info(args) -> int:
     from maskstudio.core.info import describe_file
 
@@ -260,8 +342,8 @@ def main(argv=None) -> int:
                                                   for a in argv[:1]):
             parser = build_parser()
             args = parser.parse_args(argv)
-            return {"oracle": cmd_oracle, "separate": cmd_separate, "info": cmd_info,
-                    "devices": cmd_devices, "demo": cmd_demo}[args.command](args)
+            return {"oracle": cmd_oracle, "separate": cmd_separate, "play": cmd_play,
+                    "info": cmd_info, "devices": cmd_devices, "demo": cmd_demo}[args.command](args)
         return _run_editor(argv)
     except MaskStudioError as exc:
         sys.stderr.write(f"maskstudio: error: {exc}\n")

@@ -145,3 +145,39 @@ def test_a_real_portaudio_stream_plays_the_source(tmp_path, scene):
     lead = int(np.argmax(np.abs(captured) > 0)) - int(np.argmax(np.abs(want) > 0))
     got = captured[lead:lead + want.size]
     np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def _alsa_file_env(tmp_path):
+    raw = tmp_path / "out.raw"
+    conf = tmp_path / "asound.conf"
+    conf.write_text(open("/usr/share/alsa/alsa.conf").read()
+                    + f'\npcm.!default {{ type file; slave.pcm "null"; file "{raw}"; '
+                      f'format "raw" }}\n')
+    return raw, dict(os.environ, ALSA_CONFIG_PATH=str(conf))
+
+
+def test_the_play_command_plays_a_layer_of_a_mask_file(tmp_path, scene):
+    pytest.importorskip("sounddevice", exc_type=OSError)
+    import soundfile as sf
+
+    from maskstudio.core.maskfile import save_masks
+    from maskstudio.core.masks import MaskSet
+
+    mix, masks, offline = scene
+    sf.write(str(tmp_path / "mix.wav"), mix.T, SR, subtype="FLOAT")
+    save_masks(tmp_path / "m.npz", MaskSet(["voice", "drums"], masks), CFG, SR)
+    raw, env = _alsa_file_env(tmp_path)
+    cmd = [sys.executable, "-m", "maskstudio", "play", str(tmp_path / "mix.wav"), "--masks",
+           str(tmp_path / "m.npz"), "--layer", "drums", "--start", "0.5", "--duration", "1",
+           "--preroll", "2"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    captured = np.frombuffer(raw.read_bytes(), dtype="<f4")
+    want = offline[1][0, SR // 2:SR // 2 + SR]
+    lead = int(np.argmax(np.abs(captured) > 0)) - int(np.argmax(np.abs(want) > 0))
+    np.testing.assert_allclose(captured[lead:lead + want.size], want, atol=1e-6)
+    bad = subprocess.run(cmd[:7] + ["--layer", "bass"], env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "no layer 'bass'" in bad.stderr
+    nodev = subprocess.run(cmd + ["--device", "99"], env=env, capture_output=True, text=True)
+    assert nodev.returncode == 2 and "cannot play" in nodev.stderr
+    assert nodev.stderr.count("\n") <= 2 and "Traceback" not in nodev.stderr
