@@ -44,6 +44,7 @@ class Layer:
     opacity: float = 0.7
     visible: bool = True
     solo: bool = False
+    muted: bool = False
     locked: bool = False
     label: str = ""
     provenance: dict = dataclasses.field(default_factory=lambda: {"kind": "painted"})

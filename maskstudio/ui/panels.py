@@ -41,7 +41,10 @@ class LayerRow(QtWidgets.QFrame):
                                      layer.solo, lambda v: panel.set(index, solo=v))
             self.lock = self._toggle("L", "lock: edits of other layers never change this one",
                                      layer.locked, lambda v: panel.set(index, locked=v))
+            self.mute = self._toggle("M", "mute: leave this layer out of 'all but muted'",
+                                     layer.muted, lambda v: panel.set(index, muted=v))
             row.addWidget(self.solo)
+            row.addWidget(self.mute)
             row.addWidget(self.lock)
         color = QtWidgets.QToolButton()
         color.setIcon(_swatch(layer.color))
