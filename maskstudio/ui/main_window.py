@@ -508,7 +508,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if not default and self.doc.clip.path is not None:
             default = str(self.doc.clip.path.parent / f"{self.doc.clip.path.stem}-separated")
         dialog = ExportDialog(self, folder=str(default),
-                              phase=str(self.settings.value("export/phase", "mixture")),
+                              phase=self.transport.phase.currentText(),
                               fmt=self._default_format(),
                               active=self.doc.layers[self.layers.active].name)
         if dialog.exec() != QtWidgets.QDialog.DialogCode.Accepted:
