@@ -6,7 +6,6 @@ from pathlib import Path
 
 from pyqtgraph.Qt import QtCore, QtWidgets
 
-from maskstudio.core.oracle import MASK_KINDS
 from maskstudio.core.phase import PHASE_MODES
 from maskstudio.core.stft import STFTConfig
 

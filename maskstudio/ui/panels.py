@@ -162,9 +162,9 @@ class OptionsBar(QtWidgets.QToolBar):
     def __init__(self, parent=None):
         super().__init__("Options", parent)
         self.setObjectName("optionsBar")
-        self.size = self._spin(1, 200, 12, " px", "brush radius on screen ([ and ])")
-        self.hardness = self._dspin(0, 1, 0.8, 0.05, "brush hardness: 1 is a hard edge")
-        self.value = self._dspin(0, 1, 1.0, 0.05, "value the brush paints (0-1)")
+        self.size = self._number(1, 200, 12, "brush radius on screen ([ and ])", suffix=" px")
+        self.hardness = self._number(0, 1, 0.8, "brush hardness: 1 is a hard edge", step=0.05)
+        self.value = self._number(0, 1, 1.0, "value the brush paints (0-1)", step=0.05)
         self.binary = QtWidgets.QCheckBox("binary")
         self.binary.setToolTip("paint hard 0/1 masks: hardness 1, value 1")
         self.binary.toggled.connect(self._binary)
@@ -177,8 +177,8 @@ class OptionsBar(QtWidgets.QToolBar):
         self.scale = self._combo(FREQ_SCALES, "frequency axis")
         self.channel = self._combo(["mid"], "which channel the spectrogram shows")
         self.cmap = self._combo(COLORMAPS, "colour map")
-        self.floor = self._dspin(-160, 0, -100, 5, "dB shown as the darkest colour")
-        self.ceiling = self._dspin(-100, 20, 0, 5, "dB shown as the brightest colour")
+        self.floor = self._number(-160, 0, -100, "dB shown as the darkest colour", step=5)
+        self.ceiling = self._number(-100, 20, 0, "dB shown as the brightest colour", step=5)
         self.sounds_like = QtWidgets.QCheckBox("as heard")
         self.sounds_like.setToolTip("show what the active layer will sound like: "
                                     "mask × mixture")
@@ -189,20 +189,14 @@ class OptionsBar(QtWidgets.QToolBar):
             self.addWidget(w)
         self.addWidget(self.sounds_like)
 
-    def _spin(self, lo, hi, value, suffix, tip):
-        w = QtWidgets.QSpinBox()
+    def _number(self, lo, hi, value, tip, *, step=None, suffix=""):
+        """An integer spin box, or a decimal one when ``step`` is given."""
+        w = QtWidgets.QSpinBox() if step is None else QtWidgets.QDoubleSpinBox()
         w.setRange(lo, hi)
+        if step is not None:
+            w.setSingleStep(step)
         w.setValue(value)
         w.setSuffix(suffix)
-        w.setToolTip(tip)
-        w.valueChanged.connect(lambda *_: self.changed.emit())
-        return w
-
-    def _dspin(self, lo, hi, value, step, tip):
-        w = QtWidgets.QDoubleSpinBox()
-        w.setRange(lo, hi)
-        w.setSingleStep(step)
-        w.setValue(value)
         w.setToolTip(tip)
         w.valueChanged.connect(lambda *_: self.changed.emit())
         return w

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pyqtgraph as pg
-from pyqtgraph.Qt import QtCore, QtWidgets
+from pyqtgraph.Qt import QtWidgets
 
 from maskstudio.core.phase import PHASE_MODES
 from maskstudio.core.stream import Heard, StreamRenderer

@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 import soundfile as sf
 from pyqtgraph.Qt import QtCore, QtGui, QtTest, QtWidgets
 
