@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from maskstudio.audio.backend import Pull
-from maskstudio.audio.devices import AudioUnavailable, load_sounddevice
+from maskstudio.audio.devices import AudioUnavailable, load_sounddevice, output_devices
 
 __all__ = ["SoundDeviceBackend"]
 
@@ -29,6 +29,9 @@ class SoundDeviceBackend:
 
     def open(self, samplerate: int, channels: int, pull: Pull) -> None:
         sd = load_sounddevice()
+        if self.device is None and not output_devices():
+            raise AudioUnavailable("this machine has no audio output device: connect one (or "
+                                   "start its sound server); editing and export work without")
         self.frames_played = 0
         self.error = None
         self._ended = False
@@ -59,7 +62,7 @@ class SoundDeviceBackend:
         except Exception as exc:  # PortAudioError, ValueError for a bad device, ...
             self._stream = None
             raise AudioUnavailable(f"cannot play on {self._describe()}: {exc}. Choose another "
-                                   f"output device in the preferences") from None
+                                   f"output device in Edit > Audio output") from None
         self.latency = float(self._stream.latency)
 
     def _describe(self) -> str:
