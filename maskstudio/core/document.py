@@ -47,6 +47,7 @@ class Layer:
     muted: bool = False
     locked: bool = False
     label: str = ""
+    uid: int = -1  #: stable identity (journal, projects); assigned by the document
     provenance: dict = dataclasses.field(default_factory=lambda: {"kind": "painted"})
 
 
@@ -64,6 +65,12 @@ class Document:
         self._listeners: list[Callable] = []
         self.view_channel = view_channel
         self._complex: dict = {}  # name -> complex mask, for layers loaded as cIRM
+        self.notes = ""
+        self.status = "to do"
+        self.project_path = None
+        self.save_token = None  #: identifies the last save, so a journal is replayed on it only
+        self.journal = None  #: a maskstudio.core.project.Journal recording every finished step
+        self._next_uid = 0
         self._make_grid()
         self.modified = False
 
@@ -73,7 +80,7 @@ class Document:
         self.store = TiledMasks(self.n_bins, self.n_frames, lead=lead)
         for _ in self.layers:
             self.store.add_layer()
-        self.history = History(self.store, on_apply=self._history_applied)
+        self._make_history()
         self.spectrogram = SpectrogramImage(self.clip.samples, self.config, self.view_channel)
 
     # -- events ---------------------------------------------------------------------------
@@ -84,6 +91,20 @@ class Document:
     def emit(self, event: str, payload=None) -> None:
         for cb in list(self._listeners):
             cb(event, payload)
+
+    def _make_history(self) -> None:
+        self.history = History(self.store, on_apply=self._history_applied,
+                               on_commit=self._commit)
+
+    def _commit(self, step: Step, values: str) -> None:
+        """A step was done, undone or redone: record what the store now holds."""
+        if self.journal is not None:
+            self.journal.record_step(self, step, values)
+
+    def new_uid(self) -> int:
+        uid = self._next_uid
+        self._next_uid += 1
+        return uid
 
     def _history_applied(self, step: Step, undone: bool) -> None:
         box = Box(0, 0, 0, 0)
@@ -137,6 +158,8 @@ class Document:
             if progress:
                 progress(i + 1, len(dense))
         self.modified = True
+        if self.journal is not None:
+            self.journal.record_snapshot(self)
         self.emit("spectrogram")
         self.emit("layers")
         self.emit("masks", Box(0, self.n_bins, 0, self.n_frames))
@@ -163,7 +186,8 @@ class Document:
         """Add a layer (empty, or with ``data`` [F, T]); undoable.  Returns its index."""
         name = check_source_name(self.unique_name(name or f"source{len(self.layers) + 1}"))
         color = tuple(color or PALETTE[len(self.layers) % len(PALETTE)])
-        layer = Layer(name, color, provenance=dict(provenance or {"kind": "painted"}))
+        layer = Layer(name, color, provenance=dict(provenance or {"kind": "painted"}),
+                      uid=self.new_uid())
         index = len(self.layers)
         self.layers.append(layer)
         self.store.add_layer()
@@ -212,9 +236,12 @@ class Document:
             if new != layer.name:
                 props["name"] = check_source_name(self.unique_name(new))
         for key, value in props.items():
-            if not hasattr(layer, key):
+            if not hasattr(layer, key) or key == "uid":
                 raise ParameterError(f"layers have no property {key!r}")
             setattr(layer, key, value)
+        self.modified = True
+        if self.journal is not None:
+            self.journal.record_layers(self)
         self.emit("layers")
 
     def locks(self) -> list:
@@ -384,7 +411,7 @@ class Document:
                                     "layers are shared by all channels: load them into a new "
                                     "window, or average the channels")
             self.store = TiledMasks(self.n_bins, self.n_frames, lead=values.shape[1:2])
-            self.history = History(self.store, on_apply=self._history_applied)
+            self._make_history()
         indices = []
         added = []
         for name, v in zip(names, values):

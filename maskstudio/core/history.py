@@ -51,10 +51,14 @@ class History:
     ``on_apply(step, undone)`` is called after an undo or redo so views can refresh.
     """
 
-    def __init__(self, store, *, max_bytes: int = 512 * 2 ** 20, on_apply=None):
+    def __init__(self, store, *, max_bytes: int = 512 * 2 ** 20, on_apply=None,
+                 on_commit=None):
         self.store = store
         self.max_bytes = int(max_bytes)
         self.on_apply = on_apply
+        #: ``on_commit(step, values)`` after a step is done, undone or redone; ``values`` is
+        #: "new" or "old": which values of its atoms are now in the store (for the journal)
+        self.on_commit = on_commit
         self._done: list[Step] = []
         self._undone: list[Step] = []
         self._open: Step | None = None
@@ -82,6 +86,8 @@ class History:
         self._done.append(step)
         self._undone.clear()
         self._trim()
+        if self.on_commit:
+            self.on_commit(step, "new")
 
     def _trim(self) -> None:
         total = sum(s.nbytes for s in self._done)
@@ -126,6 +132,8 @@ class History:
         for atom in reversed(step.atoms):
             self.store.write(list(atom.layers), atom.f0, atom.t0, atom.old)
         self._undone.append(step)
+        if self.on_commit:
+            self.on_commit(step, "old")
         if self.on_apply:
             self.on_apply(step, True)
         return step
@@ -140,6 +148,8 @@ class History:
         if step.redo_fn is not None:
             step.redo_fn()
         self._done.append(step)
+        if self.on_commit:
+            self.on_commit(step, "new")
         if self.on_apply:
             self.on_apply(step, False)
         return step

@@ -65,6 +65,14 @@ class TiledMasks:
     def move_layer(self, src: int, dst: int) -> None:
         self._tiles.insert(dst, self._tiles.pop(src))
 
+    def layer_tiles(self) -> list:
+        """The tile dictionaries of every layer (to reorder layers or save them)."""
+        return list(self._tiles)
+
+    def set_layer_tiles(self, tiles: list) -> None:
+        """Replace every layer's tiles (a project being loaded, a journal replayed)."""
+        self._tiles = [dict(t) for t in tiles]
+
     def nbytes(self) -> int:
         return sum(t.nbytes for layer in self._tiles for t in layer.values())
 
