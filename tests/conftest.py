@@ -4,6 +4,11 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports Qt
 
+import tempfile  # noqa: E402
+
+# crash journals of the tests' sessions go to a folder of their own, not the user's
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="maskstudio-test-state-")
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import soundfile as sf  # noqa: E402

@@ -109,7 +109,7 @@ class Journal:
             os.fsync(f.fileno())
         j._uids = {layer.uid for layer in doc.layers}
         doc.journal = j
-        if doc.layers:  # an unsaved document's layers are part of what must survive
+        if doc.layers and doc.save_token is None:  # no save holds these layers: record them
             j.record_snapshot(doc)
         return j
 
@@ -268,11 +268,14 @@ def _read_meta(path: Path):
     return z, meta
 
 
-def load_project(path, *, mixture=None, use_journal: bool = False):
+def load_project(path, *, mixture=None, use_journal: bool = False,
+                 start_journal: bool = True):
     """Open a project.  The mixture is looked for at its relative path, then its absolute
     one (or at ``mixture`` if given) and checked by checksum; a missing or changed file
     raises :class:`MixtureMovedError` so the user can be asked to locate it.  With
-    ``use_journal`` the steps recorded after the last save are replayed."""
+    ``use_journal`` the steps recorded after the last save are replayed (and the journal goes
+    on); otherwise a fresh journal starts, unless ``start_journal`` is False (the caller first
+    asks whether to recover)."""
     from maskstudio.core.document import Document, Layer
     from maskstudio.core.tiles import TiledMasks
 
@@ -312,7 +315,7 @@ def load_project(path, *, mixture=None, use_journal: bool = False):
             doc.modified = bool(records)
     if use_journal and doc.modified:
         _continue_journal(doc, jpath)
-    else:
+    elif start_journal:
         Journal.start(doc)
     return doc
 
@@ -325,15 +328,17 @@ def _continue_journal(doc, path: Path) -> None:
     doc.journal = j
 
 
-def pending_recovery(doc_or_path) -> int:
-    """How many recorded steps a journal holds beyond its base (0: nothing to recover)."""
-    path = Path(doc_or_path)
+def pending_recovery(path, token=None) -> int:
+    """How many recorded steps the journal at ``path`` holds on the save ``token`` (None: an
+    unsaved mixture); 0 when there is nothing to recover."""
+    path = Path(path)
     if not path.exists():
         return 0
     try:
-        return len(Journal.read(path)[1])
+        base, records = Journal.read(path)
     except (MaskStudioError, ValueError, OSError):
         return 0
+    return len(records) if base.get("token") == token else 0
 
 
 def recover(journal_path, doc) -> int:

@@ -60,6 +60,7 @@ def run(path=None, *, screenshot=None, preloaded=None) -> int:
                                     QtCore.QSettings.Format.IniFormat)
         win = MainWindow(settings)
         win.confirm_close = False
+        win.journaling = False  # a picture, not a session: leave any recovery journal alone
         win.resize(1280, 800)
         win.show()
         win.open_path(target, wait=True, preloaded=preloaded)

@@ -39,6 +39,7 @@ class MainWindow(PlaybackMixin, QtWidgets.QMainWindow):
         self.settings = settings or QtCore.QSettings("maskstudio", "maskstudio")
         self.doc: Document | None = None
         self.confirm_close = True
+        self.journaling = True  # every finished step goes to a crash journal
         self._fill_task = None
         self.setWindowTitle("maskstudio")
         self.setAcceptDrops(True)
@@ -83,6 +84,7 @@ class MainWindow(PlaybackMixin, QtWidgets.QMainWindow):
         mb = self.menuBar()
         m = mb.addMenu("&File")
         self._action("&Open…", self.open_dialog, "Ctrl+O", m)
+        self._action("Save &project…", self.save_project_dialog, "Ctrl+Shift+S", m)
         self.recent_menu = m.addMenu("Open &Recent")
         self._action("Open the &demo", lambda: self.open_path(_demo_path()), None, m)
         m.addSeparator()
@@ -214,16 +216,21 @@ class MainWindow(PlaybackMixin, QtWidgets.QMainWindow):
     # -- opening --------------------------------------------------------------------------
     def open_dialog(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, "Open a mixture", str(self.settings.value("dirs/open", "")), AUDIO_FILTER)
+            self, "Open a mixture or a project", str(self.settings.value("dirs/open", "")),
+            "Projects and audio (*.msproj *.wav *.flac *.ogg *.mp3 *.aif *.aiff);;"
+            + AUDIO_FILTER)
         if path:
             self.settings.setValue("dirs/open", str(Path(path).parent))
             self.open_path(path)
 
     def open_path(self, path, *, config: STFTConfig | None = None, wait: bool = False,
                   preloaded=None):
-        """Open a mixture: decoding runs in the background unless ``wait``.  ``preloaded`` is
-        a future of the decoded file (the command line starts decoding before Qt loads)."""
+        """Open a mixture or a project: decoding runs in the background unless ``wait``.
+        ``preloaded`` is a future of the decoded file (the command line starts decoding before
+        Qt loads)."""
         path = Path(path)
+        if path.suffix == ".msproj":
+            return self.open_project(path)
         cfg = config or STFTConfig()
 
         def load(progress):
@@ -236,11 +243,70 @@ class MainWindow(PlaybackMixin, QtWidgets.QMainWindow):
 
         if wait:
             try:
-                self.set_document(load(None))
+                self._offer_recovery(load(None))
             except MaskStudioError as exc:
                 show_error(self, str(exc))
             return None
-        return run_task(self, f"Opening {path.name}…", load, self.set_document)
+        return run_task(self, f"Opening {path.name}…", load, self._offer_recovery)
+
+    def open_project(self, path, mixture=None) -> None:
+        from maskstudio.core.project import MixtureMovedError, load_project
+
+        try:
+            doc = load_project(path, mixture=mixture, start_journal=False)
+        except MixtureMovedError as exc:
+            answer = QtWidgets.QMessageBox.question(
+                self, "Locate the mixture", f"{exc}\n\nLocate it now?")
+            if answer == QtWidgets.QMessageBox.StandardButton.Yes:
+                found, _ = QtWidgets.QFileDialog.getOpenFileName(
+                    self, f"Locate {exc.expected.name}", str(exc.expected.parent), AUDIO_FILTER)
+                if found:
+                    self.open_project(path, mixture=found)
+            return
+        except MaskStudioError as exc:
+            return show_error(self, str(exc))
+        self._offer_recovery(doc, project=path, mixture=mixture)
+
+    def _offer_recovery(self, doc, project=None, mixture=None) -> None:
+        """If the last session of this file ended without saving, offer its edits back; then
+        journal every finished step from here on."""
+        from maskstudio.core.project import (Journal, journal_for, load_project,
+                                             pending_recovery, recover)
+
+        if self.journaling:
+            n = pending_recovery(journal_for(doc), doc.save_token)
+            recovered = False
+            if n and self.confirm_recovery(n):
+                try:
+                    if project is not None:
+                        doc = load_project(project, mixture=mixture, use_journal=True)
+                    else:
+                        recover(journal_for(doc), doc)
+                    recovered = True
+                except MaskStudioError as exc:
+                    show_error(self, f"could not recover: {exc}")
+            if not recovered:
+                Journal.start(doc)
+        self.set_document(doc)
+
+    def confirm_recovery(self, n: int) -> bool:
+        answer = QtWidgets.QMessageBox.question(
+            self, "Recover unsaved edits",
+            f"The last session with this file ended without saving {n} edit(s). Recover them?")
+        return answer == QtWidgets.QMessageBox.StandardButton.Yes
+
+    def save_project_dialog(self) -> None:
+        if self.doc is None:
+            return
+        from maskstudio.core.project import save_project
+
+        start = self.doc.project_path or (self.doc.clip.path.with_suffix(".msproj")
+                                          if self.doc.clip.path else "")
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save the project", str(start),
+                                                        "maskstudio projects (*.msproj)")
+        if path and self._guard(save_project, self.doc, path):
+            self._remember(self.doc.project_path)
+            self.statusBar().showMessage(f"saved {self.doc.project_path}", 5000)
 
     def set_document(self, doc: Document) -> None:
         self.stop_playback()

@@ -103,7 +103,7 @@ def test_the_journal_replays_every_finished_step(mixture, tmp_path):
     doc.set_layer(1, label="percussion")
     doc.notes = "halfway"
     doc.set_layer(0, opacity=0.3)
-    assert pending_recovery(journal_for(doc)) > 5
+    assert pending_recovery(journal_for(doc), doc.save_token) > 5
     # the program dies here: no save.  Reopening with the journal restores it exactly.
     again = load_project(path, use_journal=True)
     _same(_state(doc), _state(again))

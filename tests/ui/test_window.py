@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import soundfile as sf
+import pytest
 from pyqtgraph.Qt import QtCore, QtGui, QtTest, QtWidgets
 
 from maskstudio.core.audio_io import load_audio
@@ -296,3 +297,36 @@ def test_lasso_selection_then_invert_binarise_smooth(window, qtbot):
     qtbot.keyClick(window, QtCore.Qt.Key.Key_B, QtCore.Qt.KeyboardModifier.ControlModifier)
     assert set(np.unique(doc.store.dense(0)[box.f0:box.f1, box.t0:box.t1])) <= {0.0, 1.0}
     assert doc.history.undo_label == "binarise"
+
+
+def test_unsaved_edits_are_offered_back_after_a_crash(window, qtbot, mixture_files, tmp_path):
+    from maskstudio.core.stft import STFTConfig
+    from maskstudio.ui.main_window import MainWindow
+
+    window.new_layer()
+    drag(window.view, [(0.3, 800.0), (1.2, 2400.0)])
+    painted = window.doc.store.dense(0).copy()
+    assert painted.any()
+    # the program dies: no save, no close.  A new session opens the same file.
+    win2 = MainWindow(QtCore.QSettings(str(tmp_path / "s2.ini"),
+                                       QtCore.QSettings.Format.IniFormat))
+    win2.confirm_close = False
+    qtbot.addWidget(win2)
+    asked = []
+    win2.confirm_recovery = lambda n: asked.append(n) or True
+    win2.open_path(mixture_files["mixture"], config=STFTConfig(n_fft=512, hop_length=128),
+                   wait=True)
+    assert asked and asked[0] >= 2  # the new layer and the stroke
+    np.testing.assert_array_equal(win2.doc.store.dense(0), painted)
+    # saved as a project, it reopens without asking
+    from maskstudio.core.project import save_project
+
+    path = save_project(win2.doc, tmp_path / "take.msproj")
+    win3 = MainWindow(QtCore.QSettings(str(tmp_path / "s3.ini"),
+                                       QtCore.QSettings.Format.IniFormat))
+    win3.confirm_close = False
+    qtbot.addWidget(win3)
+    win3.confirm_recovery = lambda n: pytest.fail("nothing to recover after a save")
+    win3.open_path(path)
+    np.testing.assert_array_equal(win3.doc.store.dense(0), painted)
+    assert win3.doc.project_path == path
