@@ -5,6 +5,7 @@
 - ``maskstudio oracle MIXTURE --source NAME=PATH ... --mask KIND --out DIR``
 - ``maskstudio separate MIXTURE --masks FILE --out DIR``
 - ``maskstudio play MIXTURE [--masks FILE] [--layer NAME|residual|mixture] ...``
+- ``maskstudio batch DATASET (--mask KIND | --separator NAME | --masks-from DIR) --out DIR``
 - ``maskstudio info FILE``
 - ``maskstudio devices``
 - ``maskstudio demo [--out DIR]`` (the oracle on the demo, headless)
@@ -27,7 +28,7 @@ import numpy as np
 from maskstudio import __version__
 from maskstudio.errors import MaskStudioError, ParameterError
 
-SUBCOMMANDS = ("oracle", "separate", "play", "info", "devices", "demo")
+SUBCOMMANDS = ("oracle", "separate", "play", "batch", "info", "devices", "demo")
 EXIT_USAGE = 2
 
 
@@ -111,6 +112,21 @@ def build_parser() -> argparse.ArgumentParser:
                    "'maskstudio devices' lists them)")
     p.add_argument("--preroll", type=float, default=0.0,
                    help="seconds to render before the sound starts (for slow machines)")
+
+    p = sub.add_parser("batch", help="process every item of a dataset, in parallel")
+    p.add_argument("dataset", help="a folder of items (mixture.<ext>, sources/) or a manifest")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--mask", choices=MASK_KINDS, metavar="KIND",
+                     help=f"oracle masks from each item's stems: {', '.join(MASK_KINDS)}")
+    how.add_argument("--separator", metavar="NAME",
+                     help="a separator: hpss, repet-sim, nmf, or a plugin's name")
+    how.add_argument("--masks-from", metavar="DIR",
+                     help="mask files DIR/<item>/masks.npz (or DIR/<item>.npz)")
+    _add_stft_options(p)
+    _add_phase_options(p)
+    p.add_argument("--jobs", type=int, default=None,
+                   help="items processed at once (default: every core)")
+    p.add_argument("--out", required=True, help="output folder")
 
     p = sub.add_parser("info", help="describe an audio or mask file")
     p.add_argument("file")
@@ -289,6 +305,50 @@ def cmd_play(args) -> int:
     return 0
 
 
+def cmd_batch(args) -> int:
+    import os
+
+    from maskstudio.core.batch import run_batch
+    from maskstudio.core.dataset import Dataset
+
+    dataset = Dataset.open(args.dataset)
+    if args.mask:
+        mode = ("mask", args.mask)
+    elif args.separator:
+        from maskstudio.core.separators import available_separators
+
+        if args.separator not in available_separators():
+            raise ParameterError(f"unknown separator {args.separator!r}: choose one of "
+                                 f"{', '.join(available_separators())}")
+        mode = ("separator", args.separator)
+    else:
+        if not Path(args.masks_from).is_dir():
+            raise ParameterError(f"--masks-from '{args.masks_from}' is not a folder")
+        mode = ("masks-from", str(Path(args.masks_from).resolve()))
+    jobs = args.jobs or os.cpu_count() or 1
+    if jobs < 1:
+        raise ParameterError("--jobs must be at least 1")
+    tty = sys.stderr.isatty()
+
+    def progress(done, total, name):
+        if tty:
+            bar = "#" * int(30 * done / max(total, 1))
+            sys.stderr.write(f"\r[{bar:<30}] {done}/{total} {name[:30]:<30}")
+            if done == total:
+                sys.stderr.write("\n")
+        else:
+            sys.stderr.write(f"{done}/{total} {name}\n")
+        sys.stderr.flush()
+
+    result = run_batch(dataset, args.out, mode=mode, config=_config(args), phase=args.phase,
+                       n_iter=args.n_iter, jobs=jobs, progress=progress)
+    for name, message in sorted(result["failed"].items()):
+        sys.stderr.write(f"maskstudio: item '{name}' failed: {message}\n")
+    print(f"{len(result['done'])} processed, {len(result['skipped'])} already done, "
+          f"{len(result['failed'])} failed; outputs in {args.out}")
+    return 1 if result["failed"] else 0
+
+
 def cmd_info(args) -> int:
     from maskstudio.core.info import describe_file
 
@@ -343,7 +403,8 @@ def main(argv=None) -> int:
             parser = build_parser()
             args = parser.parse_args(argv)
             return {"oracle": cmd_oracle, "separate": cmd_separate, "play": cmd_play,
-                    "info": cmd_info, "devices": cmd_devices, "demo": cmd_demo}[args.command](args)
+                    "batch": cmd_batch, "info": cmd_info, "devices": cmd_devices,
+                    "demo": cmd_demo}[args.command](args)
         return _run_editor(argv)
     except MaskStudioError as exc:
         sys.stderr.write(f"maskstudio: error: {exc}\n")
