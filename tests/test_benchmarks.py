@@ -52,3 +52,10 @@ def test_playback_benchmark_runs_and_reports_every_target(tmp_path):
                           timeout=600)
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
     assert proc.stdout.count("target") >= 5 and "targets met" in proc.stdout
+
+
+def test_batch_benchmark_runs(tmp_path):
+    proc = subprocess.run([sys.executable, str(BENCH / "bench_batch.py"), "--quick"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "jobs=1" in proc.stdout and "jobs=2" in proc.stdout and "items/s" in proc.stdout

@@ -82,29 +82,40 @@ def _xcorr(a_f, b_f, n_fft, L):
     return np.concatenate([c[..., n_fft - L + 1:], c[..., :L]], axis=-1)
 
 
-def _filters(R_f, E_f, n_fft, L, idx):
-    """Least-squares filters that best build each estimate channel from delayed references.
+def _gram(R_f, n_fft, L) -> np.ndarray:
+    """Correlations of every delayed reference channel with every other:
+    ``G[a, l, b, l'] = sum_t r_a[t - l] r_b[t - l']``, as an ``(m L) x (m L)`` matrix.
 
-    R_f: [J, C, K] spectra of the references, restricted to sources ``idx``; E_f: [C, K].
-    Returns [len(idx), C, L, C_est].
+    It depends on the references only, so it is built (and factored) once for all estimates.
     """
-    refs = R_f[idx].reshape(-1, R_f.shape[-1])  # [JC, K]
+    refs = R_f.reshape(-1, R_f.shape[-1])  # [m, K]
     m = refs.shape[0]
-    G = np.empty((m, L, m, L))
     lags = np.arange(L)
     toe = lags[:, None] - lags[None, :]  # l - l'
+    G = np.empty((m, L, m, L))
     for a in range(m):
         xc = _xcorr(refs[a][None], refs, n_fft, L)  # [m, 2L-1], c_ab[k]
-        G[a] = np.moveaxis(xc[:, toe + L - 1], 0, 1)  # G[a, l, b, l'] = c_ab[l - l']
+        G[a] = np.moveaxis(xc[:, toe + L - 1], 0, 1)
     G = G.reshape(m * L, m * L)
-    D = _xcorr(refs[:, None], E_f[None], n_fft, L)[..., L - 1:]  # [m, C_est, L]
-    D = np.moveaxis(D, 1, 2).reshape(m * L, -1)
     G[np.diag_indices_from(G)] += np.finfo(float).eps
+    return G
+
+
+def _solver(G):
     try:
-        X = scipy.linalg.solve(G, D, assume_a="pos")
+        factor = scipy.linalg.cho_factor(G, check_finite=False)
+        return lambda D: scipy.linalg.cho_solve(factor, D, check_finite=False)
     except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
-        X = np.linalg.lstsq(G, D, rcond=None)[0]
-    return X.reshape(len(idx), R_f.shape[1], L, -1)
+        return lambda D: np.linalg.lstsq(G, D, rcond=None)[0]
+
+
+def _filters(R_f, E_f, n_fft, L, idx, solve):
+    """Least-squares filters that best build each estimate channel from delayed references
+    ``idx`` (with ``solve`` for their Gram matrix).  Returns [len(idx), C, L, C_est]."""
+    refs = R_f[idx].reshape(-1, R_f.shape[-1])  # [m, K]
+    D = _xcorr(refs[:, None], E_f[None], n_fft, L)[..., L - 1:]  # [m, C_est, L]
+    D = np.moveaxis(D, 1, 2).reshape(refs.shape[0] * L, -1)
+    return solve(D).reshape(len(idx), R_f.shape[1], L, -1)
 
 
 def _project(refs, filt, L):
@@ -146,9 +157,14 @@ def bss_eval(references, estimates, *, window: int | None = None, hop: int | Non
     n_fft = scipy.fft.next_fast_len(n + L - 1, real=True)
     R_f = scipy.fft.rfft(refs, n=n_fft, axis=-1)
     E_f = scipy.fft.rfft(ests, n=n_fft, axis=-1)
-    all_src = np.arange(J)
-    filt_all = [_filters(R_f, E_f[j], n_fft, L, all_src) for j in range(J)]
-    filt_own = [_filters(R_f, E_f[j], n_fft, L, np.array([j])) for j in range(J)]
+    G = _gram(R_f, n_fft, L)
+    solve_all = _solver(G)
+    filt_all = [_filters(R_f, E_f[j], n_fft, L, np.arange(J), solve_all) for j in range(J)]
+    filt_own = []
+    block = C * L  # the rows of source j in G: its channels' delays
+    for j in range(J):
+        own = G[j * block:(j + 1) * block, j * block:(j + 1) * block]
+        filt_own.append(_filters(R_f, E_f[j], n_fft, L, np.array([j]), _solver(own)))
     if window is None or window >= n:
         starts, window = [0], n
     else:
