@@ -387,6 +387,36 @@ class Document:
         self.references.update(refs)
         return self.add_layers(names, data, prov, label)
 
+    def compute_separator(self, name: str, *, use_hints: bool = False, **params) -> tuple:
+        """Masks from a separator (changes nothing; may run on a worker thread).  With
+        ``use_hints`` the layers are its hints (NMF: paint, separate, correct, re-run)."""
+        from maskstudio.core.separators import run_separator
+        from maskstudio.core.stft import stft
+
+        hints = None
+        if use_hints:
+            if len(self.layers) < 2:
+                raise ParameterError("guided separation needs hints: paint at least two layers")
+            hints = {la.name: np.abs(self.store.dense(i)) if self.store.lead == () else
+                     np.abs(self.store.dense(i)).mean(axis=0)
+                     for i, la in enumerate(self.layers)}
+        Y = stft(self.clip.samples, **self.config.kwargs())
+        names, masks = run_separator(name, Y, samplerate=self.samplerate, config=self.config,
+                                     hints=hints, **params)
+        return names, masks, {"kind": "separator", "name": name, "params": params}
+
+    def replace_values(self, names, masks: np.ndarray, label: str) -> None:
+        """Set the named layers to ``masks`` as one undoable step (a re-run separation)."""
+        idx = [self.index(n) for n in names]
+        old = self.store.read(idx, 0, self.n_bins, 0, self.n_frames)
+        new = np.broadcast_to(masks[:, None] if old.ndim == 4 else masks, old.shape)
+        new = np.ascontiguousarray(new, dtype=np.float32)
+        self.store.write(idx, 0, 0, new)
+        self.history.push(Step(label, [Atom(tuple(idx), 0, 0, old, new)]))
+        self.modified = True
+        self.emit("masks", Box(0, self.n_bins, 0, self.n_frames))
+        self.emit("history")
+
     def load_model_masks(self, path, *, progress=None) -> list:
         """Layers from a model's mask file; a file that does not fit raises a
         :class:`MaskFileError` that says what differs and what to do."""

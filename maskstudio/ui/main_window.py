@@ -141,6 +141,8 @@ class MainWindow(PlaybackMixin, QtWidgets.QMainWindow):
         m.addSeparator()
         self._action("&Oracle from stems…", self.oracle_dialog, None, m)
         self._action("&Load model masks…", self.load_masks_dialog, None, m)
+        sep = m.addMenu("&Separate")
+        sep.aboutToShow.connect(lambda: self._fill_separators(sep))
 
         m = mb.addMenu("&Help")
         self._action("&Keyboard shortcuts", lambda: ShortcutsDialog(self).exec(), "F1", m)
@@ -532,6 +534,35 @@ class MainWindow(PlaybackMixin, QtWidgets.QMainWindow):
 
         return run_task(self, f"Computing {kind} oracle masks…",
                         lambda p: doc.compute_oracle(kind, stems, progress=p, **options), done)
+
+    def _fill_separators(self, menu) -> None:
+        from maskstudio.core.separators import available_separators
+
+        menu.clear()
+        for name in available_separators():
+            label = ("NMF guided by the layers (paint hints, re-run)" if name == "nmf"
+                     else name)
+            menu.addAction(label, lambda n=name: self.separate(n))
+
+    def separate(self, name: str):
+        """Layers from a separator; NMF re-runs on the layers, using them as hints."""
+        if self.doc is None:
+            return show_error(self, "open the mixture first (File > Open)")
+        doc = self.doc
+        guided = name == "nmf"
+
+        def done(result):
+            names, masks, prov = result
+            if guided:
+                self._guard(doc.replace_values, names, masks, f"separate ({name})")
+            else:
+                added = self._guard(doc.add_layers, names, masks, prov, f"separate ({name})")
+                if added:
+                    self.layers.set_active(added[0])
+            self.statusBar().showMessage(f"{name}: {', '.join(names)}", 5000)
+
+        return run_task(self, f"Separating with {name}…",
+                        lambda p: doc.compute_separator(name, use_hints=guided), done)
 
     def load_masks_dialog(self) -> None:
         if self.doc is None:

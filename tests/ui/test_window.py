@@ -330,3 +330,22 @@ def test_unsaved_edits_are_offered_back_after_a_crash(window, qtbot, mixture_fil
     win3.open_path(path)
     np.testing.assert_array_equal(win3.doc.store.dense(0), painted)
     assert win3.doc.project_path == path
+
+
+def test_separators_from_the_masks_menu_and_the_hint_loop(window, qtbot):
+    doc = window.doc
+    window.separate("hpss")
+    qtbot.waitUntil(lambda: len(doc.layers) == 2, timeout=20000)
+    assert [la.name for la in doc.layers] == ["harmonic", "percussive"]
+    assert doc.layers[0].provenance["kind"] == "separator"
+    total = doc.store.dense(0) + doc.store.dense(1)
+    assert total.max() <= 1 + 1e-5
+    # the layers become hints for NMF: one undoable step that rewrites them
+    before = doc.store.dense(0).copy()
+    steps = len(doc.history)
+    window.separate("nmf")
+    qtbot.waitUntil(lambda: len(doc.history) == steps + 1, timeout=30000)
+    assert doc.history.undo_label == "separate (nmf)"
+    assert not np.array_equal(doc.store.dense(0), before)
+    window.undo()
+    np.testing.assert_array_equal(doc.store.dense(0), before)
