@@ -12,11 +12,13 @@ from maskstudio.core.document import Document
 from maskstudio.core.spectrogram import FREQ_SCALES
 from maskstudio.core.stft import STFTConfig
 from maskstudio.errors import MaskStudioError
-from maskstudio.ui.dialogs import (AUDIO_FILTER, ExportDialog, OracleDialog, ShortcutsDialog,
-                                   STFTDialog, ThresholdDialog)
+from maskstudio.ui.dialogs import (AUDIO_FILTER, ExportDialog, ShortcutsDialog, STFTDialog,
+                                   ThresholdDialog)
 from maskstudio.ui.panels import LayersPanel, LevelsPanel, OptionsBar
 from maskstudio.ui.spectrogram_view import COLORMAPS, SpectrogramView
+from maskstudio.ui.mask_sources import MaskSourcesMixin
 from maskstudio.ui.playback import PlaybackMixin
+from maskstudio.ui.projects import ProjectsMixin
 from maskstudio.ui.workers import run_task, show_error
 
 MAX_RECENT = 10
@@ -31,7 +33,7 @@ class DocumentBridge(QtCore.QObject):
     event = QtCore.Signal(str, object)
 
 
-class MainWindow(PlaybackMixin, QtWidgets.QMainWindow):
+class MainWindow(ProjectsMixin, MaskSourcesMixin, PlaybackMixin, QtWidgets.QMainWindow):
     firstSpectrogram = QtCore.Signal()
 
     def __init__(self, settings: QtCore.QSettings | None = None):
@@ -251,65 +253,6 @@ class MainWindow(PlaybackMixin, QtWidgets.QMainWindow):
             return None
         return run_task(self, f"Opening {path.name}…", load, self._offer_recovery)
 
-    def open_project(self, path, mixture=None) -> None:
-        from maskstudio.core.project import MixtureMovedError, load_project
-
-        try:
-            doc = load_project(path, mixture=mixture, start_journal=False)
-        except MixtureMovedError as exc:
-            answer = QtWidgets.QMessageBox.question(
-                self, "Locate the mixture", f"{exc}\n\nLocate it now?")
-            if answer == QtWidgets.QMessageBox.StandardButton.Yes:
-                found, _ = QtWidgets.QFileDialog.getOpenFileName(
-                    self, f"Locate {exc.expected.name}", str(exc.expected.parent), AUDIO_FILTER)
-                if found:
-                    self.open_project(path, mixture=found)
-            return
-        except MaskStudioError as exc:
-            return show_error(self, str(exc))
-        self._offer_recovery(doc, project=path, mixture=mixture)
-
-    def _offer_recovery(self, doc, project=None, mixture=None) -> None:
-        """If the last session of this file ended without saving, offer its edits back; then
-        journal every finished step from here on."""
-        from maskstudio.core.project import (Journal, journal_for, load_project,
-                                             pending_recovery, recover)
-
-        if self.journaling:
-            n = pending_recovery(journal_for(doc), doc.save_token)
-            recovered = False
-            if n and self.confirm_recovery(n):
-                try:
-                    if project is not None:
-                        doc = load_project(project, mixture=mixture, use_journal=True)
-                    else:
-                        recover(journal_for(doc), doc)
-                    recovered = True
-                except MaskStudioError as exc:
-                    show_error(self, f"could not recover: {exc}")
-            if not recovered:
-                Journal.start(doc)
-        self.set_document(doc)
-
-    def confirm_recovery(self, n: int) -> bool:
-        answer = QtWidgets.QMessageBox.question(
-            self, "Recover unsaved edits",
-            f"The last session with this file ended without saving {n} edit(s). Recover them?")
-        return answer == QtWidgets.QMessageBox.StandardButton.Yes
-
-    def save_project_dialog(self) -> None:
-        if self.doc is None:
-            return
-        from maskstudio.core.project import save_project
-
-        start = self.doc.project_path or (self.doc.clip.path.with_suffix(".msproj")
-                                          if self.doc.clip.path else "")
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save the project", str(start),
-                                                        "maskstudio projects (*.msproj)")
-        if path and self._guard(save_project, self.doc, path):
-            self._remember(self.doc.project_path)
-            self.statusBar().showMessage(f"saved {self.doc.project_path}", 5000)
-
     def set_document(self, doc: Document) -> None:
         self.stop_playback()
         self._resume_at = None
@@ -503,82 +446,6 @@ class MainWindow(PlaybackMixin, QtWidgets.QMainWindow):
                      lambda p: doc.threshold(k, level, width_db=width, progress=p))
         else:
             self._guard(doc.threshold, k, level, width_db=width, selection=view.selection)
-
-    # -- masks from elsewhere -----------------------------------------------------------------
-    def oracle_dialog(self) -> None:
-        if self.doc is None:
-            return show_error(self, "open the mixture first (File > Open)")
-        start = str(self.doc.clip.path.parent / "sources") if self.doc.clip.path and \
-            (self.doc.clip.path.parent / "sources").is_dir() else ""
-        dialog = OracleDialog(self, start_dir=start)
-        if dialog.exec() != QtWidgets.QDialog.DialogCode.Accepted:
-            return
-        try:
-            stems = dialog.stems()
-        except OSError as exc:
-            return show_error(self, f"cannot read the stems folder: {exc}")
-        if not stems:
-            return show_error(self, "choose a folder of stems or at least one stem file")
-        self.compute_oracle(dialog.kind.currentText(), stems, **dialog.options())
-
-    def compute_oracle(self, kind: str, stems: dict, **options):
-        doc = self.doc
-
-        def done(result):
-            names, data, prov, label, refs = result
-            doc.references.update(refs)
-            added = self._guard(doc.add_layers, names, data, prov, label)
-            if added:
-                self.layers.set_active(added[0])
-                self.statusBar().showMessage(f"{kind} oracle: {', '.join(names)}", 5000)
-
-        return run_task(self, f"Computing {kind} oracle masks…",
-                        lambda p: doc.compute_oracle(kind, stems, progress=p, **options), done)
-
-    def _fill_separators(self, menu) -> None:
-        from maskstudio.core.separators import available_separators
-
-        menu.clear()
-        for name in available_separators():
-            label = ("NMF guided by the layers (paint hints, re-run)" if name == "nmf"
-                     else name)
-            menu.addAction(label, lambda n=name: self.separate(n))
-
-    def separate(self, name: str):
-        """Layers from a separator; NMF re-runs on the layers, using them as hints."""
-        if self.doc is None:
-            return show_error(self, "open the mixture first (File > Open)")
-        doc = self.doc
-        guided = name == "nmf"
-
-        def done(result):
-            names, masks, prov = result
-            if guided:
-                self._guard(doc.replace_values, names, masks, f"separate ({name})")
-            else:
-                added = self._guard(doc.add_layers, names, masks, prov, f"separate ({name})")
-                if added:
-                    self.layers.set_active(added[0])
-            self.statusBar().showMessage(f"{name}: {', '.join(names)}", 5000)
-
-        return run_task(self, f"Separating with {name}…",
-                        lambda p: doc.compute_separator(name, use_hints=guided), done)
-
-    def load_masks_dialog(self) -> None:
-        if self.doc is None:
-            return show_error(self, "open the mixture first (File > Open)")
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, "Load model masks", str(self.settings.value("dirs/masks", "")),
-            "Mask files (*.npz *.npy)")
-        if path:
-            self.settings.setValue("dirs/masks", str(Path(path).parent))
-            self.load_masks(path)
-
-    def load_masks(self, path) -> list | None:
-        added = self._guard(self.doc.load_model_masks, path)
-        if added:
-            self.layers.set_active(added[0])
-        return added
 
     # -- export -----------------------------------------------------------------------------
     def export_dialog(self) -> None:

@@ -1,0 +1,77 @@
+"""Projects in the window: open and save them, locate a moved mixture, recover after a crash.
+
+A mixin of :class:`~maskstudio.ui.main_window.MainWindow`; files and journals are
+:mod:`maskstudio.core.project`'s.
+"""
+
+from __future__ import annotations
+
+from pyqtgraph.Qt import QtWidgets
+
+from maskstudio.errors import MaskStudioError
+from maskstudio.ui.dialogs import AUDIO_FILTER
+from maskstudio.ui.workers import show_error
+
+
+class ProjectsMixin:
+    """File ▸ Save project, opening .msproj files, and the offer to recover unsaved edits."""
+
+    def open_project(self, path, mixture=None) -> None:
+        from maskstudio.core.project import MixtureMovedError, load_project
+
+        try:
+            doc = load_project(path, mixture=mixture, start_journal=False)
+        except MixtureMovedError as exc:
+            answer = QtWidgets.QMessageBox.question(
+                self, "Locate the mixture", f"{exc}\n\nLocate it now?")
+            if answer == QtWidgets.QMessageBox.StandardButton.Yes:
+                found, _ = QtWidgets.QFileDialog.getOpenFileName(
+                    self, f"Locate {exc.expected.name}", str(exc.expected.parent), AUDIO_FILTER)
+                if found:
+                    self.open_project(path, mixture=found)
+            return
+        except MaskStudioError as exc:
+            return show_error(self, str(exc))
+        self._offer_recovery(doc, project=path, mixture=mixture)
+
+    def _offer_recovery(self, doc, project=None, mixture=None) -> None:
+        """If the last session of this file ended without saving, offer its edits back; then
+        journal every finished step from here on."""
+        from maskstudio.core.project import (Journal, journal_for, load_project,
+                                             pending_recovery, recover)
+
+        if self.journaling:
+            n = pending_recovery(journal_for(doc), doc.save_token)
+            recovered = False
+            if n and self.confirm_recovery(n):
+                try:
+                    if project is not None:
+                        doc = load_project(project, mixture=mixture, use_journal=True)
+                    else:
+                        recover(journal_for(doc), doc)
+                    recovered = True
+                except MaskStudioError as exc:
+                    show_error(self, f"could not recover: {exc}")
+            if not recovered:
+                Journal.start(doc)
+        self.set_document(doc)
+
+    def confirm_recovery(self, n: int) -> bool:
+        answer = QtWidgets.QMessageBox.question(
+            self, "Recover unsaved edits",
+            f"The last session with this file ended without saving {n} edit(s). Recover them?")
+        return answer == QtWidgets.QMessageBox.StandardButton.Yes
+
+    def save_project_dialog(self) -> None:
+        if self.doc is None:
+            return
+        from maskstudio.core.project import save_project
+
+        start = self.doc.project_path or (self.doc.clip.path.with_suffix(".msproj")
+                                          if self.doc.clip.path else "")
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save the project", str(start),
+                                                        "maskstudio projects (*.msproj)")
+        if path and self._guard(save_project, self.doc, path):
+            self._remember(self.doc.project_path)
+            self.statusBar().showMessage(f"saved {self.doc.project_path}", 5000)
+
