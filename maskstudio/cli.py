@@ -341,7 +341,8 @@ def cmd_batch(args) -> int:
         sys.stderr.flush()
 
     result = run_batch(dataset, args.out, mode=mode, config=_config(args), phase=args.phase,
-                       n_iter=args.n_iter, jobs=jobs, progress=progress)
+                       n_iter=args.n_iter, cutoff_hz=args.cutoff_hz, fmt=args.format,
+                       jobs=jobs, progress=progress)
     for name, message in sorted(result["failed"].items()):
         sys.stderr.write(f"maskstudio: item '{name}' failed: {message}\n")
     print(f"{len(result['done'])} processed, {len(result['skipped'])} already done, "

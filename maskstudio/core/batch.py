@@ -73,7 +73,8 @@ def _masks_for(item: Item, mixture, refs, config: STFTConfig, mode: tuple):
 
 
 def process_item(item: Item, out_dir, *, mode: tuple, config: STFTConfig,
-                 phase: str = "mixture", n_iter=None) -> dict:
+                 phase: str = "mixture", n_iter=None, cutoff_hz: float = 6000.0,
+                 fmt: str = "wav") -> dict:
     """Process one item into ``out_dir/<item>``; returns its metrics (empty without stems)."""
     out = Path(out_dir) / item.name
     mixture = load_audio(item.mixture)
@@ -85,10 +86,11 @@ def process_item(item: Item, out_dir, *, mode: tuple, config: STFTConfig,
         phase = "complex"
     references = [refs[n] for n in names] if phase == "oracle" and all(
         n in refs for n in names) else None
-    signals = render(mixture, masks, cfg, phase=phase, references=references, n_iter=n_iter)
+    signals = render(mixture, masks, cfg, phase=phase, references=references, n_iter=n_iter,
+                     cutoff_hz=cutoff_hz)
     meta = {"item": item.name, "mixture": str(item.mixture), "mode": list(mode),
             "phase": phase}
-    write_outputs(out, mixture, masks, signals, cfg, metadata=meta,
+    write_outputs(out, mixture, masks, signals, cfg, fmt=fmt, metadata=meta,
                   protect=[item.mixture, *item.sources.values()])
     metrics = item_metrics(names, signals[:-1], refs) if refs else {}
     for target, data in ((out / "metrics.json", metrics), (out / DONE, {"ok": True})):
@@ -111,13 +113,15 @@ def _run_one(args):
 
 
 def run_batch(dataset: Dataset, out_dir, *, mode: tuple, config: STFTConfig,
-              phase: str = "mixture", n_iter=None, jobs: int = 1, progress=None) -> dict:
+              phase: str = "mixture", n_iter=None, cutoff_hz: float = 6000.0,
+              fmt: str = "wav", jobs: int = 1, progress=None) -> dict:
     """Process every unfinished item; returns ``{"done": [...], "skipped": [...],
     "failed": {name: message}}``.  ``progress(finished, total, name)`` after each item."""
     out_dir = Path(out_dir)
     todo = [it for it in dataset.items if not (out_dir / it.name / DONE).exists()]
     skipped = [it.name for it in dataset.items if it not in todo]
-    kw = dict(mode=mode, config=config, phase=phase, n_iter=n_iter)
+    kw = dict(mode=mode, config=config, phase=phase, n_iter=n_iter, cutoff_hz=cutoff_hz,
+              fmt=fmt)
     result = {"done": [], "skipped": skipped, "failed": {}}
     work = [(it, out_dir, kw) for it in todo]
     finished = 0

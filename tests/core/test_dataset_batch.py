@@ -135,3 +135,11 @@ def test_batch_command_line_errors(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "maskstudio", "batch", str(root), "--out",
                            str(tmp_path / "o")], capture_output=True, text=True)
     assert proc.returncode == 2 and "one of the arguments" in proc.stderr
+
+
+def test_batch_honours_the_output_format(tmp_path):
+    root = make_dataset(tmp_path / "ds", n_items=1)
+    assert main(["batch", str(root), "--mask", "ibm", "--format", "flac", "--jobs", "1",
+                 "--out", str(tmp_path / "out")]) == 0
+    files = sorted(p.name for p in (tmp_path / "out" / "song0").iterdir())
+    assert "voice.flac" in files and "residual.flac" in files and "voice.wav" not in files
