@@ -1,0 +1,157 @@
+"""How good the masks being edited are, when the stems are known; the oracle's figures beside.
+
+A :class:`MaskScorer` holds a mixture, its reference stems and an STFT grid.  It computes, once,
+the oracle masks of the stems and the oracle's scores; then, for the current masks, each
+source's SI-SDR and the mask's IoU/F1 against the oracle (fast: one inverse STFT per source),
+and BSS Eval's SDR/SIR/SAR (slow: a few seconds a minute of audio).  The editor calls
+:meth:`MaskScorer.score` on a worker thread after each edit, from a snapshot of the masks;
+``progress`` may raise :class:`~maskstudio.errors.Cancelled` when a newer edit arrives.
+
+Layers are matched to stems by name, or by label when no layer has the stem's name
+(:func:`match_layers`).  BSS Eval's SIR counts the interference of the matched sources only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from maskstudio.core.metrics import bss_eval, mask_f1, mask_iou, si_sdr
+from maskstudio.core.oracle import MASK_KINDS, oracle_masks
+from maskstudio.core.phase import resynthesize
+from maskstudio.core.stft import STFTConfig
+from maskstudio.core.tiles import TiledMasks
+from maskstudio.errors import ParameterError
+
+__all__ = ["MaskScorer", "match_layers", "SCORE_KEYS"]
+
+#: What :meth:`MaskScorer.score` reports per source (BSS Eval's three only with ``bss``).
+SCORE_KEYS = ("si_sdr", "sdr", "sir", "sar", "iou", "f1")
+
+
+def match_layers(layers, stems) -> dict:
+    """``{stem: layer index}``: the layer named like the stem, else the first labelled so.
+
+    ``layers`` are objects with ``name`` and ``label`` (the document's layers)."""
+    out = {}
+    for stem in stems:
+        by_name = [i for i, la in enumerate(layers) if la.name == stem]
+        by_label = [i for i, la in enumerate(layers) if getattr(la, "label", "") == stem]
+        if by_name or by_label:
+            out[stem] = (by_name or by_label)[0]
+    return out
+
+
+class MaskScorer:
+    """Scores of masks against reference stems, and of the stems' oracle masks.
+
+    Parameters
+    ----------
+    mixture : np.ndarray [shape=(C, n)]
+    references : dict of str to np.ndarray [shape=(C, n)]
+        The stems, conformed to the mixture (:func:`maskstudio.core.audio_io.conform_reference`).
+    config : STFTConfig
+        The grid of the masks.
+    oracle_kind : {'ibm', 'irm', 'wiener', 'psm'}
+        The oracle masks compare with.
+    per_channel : bool
+        Whether the masks have one plane per channel ``[C, F, T]``.
+    """
+
+    def __init__(self, mixture: np.ndarray, references: dict, config: STFTConfig, *,
+                 oracle_kind: str = "irm", per_channel: bool = False):
+        mixture = np.asarray(mixture, dtype=np.float32)
+        if mixture.ndim != 2:
+            raise ParameterError(f"mixture must be [channels, samples], not {mixture.shape}")
+        if not references:
+            raise ParameterError("scoring needs at least one stem")
+        kind = str(oracle_kind).lower()
+        if kind not in MASK_KINDS or kind == "cirm":
+            raise ParameterError(f"unknown oracle {oracle_kind!r}: choose ibm, irm, wiener or psm")
+        for name, ref in references.items():
+            if np.shape(ref) != mixture.shape:
+                raise ParameterError(f"stem '{name}' is {np.shape(ref)}, the mixture "
+                                     f"{mixture.shape}: conform it first")
+        self.mixture = mixture
+        self.references = {n: np.asarray(r, dtype=np.float32) for n, r in references.items()}
+        self.names = list(self.references)
+        self.config = config
+        self.oracle_kind = kind
+        self.per_channel = bool(per_channel)
+        self._oracle = None
+        self._oracle_scores = {}
+
+    # -- the oracle -------------------------------------------------------------------------
+    def oracle_masks(self, progress=None) -> np.ndarray:
+        """The oracle masks of the stems ``[J, (C,) F, T]``, in :attr:`names` order."""
+        if self._oracle is None:
+            self._oracle = oracle_masks(self.mixture, list(self.references.values()),
+                                        self.config, self.oracle_kind,
+                                        per_channel=self.per_channel, progress=progress)
+        return self._oracle
+
+    def oracle_store(self) -> TiledMasks:
+        """The oracle masks as tiles (channels averaged), for the difference view."""
+        om = self.oracle_masks()
+        store = TiledMasks(om.shape[-2], om.shape[-1])
+        for m in om:
+            store.add_layer(m.mean(axis=0) if m.ndim == 3 else m)
+        return store
+
+    def oracle_scores(self, *, bss: bool = True, progress=None) -> dict:
+        """The oracle's scores (cached): what the best mask of this kind reaches."""
+        key = bool(bss)
+        if key not in self._oracle_scores:
+            om = self.oracle_masks()
+            self._oracle_scores[key] = self.score(dict(zip(self.names, om)), bss=bss,
+                                                  progress=progress, _vs_oracle=False)
+        return self._oracle_scores[key]
+
+    # -- scoring ----------------------------------------------------------------------------
+    def score(self, masks: dict, *, bss: bool = True, progress=None, _vs_oracle: bool = True
+              ) -> dict:
+        """Scores of ``masks {stem: mask [(C,) F, T]}`` (stems without a mask are left out).
+
+        Returns ``{stem: {"si_sdr", "iou", "f1"[, "sdr", "sir", "sar"]}}`` in dB and [0, 1];
+        BSS Eval's figures only with ``bss`` (and NaN for a silent stem).
+        """
+        names = [n for n in self.names if n in masks]
+        unknown = set(masks) - set(self.names)
+        if unknown:
+            raise ParameterError(f"no stem for {', '.join(sorted(unknown))}")
+        if not names:
+            return {}
+        data = np.stack([np.asarray(masks[n], dtype=np.float32) for n in names])
+        expect = ((self.mixture.shape[0],) if self.per_channel else ()) + (
+            self.config.n_bins, self.config.n_frames(self.mixture.shape[-1]))
+        if data.shape[1:] != expect:
+            raise ParameterError(f"masks are {data.shape[1:]}, the grid is {expect}")
+        steps = len(names) + (len(names) if bss else 0)
+        done = 0
+        estimates = resynthesize(self.mixture, data, self.config, phase="mixture",
+                                 include_residual=False)
+        out = {}
+        oracle = self.oracle_masks() if _vs_oracle else None
+        for j, n in enumerate(names):
+            s = {"si_sdr": si_sdr(self.references[n], estimates[j])}
+            if oracle is not None:
+                ref_mask = oracle[self.names.index(n)]
+                s["iou"] = mask_iou(data[j], ref_mask)
+                s["f1"] = mask_f1(data[j], ref_mask)
+            out[n] = s
+            done += 1
+            if progress is not None:
+                progress(done, steps)
+        if bss:
+            loud = [j for j, n in enumerate(names) if np.any(self.references[n])]
+            if loud:
+                refs = np.stack([self.references[names[j]] for j in loud])
+                res = bss_eval(refs, estimates[loud])
+                for k, j in enumerate(loud):
+                    out[names[j]].update(sdr=float(res.sdr[k, 0]), sir=float(res.sir[k, 0]),
+                                         sar=float(res.sar[k, 0]))
+            for j, n in enumerate(names):
+                for key in ("sdr", "sir", "sar"):
+                    out[n].setdefault(key, float("nan"))
+            if progress is not None:
+                progress(steps, steps)
+        return out

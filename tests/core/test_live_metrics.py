@@ -1,0 +1,124 @@
+"""Scores of edited masks against the stems, with the oracle's beside them."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from maskstudio.core.live_metrics import MaskScorer, match_layers
+from maskstudio.core.metrics import bss_eval
+from maskstudio.core.stft import STFTConfig, istft, stft
+from maskstudio.errors import ParameterError
+
+from ..conftest import SR, clicks, harmonic
+
+CFG = STFTConfig(n_fft=512, hop_length=128)
+
+
+@pytest.fixture
+def scorer():
+    n = SR * 2
+    refs = {"voice": harmonic(n)[None], "drums": clicks(n)[None]}
+    mix = refs["voice"] + refs["drums"]
+    return MaskScorer(mix, refs, CFG, oracle_kind="irm")
+
+
+def _si_sdr_written_out(ref, est):
+    ref = ref.ravel().astype(np.float64) - ref.mean()
+    est = est.ravel().astype(np.float64) - est.mean()
+    target = (est @ ref) / (ref @ ref) * ref
+    return 10 * np.log10(np.sum(target ** 2) / np.sum((est - target) ** 2))
+
+
+def test_scores_of_a_mask_match_an_independent_computation(scorer):
+    om = scorer.oracle_masks()
+    mask = np.clip(om[0] + 0.2 * (np.arange(om.shape[-1]) % 7 == 0), 0, 1)
+    got = scorer.score({"voice": mask})["voice"]
+    Y = stft(scorer.mixture, **CFG.kwargs())
+    est = istft(Y * mask, length=scorer.mixture.shape[-1], **CFG.kwargs())
+    assert got["si_sdr"] == pytest.approx(_si_sdr_written_out(scorer.references["voice"], est),
+                                          abs=1e-3)
+    sdr = bss_eval(scorer.references["voice"][None], est[None]).sdr[0, 0]
+    assert got["sdr"] == pytest.approx(sdr, abs=1e-3)
+    binary_e, binary_o = mask > 0.5, om[0] > 0.5
+    iou = np.sum(binary_e & binary_o) / np.sum(binary_e | binary_o)
+    assert got["iou"] == pytest.approx(iou)
+    assert got["f1"] == pytest.approx(2 * iou / (1 + iou))
+
+
+def test_the_oracle_scores_itself_perfectly_and_an_edit_away_from_it_scores_worse(scorer):
+    oracle = scorer.oracle_scores()
+    om = scorer.oracle_masks()
+    assert oracle["voice"]["si_sdr"] > 10 and oracle["drums"]["si_sdr"] > 5
+    same = scorer.score(dict(zip(scorer.names, om)))
+    for n in scorer.names:
+        assert same[n]["iou"] == 1.0 and same[n]["f1"] == 1.0
+        assert same[n]["si_sdr"] == pytest.approx(oracle[n]["si_sdr"])
+    worse = om.copy()
+    worse[0][:, : om.shape[-1] // 2] = 0.5  # the first second left undecided
+    worse[1] = 1 - worse[0]
+    edited = scorer.score(dict(zip(scorer.names, worse)))
+    for n in scorer.names:
+        assert edited[n]["si_sdr"] < oracle[n]["si_sdr"] - 3
+        assert edited[n]["sir"] < oracle[n]["sir"]
+        assert edited[n]["iou"] < 0.9
+
+
+def test_an_empty_mask_scores_nothing_and_a_missing_layer_is_left_out(scorer):
+    F, T = CFG.n_bins, CFG.n_frames(scorer.mixture.shape[-1])
+    got = scorer.score({"voice": np.zeros((F, T), np.float32)}, bss=False)
+    assert set(got) == {"voice"} and "sdr" not in got["voice"]
+    assert got["voice"]["iou"] == 0.0
+    assert got["voice"]["si_sdr"] < -20 or not np.isfinite(got["voice"]["si_sdr"])
+
+
+def test_progress_may_cancel_before_bss_eval(scorer):
+    class Stop(Exception):
+        pass
+
+    calls = []
+
+    def progress(done, total):
+        calls.append((done, total))
+        raise Stop
+
+    with pytest.raises(Stop):
+        scorer.score(dict(zip(scorer.names, scorer.oracle_masks())), progress=progress)
+    assert calls == [(1, 4)]
+
+
+def test_per_channel_masks_are_scored_against_per_channel_oracles():
+    n = SR
+    v, d = harmonic(n), clicks(n)
+    refs = {"voice": np.stack([v, 0.5 * v]), "drums": np.stack([0.5 * d, d])}
+    mix = refs["voice"] + refs["drums"]
+    sc = MaskScorer(mix, refs, CFG, per_channel=True)
+    om = sc.oracle_masks()
+    assert om.shape == (2, 2, CFG.n_bins, CFG.n_frames(n))
+    got = sc.score({"voice": om[0]})
+    assert got["voice"]["iou"] == 1.0 and got["voice"]["si_sdr"] > 10
+    assert sc.oracle_store().dense(0).shape == om.shape[-2:]
+
+
+def test_bad_inputs_say_what_is_wrong(scorer):
+    with pytest.raises(ParameterError, match="no stem for bass"):
+        scorer.score({"bass": np.zeros((3, 3))})
+    with pytest.raises(ParameterError, match="grid"):
+        scorer.score({"voice": np.zeros((3, 3))})
+    with pytest.raises(ParameterError, match="oracle"):
+        MaskScorer(scorer.mixture, scorer.references, CFG, oracle_kind="cirm")
+    with pytest.raises(ParameterError, match="conform"):
+        MaskScorer(scorer.mixture, {"voice": np.zeros((1, 5))}, CFG)
+    with pytest.raises(ParameterError, match="at least one stem"):
+        MaskScorer(scorer.mixture, {}, CFG)
+
+
+@dataclasses.dataclass
+class _L:
+    name: str
+    label: str = ""
+
+
+def test_layers_match_stems_by_name_then_by_label():
+    layers = [_L("source1", "voice"), _L("drums"), _L("voice2", "voice"), _L("x", "drums")]
+    assert match_layers(layers, ["voice", "drums", "bass"]) == {"voice": 0, "drums": 1}
