@@ -26,6 +26,7 @@ __all__ = ["MaskScorer", "match_layers", "SCORE_KEYS"]
 
 #: What :meth:`MaskScorer.score` reports per source (BSS Eval's three only with ``bss``).
 SCORE_KEYS = ("si_sdr", "sdr", "sir", "sar", "iou", "f1")
+_KEEP = 2  #: masks remembered per stem with their BSS Eval (the oracle's, the last edit's)
 
 
 def match_layers(layers, stems) -> dict:
@@ -79,6 +80,8 @@ class MaskScorer:
         self.per_channel = bool(per_channel)
         self._oracle = None
         self._oracle_scores = {}
+        self._seen = {}  # {stems: {stem: [(mask, its BSS Eval), ...]}}, newest first
+        self._ref_side = {}  # {stems: bss_eval's cache of the references' part}
 
     # -- the oracle -------------------------------------------------------------------------
     def oracle_masks(self, progress=None) -> np.ndarray:
@@ -96,6 +99,11 @@ class MaskScorer:
         for m in om:
             store.add_layer(m.mean(axis=0) if m.ndim == 3 else m)
         return store
+
+    @property
+    def has_oracle_bss(self) -> bool:
+        """Whether the oracle's BSS Eval is known (the slow part, computed once)."""
+        return True in self._oracle_scores
 
     def oracle_scores(self, *, bss: bool = True, progress=None) -> dict:
         """The oracle's scores (cached): what the best mask of this kind reaches."""
@@ -132,26 +140,52 @@ class MaskScorer:
         out = {}
         oracle = self.oracle_masks() if _vs_oracle else None
         for j, n in enumerate(names):
-            s = {"si_sdr": si_sdr(self.references[n], estimates[j])}
+            s = {"si_sdr": float(si_sdr(self.references[n], estimates[j]))}
             if oracle is not None:
                 ref_mask = oracle[self.names.index(n)]
-                s["iou"] = mask_iou(data[j], ref_mask)
-                s["f1"] = mask_f1(data[j], ref_mask)
+                s["iou"] = float(mask_iou(data[j], ref_mask))
+                s["f1"] = float(mask_f1(data[j], ref_mask))
             out[n] = s
             done += 1
             if progress is not None:
                 progress(done, steps)
         if bss:
-            loud = [j for j, n in enumerate(names) if np.any(self.references[n])]
-            if loud:
-                refs = np.stack([self.references[names[j]] for j in loud])
-                res = bss_eval(refs, estimates[loud])
-                for k, j in enumerate(loud):
-                    out[names[j]].update(sdr=float(res.sdr[k, 0]), sir=float(res.sir[k, 0]),
-                                         sar=float(res.sar[k, 0]))
+            self._bss(names, data, estimates, out, lambda: progress and progress(done, steps))
             for j, n in enumerate(names):
                 for key in ("sdr", "sir", "sar"):
                     out[n].setdefault(key, float("nan"))
             if progress is not None:
                 progress(steps, steps)
         return out
+
+    def _bss(self, names, masks, estimates, out, check) -> None:
+        """BSS Eval of the loud stems' estimates into ``out``.  A source's figures depend on
+        its own estimate and the references only, so a mask seen before (unchanged since the
+        last edit, or still the oracle's) is not evaluated again, and the references' part is
+        computed once per set of stems."""
+        loud = [j for j, n in enumerate(names) if np.any(self.references[n])]
+        if not loud:
+            return
+        subset = tuple(names[j] for j in loud)
+        seen = self._seen.setdefault(subset, {})
+        todo = []
+        for k, j in enumerate(loud):
+            hit = next((r for m, r in seen.get(names[j], []) if np.array_equal(m, masks[j])),
+                       None)
+            if hit is not None:
+                out[names[j]].update(hit)
+            else:
+                todo.append(k)
+        if todo:
+            refs = np.stack([self.references[n] for n in subset])
+            res = bss_eval(refs, estimates[loud], only=todo,
+                           cache=self._ref_side.setdefault(subset, {}),
+                           progress=lambda d, t: check())
+            for k in todo:
+                j = loud[k]
+                r = {"sdr": float(res.sdr[k, 0]), "sir": float(res.sir[k, 0]),
+                     "sar": float(res.sar[k, 0])}
+                out[names[j]].update(r)
+                kept = seen.setdefault(names[j], [])
+                kept.insert(0, (masks[j].copy(), r))
+                del kept[_KEEP:]

@@ -72,7 +72,8 @@ def test_an_empty_mask_scores_nothing_and_a_missing_layer_is_left_out(scorer):
     assert got["voice"]["si_sdr"] < -20 or not np.isfinite(got["voice"]["si_sdr"])
 
 
-def test_progress_may_cancel_before_bss_eval(scorer):
+@pytest.mark.parametrize("stop_at", [1, 3])
+def test_progress_may_cancel_scoring_and_bss_eval_midway(scorer, stop_at):
     class Stop(Exception):
         pass
 
@@ -80,11 +81,12 @@ def test_progress_may_cancel_before_bss_eval(scorer):
 
     def progress(done, total):
         calls.append((done, total))
-        raise Stop
+        if len(calls) == stop_at:
+            raise Stop
 
     with pytest.raises(Stop):
         scorer.score(dict(zip(scorer.names, scorer.oracle_masks())), progress=progress)
-    assert calls == [(1, 4)]
+    assert calls == [(1, 4), (2, 4), (2, 4)][:stop_at]  # the third from inside BSS Eval
 
 
 def test_per_channel_masks_are_scored_against_per_channel_oracles():
@@ -122,3 +124,30 @@ class _L:
 def test_layers_match_stems_by_name_then_by_label():
     layers = [_L("source1", "voice"), _L("drums"), _L("voice2", "voice"), _L("x", "drums")]
     assert match_layers(layers, ["voice", "drums", "bass"]) == {"voice": 0, "drums": 1}
+
+
+def test_bss_eval_is_redone_only_for_the_masks_that_changed(scorer, monkeypatch):
+    import maskstudio.core.live_metrics as lm
+
+    calls = []
+    real = lm.bss_eval
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("only"))
+        return real(*args, **kwargs)
+    monkeypatch.setattr(lm, "bss_eval", spy)
+    om = scorer.oracle_masks()
+    oracle = scorer.oracle_scores()
+    assert calls == [[0, 1]]
+    edited = om.copy()
+    edited[0][:, 10:40] = 0  # the voice edited; the drums untouched (still the oracle's)
+    got = scorer.score(dict(zip(scorer.names, edited)))
+    assert calls[-1] == [0]
+    assert got["drums"]["sdr"] == oracle["drums"]["sdr"]
+    again = scorer.score(dict(zip(scorer.names, edited)))
+    assert len(calls) == 2 and again == got  # nothing changed: nothing evaluated
+    fresh = MaskScorer(scorer.mixture, scorer.references, CFG).score(
+        dict(zip(scorer.names, edited)))
+    for n in scorer.names:
+        for k in ("sdr", "sir", "sar"):
+            assert got[n][k] == pytest.approx(fresh[n][k], abs=1e-9)
