@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 
 from maskstudio.core.audio_io import atomic_write
+from maskstudio.core.stft import STFTConfig
 from maskstudio.errors import MaskStudioError
 
 __all__ = ["Item", "Dataset", "STATUSES", "AUDIO_EXTENSIONS"]
@@ -49,7 +50,7 @@ class Dataset:
         self.path = Path(path)
         self.items = items
         self.annotations = self.path.parent / f"{self.path.stem if self.path.is_file() else self.path.name}.maskstudio"
-        self._state = {"status": {}, "labels": [], "notes": {}}
+        self._state = {"status": {}, "labels": [], "stft": None}
         state = self.annotations / "dataset.json"
         if state.exists():
             try:
@@ -160,6 +161,19 @@ class Dataset:
             if label and label not in clean:
                 clean.append(label)
         self._state["labels"] = clean
+        self._save()
+
+    @property
+    def config(self) -> STFTConfig | None:
+        """The STFT grid every item of the dataset is annotated on (None until chosen)."""
+        d = self._state.get("stft")
+        if not d:
+            return None
+        return STFTConfig(**dict(d, window=tuple(d["window"]) if isinstance(d["window"], list)
+                                 else d["window"]))
+
+    def set_config(self, config: STFTConfig) -> None:
+        self._state["stft"] = config.to_dict()
         self._save()
 
     def project_path(self, item: Item) -> Path:

@@ -25,7 +25,7 @@ from maskstudio.core.separation import check_source_name, render, write_outputs
 from maskstudio.core.spectrogram import SpectrogramImage
 from maskstudio.core.stft import STFTConfig, stft_frames
 from maskstudio.core.tiles import TiledMasks
-from maskstudio.errors import MaskFileError, ParameterError
+from maskstudio.errors import MaskFileError, MaskStudioError, ParameterError
 
 __all__ = ["Layer", "Document", "PALETTE"]
 
@@ -182,12 +182,13 @@ class Document:
         return f"{base}{k}"
 
     def add_layer(self, name: str | None = None, data: np.ndarray | None = None, *,
-                  color=None, provenance: dict | None = None, record: bool = True) -> int:
+                  color=None, provenance: dict | None = None, label: str = "",
+                  record: bool = True) -> int:
         """Add a layer (empty, or with ``data`` [F, T]); undoable.  Returns its index."""
         name = check_source_name(self.unique_name(name or f"source{len(self.layers) + 1}"))
         color = tuple(color or PALETTE[len(self.layers) % len(PALETTE)])
         layer = Layer(name, color, provenance=dict(provenance or {"kind": "painted"}),
-                      uid=self.new_uid())
+                      label=str(label), uid=self.new_uid())
         index = len(self.layers)
         self.layers.append(layer)
         self.store.add_layer()
@@ -243,6 +244,27 @@ class Document:
         if self.journal is not None:
             self.journal.record_layers(self)
         self.emit("layers")
+
+    def set_notes(self, notes: str) -> None:
+        """The item's notes (saved in the project, journaled like any edit)."""
+        self._set_item_field("notes", str(notes))
+
+    def set_status(self, status: str) -> None:
+        """The item's annotation status: one of :data:`maskstudio.core.dataset.STATUSES`."""
+        from maskstudio.core.dataset import STATUSES
+
+        if status not in STATUSES:
+            raise ParameterError(f"unknown status {status!r}: choose {', '.join(STATUSES)}")
+        self._set_item_field("status", status)
+
+    def _set_item_field(self, key: str, value: str) -> None:
+        if getattr(self, key) == value:
+            return
+        setattr(self, key, value)
+        self.modified = True
+        if self.journal is not None:
+            self.journal.record_layers(self)
+        self.emit("item")
 
     def locks(self) -> list:
         return [layer.locked for layer in self.layers]
@@ -386,6 +408,22 @@ class Document:
                                                              **options)
         self.references.update(refs)
         return self.add_layers(names, data, prov, label)
+
+    def restore_references(self) -> list:
+        """Load again the stems the oracle layers were computed from (a reopened project
+        keeps their paths in its provenance), for playback with the oracle phase and for the
+        live scores.  Returns the stems that could not be loaded (moved, changed length)."""
+        missing = []
+        for layer in self.layers:
+            for name, path in layer.provenance.get("stems", {}).items():
+                if name in self.references or name in missing:
+                    continue
+                try:
+                    self.references[name] = conform_reference(load_audio(path), self.clip,
+                                                              name=f"stem '{name}'")
+                except MaskStudioError:
+                    missing.append(name)
+        return missing
 
     def compute_separator(self, name: str, *, use_hints: bool = False, **params) -> tuple:
         """Masks from a separator (changes nothing; may run on a worker thread).  With

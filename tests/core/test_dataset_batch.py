@@ -55,6 +55,14 @@ def test_a_dataset_is_walked_and_keeps_its_status(tmp_path):
         again.set_status("song0", "maybe")
 
 
+def test_a_dataset_keeps_one_stft_grid_for_all_its_items(tmp_path):
+    root = make_dataset(tmp_path / "ds", n_items=1)
+    assert Dataset.open(root).config is None
+    cfg = STFTConfig(n_fft=1024, hop_length=256, window=("kaiser", 8.0))
+    Dataset.open(root).set_config(cfg)
+    assert Dataset.open(root).config == cfg
+
+
 def test_manifests(tmp_path):
     root = make_dataset(tmp_path / "ds", n_items=2)
     (tmp_path / "list.csv").write_text(

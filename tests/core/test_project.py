@@ -101,13 +101,14 @@ def test_the_journal_replays_every_finished_step(mixture, tmp_path):
     _edit(doc, extra, 2)
     doc.remove_layer(extra)
     doc.set_layer(1, label="percussion")
-    doc.notes = "halfway"
+    doc.set_notes("halfway")
     doc.set_layer(0, opacity=0.3)
+    doc.set_status("done")
     assert pending_recovery(journal_for(doc), doc.save_token) > 5
     # the program dies here: no save.  Reopening with the journal restores it exactly.
     again = load_project(path, use_journal=True)
     _same(_state(doc), _state(again))
-    assert again.modified and again.notes == "halfway"
+    assert again.modified and again.notes == "halfway" and again.status == "done"
     plain = load_project(path)  # without the journal: the last save
     assert [la.name for la in plain.layers] == ["voice"] and not plain.store.dense(0).any()
 
@@ -183,3 +184,21 @@ def test_kill_9_loses_no_finished_edit(mixture, tmp_path):
         want = expected.store.dense(0)
     np.testing.assert_array_equal(got, want)
     assert isinstance(fresh.journal, Journal)
+
+
+def test_a_reopened_project_finds_its_oracle_stems_again(mixture, tmp_path):
+    n = SR * 2
+    stems = {"voice": mixture.parent / "voice.wav", "drums": mixture.parent / "drums.wav"}
+    sf.write(str(stems["voice"]), np.stack([harmonic(n), np.zeros(n)]).T, SR, subtype="FLOAT")
+    sf.write(str(stems["drums"]), np.stack([np.zeros(n), clicks(n)]).T, SR, subtype="FLOAT")
+    doc = Document(load_audio(mixture), CFG)
+    doc.add_oracle_layers("irm", stems)
+    path = save_project(doc, tmp_path / "p.msproj")
+    again = load_project(path)
+    assert again.references == {}
+    assert again.restore_references() == []
+    for name in stems:
+        np.testing.assert_array_equal(again.references[name], doc.references[name])
+    stems["drums"].unlink()
+    third = load_project(path)
+    assert third.restore_references() == ["drums"] and list(third.references) == ["voice"]
