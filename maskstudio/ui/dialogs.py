@@ -246,7 +246,10 @@ SHORTCUTS = [
     ("Ctrl+N", "new layer"), ("Ctrl+O", "open"), ("Ctrl+E", "export"),
     ("Ctrl+S", "save masks"), ("Ctrl+0", "zoom to fit"), ("wheel", "zoom time"),
     ("Ctrl+wheel", "zoom frequency"), ("middle drag", "pan"),
-    ("Space", "play / pause (with playback)"),
+    ("Space", "play / pause (with playback)"), ("Ctrl+Shift+S", "save the project"),
+    ("Ctrl+Shift+O", "open a dataset"), ("Page Down / Page Up", "next / previous item"),
+    ("Ctrl+Return", "item done: open the next one to do"),
+    ("D", "difference from the oracle (with stems)"),
 ]
 
 

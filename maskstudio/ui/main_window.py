@@ -16,7 +16,9 @@ from maskstudio.ui.dialogs import (AUDIO_FILTER, ExportDialog, ShortcutsDialog, 
                                    ThresholdDialog)
 from maskstudio.ui.panels import LayersPanel, LevelsPanel, OptionsBar
 from maskstudio.ui.spectrogram_view import COLORMAPS, SpectrogramView
+from maskstudio.ui.datasets import DatasetMixin
 from maskstudio.ui.mask_sources import MaskSourcesMixin
+from maskstudio.ui.metrics_panel import MetricsPanel
 from maskstudio.ui.playback import PlaybackMixin
 from maskstudio.ui.projects import ProjectsMixin
 from maskstudio.ui.workers import run_task, show_error
@@ -33,7 +35,8 @@ class DocumentBridge(QtCore.QObject):
     event = QtCore.Signal(str, object)
 
 
-class MainWindow(ProjectsMixin, MaskSourcesMixin, PlaybackMixin, QtWidgets.QMainWindow):
+class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
+                 QtWidgets.QMainWindow):
     firstSpectrogram = QtCore.Signal()
 
     def __init__(self, settings: QtCore.QSettings | None = None):
@@ -59,6 +62,12 @@ class MainWindow(ProjectsMixin, MaskSourcesMixin, PlaybackMixin, QtWidgets.QMain
         ldock.setWidget(self.levels)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, ldock)
         self.resizeDocks([dock, ldock], [340, 340], QtCore.Qt.Orientation.Horizontal)
+        self.metrics = MetricsPanel(self)
+        mdock = QtWidgets.QDockWidget("Scores", self)
+        mdock.setObjectName("scoresDock")
+        mdock.setWidget(self.metrics)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, mdock)
+        mdock.setMinimumWidth(400)
         self.options = OptionsBar(self)
         self._init_playback()
         self.status_label = QtWidgets.QLabel("Open an audio file: File > Open (Ctrl+O), "
@@ -89,6 +98,7 @@ class MainWindow(ProjectsMixin, MaskSourcesMixin, PlaybackMixin, QtWidgets.QMain
         self._action("Save &project…", self.save_project_dialog, "Ctrl+Shift+S", m)
         self.recent_menu = m.addMenu("Open &Recent")
         self._action("Open the &demo", lambda: self.open_path(_demo_path()), None, m)
+        self._init_datasets(m)
         m.addSeparator()
         self.act_export = self._action("&Export sources and residual…", self.export_dialog,
                                        "Ctrl+E", m)
@@ -136,6 +146,7 @@ class MainWindow(ProjectsMixin, MaskSourcesMixin, PlaybackMixin, QtWidgets.QMain
         m = mb.addMenu("&View")
         self._action("Zoom to &fit", self.view.zoom_to_fit, "Ctrl+0", m)
         self._action("&STFT settings…", self.stft_dialog, None, m)
+        self._action("&Difference from the oracle", self.metrics.difference.toggle, "D", m)
 
         m = mb.addMenu("&Masks")
         self._action("&New layer", self.new_layer, "Ctrl+N", m)
@@ -163,6 +174,7 @@ class MainWindow(ProjectsMixin, MaskSourcesMixin, PlaybackMixin, QtWidgets.QMain
         self._connect_playback()
         self.levels.rangeChanged.connect(self._levels_dragged)
         self.view.rendered.connect(lambda: self.levels.set_levels(self.view.visible_db()))
+        self.metrics.differenceChanged.connect(self.view.set_difference)
 
     # -- settings -----------------------------------------------------------------------------
     def _restore_settings(self) -> None:
@@ -233,6 +245,10 @@ class MainWindow(ProjectsMixin, MaskSourcesMixin, PlaybackMixin, QtWidgets.QMain
         ``preloaded`` is a future of the decoded file (the command line starts decoding before
         Qt loads)."""
         path = Path(path)
+        if self.item_index is not None:  # leaving the dataset's item for another file
+            if not self.leave_item():
+                return None
+            self.item_index = None
         if path.suffix == ".msproj":
             return self.open_project(path)
         cfg = config or STFTConfig()
@@ -263,7 +279,10 @@ class MainWindow(ProjectsMixin, MaskSourcesMixin, PlaybackMixin, QtWidgets.QMain
         doc.subscribe(lambda e, p: self.bridge.event.emit(e, p))
         self.options.set_channels(doc.clip.n_channels)
         self.view.set_document(doc)
+        self.layers.set_vocabulary(self.dataset.labels if self.dataset is not None else [])
         self.layers.set_document(doc)
+        self.dataset_panel.show_item(doc)
+        self.metrics.set_document(doc)
         self._set_active(0)
         if doc.clip.path is not None:
             self._remember(doc.clip.path)
@@ -294,6 +313,7 @@ class MainWindow(ProjectsMixin, MaskSourcesMixin, PlaybackMixin, QtWidgets.QMain
         if self.doc is None:
             return
         self.view._doc_event(event, payload)
+        self.metrics.doc_event(event)
         if event in ("layers", "history"):
             if event == "layers":
                 self.layers.rebuild()
@@ -387,7 +407,8 @@ class MainWindow(ProjectsMixin, MaskSourcesMixin, PlaybackMixin, QtWidgets.QMain
     def new_layer(self) -> None:
         if self.doc is None:
             return
-        i = self._guard(self.doc.add_layer)
+        label = self.layers.unused_label()
+        i = self._guard(self.doc.add_layer, label, label=label or "")
         if i is not None:
             self.layers.set_active(i)
 
@@ -531,7 +552,11 @@ class MainWindow(ProjectsMixin, MaskSourcesMixin, PlaybackMixin, QtWidgets.QMain
                 break
 
     def closeEvent(self, ev):
-        if self.confirm_close and self.doc is not None and self.doc.modified:
+        if self.item_index is not None and not self.leave_item():
+            ev.ignore()  # the item could not be saved: say so (done), and stay open
+            return
+        if self.confirm_close and self.doc is not None and self.doc.modified \
+                and self.item_index is None:
             answer = QtWidgets.QMessageBox.question(
                 self, "Unsaved masks", "Save the masks before closing?",
                 QtWidgets.QMessageBox.StandardButton.Save
@@ -544,6 +569,7 @@ class MainWindow(ProjectsMixin, MaskSourcesMixin, PlaybackMixin, QtWidgets.QMain
                 self.save_masks_dialog()
         if self._fill_task is not None:
             self._fill_task.cancel()
+        self.metrics.shutdown()
         self.stop_playback()
         self.save_settings()
         super().closeEvent(ev)

@@ -42,6 +42,7 @@ class MaskSourcesMixin:
             added = self._guard(doc.add_layers, names, data, prov, label)
             if added:
                 self.layers.set_active(added[0])
+                self.metrics.follow_oracle(kind)
                 self.statusBar().showMessage(f"{kind} oracle: {', '.join(names)}", 5000)
 
         return run_task(self, f"Computing {kind} oracle masks…",

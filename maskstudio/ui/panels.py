@@ -54,6 +54,17 @@ class LayerRow(QtWidgets.QFrame):
         if residual:
             name = QtWidgets.QLabel("residual (1 − Σ)")
             name.setToolTip("what no layer takes: the inverted mask")
+        elif panel.vocabulary:  # a dataset's labels: pick one, or type another name
+            name = QtWidgets.QComboBox()
+            name.setEditable(True)
+            name.addItems(panel.vocabulary)
+            name.setCurrentText(layer.name)
+            name.setToolTip(f"{layer.provenance.get('kind', 'painted')} layer, label "
+                            f"'{layer.label or '—'}'; choose a label of the dataset")
+            name.textActivated.connect(lambda text: panel.rename(index, text))
+            name.lineEdit().editingFinished.connect(
+                lambda: panel.rename(index, name.currentText()))
+            name.setMinimumWidth(70)
         else:
             name = QtWidgets.QLineEdit(layer.name)
             name.setToolTip(f"{layer.provenance.get('kind', 'painted')} layer; "
@@ -95,6 +106,7 @@ class LayersPanel(QtWidgets.QWidget):
         super().__init__(parent)
         self.doc = None
         self.active = 0
+        self.vocabulary: list = []  # the dataset's labels, offered as layer names
         outer = QtWidgets.QVBoxLayout(self)
         outer.setContentsMargins(4, 4, 4, 4)
         self.rows_box = QtWidgets.QVBoxLayout()
@@ -143,9 +155,28 @@ class LayersPanel(QtWidgets.QWidget):
         except MaskStudioError as exc:
             self.errorRaised.emit(str(exc))
 
+    def set_vocabulary(self, labels) -> None:
+        self.vocabulary = list(labels)
+        self.rebuild()
+
+    def unused_label(self) -> str | None:
+        """The first label of the vocabulary no layer has yet (a new layer's name)."""
+        taken = {la.label for la in self.doc.layers} | {la.name for la in self.doc.layers} \
+            if self.doc is not None else set()
+        return next((lab for lab in self.vocabulary if lab not in taken), None)
+
     def rename(self, index: int, name: str) -> None:
-        if index < len(self.doc.layers) and name != self.doc.layers[index].name:
-            self.set(index, name=name.strip())
+        """A new name; a name from the vocabulary is the layer's label too."""
+        name = name.strip()
+        if self.doc is None or index >= len(self.doc.layers) or not name:
+            return
+        layer, props = self.doc.layers[index], {}
+        if name != layer.name:
+            props["name"] = name
+        if name in self.vocabulary and name != layer.label:
+            props["label"] = name
+        if props:
+            self.set(index, **props)
 
     def pick_color(self, index: int) -> None:
         layer = self.doc.residual if index == -1 else self.doc.layers[index]

@@ -33,6 +33,12 @@ class ProjectsMixin:
         except MaskStudioError as exc:
             return show_error(self, str(exc))
         self._offer_recovery(doc, project=path, mixture=mixture)
+        if self.doc is not None:
+            missing = self.doc.restore_references()
+            if missing:
+                self.statusBar().showMessage(f"the stems of {', '.join(missing)} were not "
+                                             f"found: no oracle phase or scores for them", 8000)
+            self.metrics.update_now()
 
     def _offer_recovery(self, doc, project=None, mixture=None) -> None:
         """If the last session of this file ended without saving, offer its edits back; then

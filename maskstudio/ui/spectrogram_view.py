@@ -29,6 +29,10 @@ OPENING_SECONDS = 60.0
 COLORMAPS = ("grey", "inferno", "viridis", "magma", "CET-L4", "turbo")
 
 
+DIFF_MORE = np.array([255, 150, 30], np.uint8)  #: the mask takes more than the oracle
+DIFF_LESS = np.array([40, 150, 255], np.uint8)  #: the mask takes less than the oracle
+
+
 def lookup_table(name: str) -> np.ndarray:
     if name == "grey":
         ramp = np.arange(256, dtype=np.uint8)
@@ -104,6 +108,7 @@ class SpectrogramView(QtWidgets.QWidget):
         self.sounds_like = False  # show mask x mixture for the active layer
         self.selection = None  # (Box, alpha) in bins and frames
         self.preview = None  # (Box, values) drawn instead of the active layer (threshold)
+        self.difference = None  # {layer: (oracle store, index)}: draw mask − oracle instead
         self._stroke_last = None
         self._drag_points = []
         self._rows = self._cols = None
@@ -255,12 +260,33 @@ class SpectrogramView(QtWidgets.QWidget):
             return _pool_box(values, box, rows, cols, self.doc.n_bins)
         return self.doc.store.pooled(i, rows, cols)
 
+    def set_difference(self, difference) -> None:
+        """Show the active layer minus its oracle (``{layer: (store, j)}``), or None."""
+        self.difference = difference
+        self.update_overlay(None)
+
+    def _oracle_of_active(self):
+        if not self.difference or not self.doc.layers:
+            return None
+        store, j = self.difference.get(self.active_layer, (None, None))
+        if store is None or store.shape[-2:] != (self.doc.n_bins, self.doc.n_frames):
+            return None  # no stem for this layer, or a grid the oracle has not caught up with
+        return store, j
+
     def _compose(self, rows, cols, levels) -> np.ndarray:
         """RGBA of the layers over the view: each layer's colour where it holds the bin,
         weighted by how bright the spectrogram is there, so silence stays dark."""
         h, w = rows.size - 1, cols.size - 1
         lo, hi = ((np.asarray(self.db_range) - DB_FLOOR) / DB_STEP)
         bright = np.clip((levels.astype(np.float32) - lo) / max(hi - lo, 1), 0, 1) ** 0.6
+        oracle = self._oracle_of_active()
+        if oracle is not None:
+            d = self._layer_alpha(self.active_layer, rows, cols) - oracle[0].pooled(
+                oracle[1], rows, cols)
+            out = np.zeros((h, w, 4), np.uint8)
+            out[..., :3] = np.where((d > 0)[..., None], DIFF_MORE, DIFF_LESS)
+            out[..., 3] = 255 * np.clip(np.abs(d) * 1.5, 0, 1) * np.maximum(bright, 0.25)
+            return out
         rgb = np.zeros((h, w, 3), np.float32)
         total = np.zeros((h, w), np.float32)
         doc = self.doc

@@ -77,8 +77,10 @@ class Task(QtCore.QObject, QtCore.QRunnable):
             self.succeeded.emit(result)
 
 
-def run_task(parent, label: str, fn, on_done=None, *, on_fail=None, modal: bool = True) -> Task:
-    """Run ``fn(progress)`` in the background; returns the task (tests may wait on it)."""
+def run_task(parent, label: str, fn, on_done=None, *, on_fail=None, modal: bool = True,
+             pool: QtCore.QThreadPool | None = None) -> Task:
+    """Run ``fn(progress)`` in the background (on ``pool``, by default Qt's global one);
+    returns the task (tests may wait on it)."""
     task = Task(fn)
     dialog = None
     if modal:
@@ -114,5 +116,5 @@ def run_task(parent, label: str, fn, on_done=None, *, on_fail=None, modal: bool 
     task.failed.connect(fail)
     task.cancelled.connect(finish)
     _TASKS.add(task)
-    QtCore.QThreadPool.globalInstance().start(task)
+    (pool or QtCore.QThreadPool.globalInstance()).start(task)
     return task
