@@ -59,3 +59,10 @@ def test_batch_benchmark_runs(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "jobs=1" in proc.stdout and "jobs=2" in proc.stdout and "items/s" in proc.stdout
+
+
+def test_live_scores_benchmark_runs():
+    proc = subprocess.run([sys.executable, str(BENCH / "bench_metrics.py"), "--quick"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode in (0, 1), proc.stderr
+    assert proc.stdout.count("target <=") == 3 and "targets met" in proc.stdout
