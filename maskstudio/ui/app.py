@@ -16,6 +16,10 @@ def _qt():
     except ImportError as exc:  # a broken or absent Qt
         raise MaskStudioError(f"the editor needs PySide6 ({exc}): pip install PySide6-Essentials"
                               ) from None
+    if QtCore.__version__ == "6.12.0" and sys.version_info < (3, 12):
+        # every signal drops a reference to True: the editor would abort within minutes
+        raise MaskStudioError("PySide6 6.12.0 crashes the editor on Python < 3.12: "
+                              "pip install 'PySide6-Essentials<6.12'")
     return QtCore, QtGui, QtWidgets
 
 
@@ -68,6 +72,11 @@ def run(path=None, *, screenshot=None, preloaded=None) -> int:
             raise MaskStudioError(f"could not open '{target}'")
         if path is None:
             _demo_layers(win)
+        win.metrics.update_now()
+        deadline = time.monotonic() + 30  # the scores, when there are stems, in the picture
+        while win.metrics.busy and time.monotonic() < deadline:
+            app.processEvents()
+            time.sleep(0.01)
         for _ in range(5):
             app.processEvents()
         win.view.render()
@@ -103,5 +112,7 @@ def _demo_layers(win) -> None:
     names, data, prov, label, refs = win.doc.compute_oracle("wiener", demo_stems())
     win.doc.references.update(refs)
     win.doc.add_layers(names, data, prov, label)
+    win.metrics.follow_oracle("wiener")
+    win.show_scores()
     win.doc.history.clear()
     win.doc.modified = False
