@@ -31,7 +31,9 @@ class DatasetMixin:
         dock.setObjectName("itemsDock")
         dock.setWidget(self.dataset_panel)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        dock.hide()  # until a dataset is opened
         self.items_dock = dock
+        self.docks.append(dock)
         self._action("Open &dataset…", self.open_dataset_dialog, "Ctrl+Shift+O", file_menu,
                      tip="a folder of items (mixture + sources/) or a CSV/JSON manifest")
         self._action("Next item", lambda: self.step_item(1), "PgDown")
@@ -42,7 +44,7 @@ class DatasetMixin:
         p.itemChosen.connect(self.open_item)
         p.stepRequested.connect(self.step_item)
         p.statusChosen.connect(self.set_item_status)
-        p.notesEdited.connect(lambda text: self.doc is not None and self.doc.set_notes(text))
+        p.notesEdited.connect(self._set_notes)
         p.labelsEdited.connect(self._set_labels)
 
     # -- opening ----------------------------------------------------------------------------
@@ -123,6 +125,8 @@ class DatasetMixin:
                 return
             self.doc.references.update(refs)  # (a recovered document is a new object)
             self.metrics.update_now()
+            if refs:
+                self.show_scores()
             self.item_index = index
             self.settings.setValue(f"dataset/item/{ds.path.resolve()}", item.name)
             if ds.status(item) == "to do":
@@ -197,6 +201,10 @@ class DatasetMixin:
             self._guard(self.dataset.set_status, self.dataset.items[self.item_index], status)
             self.dataset_panel.refresh(self.item_index)
         self.dataset_panel.show_item(self.doc)
+
+    def _set_notes(self, text: str) -> None:
+        if self.doc is not None:
+            self.doc.set_notes(text)
 
     def _set_labels(self, labels: list) -> None:
         self._guard(self.dataset.set_labels, labels)

@@ -68,6 +68,8 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         mdock.setWidget(self.metrics)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, mdock)
         mdock.setMinimumWidth(400)
+        mdock.hide()  # shown when there are stems to score against (show_scores)
+        self.docks = [dock, ldock, mdock]
         self.options = OptionsBar(self)
         self._init_playback()
         self.status_label = QtWidgets.QLabel("Open an audio file: File > Open (Ctrl+O), "
@@ -147,6 +149,9 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         self._action("Zoom to &fit", self.view.zoom_to_fit, "Ctrl+0", m)
         self._action("&STFT settings…", self.stft_dialog, None, m)
         self._action("&Difference from the oracle", self.metrics.difference.toggle, "D", m)
+        m.addSeparator()
+        for d in self.docks:
+            m.addAction(d.toggleViewAction())
 
         m = mb.addMenu("&Masks")
         self._action("&New layer", self.new_layer, "Ctrl+N", m)
@@ -283,6 +288,8 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         self.layers.set_document(doc)
         self.dataset_panel.show_item(doc)
         self.metrics.set_document(doc)
+        if doc.references:
+            self.show_scores()
         self._set_active(0)
         if doc.clip.path is not None:
             self._remember(doc.clip.path)
@@ -319,6 +326,11 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
                 self.layers.rebuild()
                 self._update_heard()  # solo and mute change what "all but muted" means
             self._update_undo()
+
+    def show_scores(self) -> None:
+        """Show the Scores panel (stems have just become known)."""
+        self.docks[2].show()
+        self.docks[2].raise_()
 
     def _update_undo(self) -> None:
         h = self.doc.history if self.doc else None

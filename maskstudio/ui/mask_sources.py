@@ -43,6 +43,7 @@ class MaskSourcesMixin:
             if added:
                 self.layers.set_active(added[0])
                 self.metrics.follow_oracle(kind)
+                self.show_scores()
                 self.statusBar().showMessage(f"{kind} oracle: {', '.join(names)}", 5000)
 
         return run_task(self, f"Computing {kind} oracle masks…",

@@ -131,6 +131,11 @@ class MetricsPanel(QtWidgets.QWidget):
         if self._dirty:
             self.schedule()
 
+    @property
+    def busy(self) -> bool:
+        """Whether scoring is under way or waiting for the edits to pause."""
+        return self._task is not None or self._timer.isActive()
+
     def shutdown(self) -> None:
         """Stop scoring (the window is closing): no stale result will arrive."""
         self._timer.stop()
@@ -211,6 +216,7 @@ class MetricsPanel(QtWidgets.QWidget):
 
         def fail(message):
             if generation == self._generation:
+                self._task = None
                 self.state.setText(f"could not score: {message}")
 
         self._task = run_task(self, "", work, done, on_fail=fail, modal=False, pool=self.pool)
