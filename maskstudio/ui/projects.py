@@ -39,6 +39,8 @@ class ProjectsMixin:
                 self.statusBar().showMessage(f"the stems of {', '.join(missing)} were not "
                                              f"found: no oracle phase or scores for them", 8000)
             self.metrics.update_now()
+            if self.doc.references:
+                self.show_scores()
 
     def _offer_recovery(self, doc, project=None, mixture=None) -> None:
         """If the last session of this file ended without saving, offer its edits back; then
@@ -73,6 +75,10 @@ class ProjectsMixin:
             return
         from maskstudio.core.project import save_project
 
+        if self.item_index is not None:  # a dataset's item has its project already
+            if self._guard(save_project, self.doc, self.doc.project_path):
+                self.statusBar().showMessage(f"saved {self.doc.project_path.name}", 5000)
+            return
         start = self.doc.project_path or (self.doc.clip.path.with_suffix(".msproj")
                                           if self.doc.clip.path else "")
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save the project", str(start),

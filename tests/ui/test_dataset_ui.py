@@ -227,3 +227,20 @@ def test_a_crash_during_an_item_loses_no_finished_edit(open_window, dataset, qtb
     assert asked == [1]
     np.testing.assert_array_equal(again.doc.store.dense(1), painted)
     assert set(again.doc.references) == {"voice", "drums"}  # the stems, for the scores
+
+
+def test_save_project_saves_the_item_in_place(open_window, dataset, qtbot, monkeypatch):
+    win = open_window()
+    win.open_dataset(dataset, wait=True)
+    _wait_item(qtbot, win, "song0")
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName",
+                        lambda *a, **k: pytest.fail("an item's project has its place"))
+    doc = win.doc
+    doc.fill(0, rectangle(0, 40, 0, 30, n_bins=doc.n_bins, n_frames=doc.n_frames))
+    assert doc.modified
+    press(qtbot, win, Key.Key_S, QtCore.Qt.KeyboardModifier.ControlModifier
+          | QtCore.Qt.KeyboardModifier.ShiftModifier)
+    assert not doc.modified
+    saved = load_project(Dataset.open(dataset).project_path(Dataset.open(dataset).items[0]),
+                         start_journal=False)
+    np.testing.assert_array_equal(saved.store.dense(0), doc.store.dense(0))
