@@ -26,6 +26,7 @@ class DatasetMixin:
     def _init_datasets(self, file_menu) -> None:
         self.dataset = None
         self.item_index = None
+        self._item_task = None  # the item being opened
         self.dataset_panel = DatasetPanel(self)
         dock = QtWidgets.QDockWidget("Items", self)
         dock.setObjectName("itemsDock")
@@ -75,11 +76,11 @@ class DatasetMixin:
             ds = Dataset.open(path)
         except MaskStudioError as exc:
             return show_error(self, str(exc))
-        self.leave_item()
+        if not self.leave_item():
+            return None
         self.dataset, self.item_index = ds, None
         self.dataset_panel.set_dataset(ds)
         self.items_dock.show()
-        self.settings.setValue("dataset/last", str(Path(path).resolve()))
         last = str(self.settings.value(f"dataset/item/{ds.path.resolve()}", ""))
         try:
             start = ds.index(last)
@@ -97,6 +98,9 @@ class DatasetMixin:
 
         ds = self.dataset
         if ds is None or not 0 <= index < len(ds.items):
+            return None
+        if self._item_task is not None:  # one item at a time: a second Page Down waits
+            self.statusBar().showMessage("still opening the item…", 2000)
             return None
         if not self.leave_item():
             return None
@@ -116,6 +120,7 @@ class DatasetMixin:
             return doc, refs
 
         def done(result):
+            self._item_task = None
             doc, refs = result
             if ds.config is None:
                 ds.set_config(doc.config)
@@ -138,6 +143,7 @@ class DatasetMixin:
             self.dataset_panel.show_item(self.doc)
 
         def fail(message):
+            self._item_task = None
             if "checksum" in message or "not found" in message:
                 message += (f"\n\nThe annotation of '{item.name}' is kept in {project}; "
                             f"restore the item's mixture to go on with it.")
@@ -151,7 +157,9 @@ class DatasetMixin:
             except MaskStudioError as exc:
                 show_error(self, str(exc))
             return None
-        return run_task(self, f"Opening {item.name}…", load, done, on_fail=fail)
+        self._item_task = run_task(self, f"Opening {item.name}…", load, done, on_fail=fail)
+        self._item_task.cancelled.connect(lambda: setattr(self, "_item_task", None))
+        return self._item_task
 
     def _start_item(self, doc, project: Path) -> bool:
         """A first visit: one empty layer per label, and a project to keep it in."""

@@ -16,7 +16,6 @@ import time
 
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
-from maskstudio.core.live_metrics import MaskScorer, match_layers
 from maskstudio.ui.workers import run_task
 
 COLUMNS = ["source", "SI-SDR", "SDR", "SIR", "SAR", "IoU", "F1"]
@@ -167,6 +166,8 @@ class MetricsPanel(QtWidgets.QWidget):
             self._dirty = True
             return None
         self._dirty = False
+        from maskstudio.core.live_metrics import MaskScorer, match_layers  # (not at launch)
+
         kind = self.kind.currentText()
         key = (id(doc), tuple(doc.references), doc.config, kind, doc.store.lead)
         if key != self._key:

@@ -262,6 +262,8 @@ class SpectrogramView(QtWidgets.QWidget):
 
     def set_difference(self, difference) -> None:
         """Show the active layer minus its oracle (``{layer: (store, j)}``), or None."""
+        if difference is None and self.difference is None:
+            return  # nothing to redraw (this is asked on every document change)
         self.difference = difference
         self.update_overlay(None)
 
