@@ -169,7 +169,8 @@ class MetricsPanel(QtWidgets.QWidget):
         from maskstudio.core.live_metrics import MaskScorer, match_layers  # (not at launch)
 
         kind = self.kind.currentText()
-        key = (id(doc), tuple(doc.references), doc.config, kind, doc.store.lead)
+        key = (id(doc), tuple((n, id(r)) for n, r in doc.references.items()), doc.config,
+               kind, doc.store.lead)
         if key != self._key:
             self.scorer = MaskScorer(doc.clip.samples, doc.references, doc.config,
                                      oracle_kind=kind, per_channel=doc.store.lead != ())
