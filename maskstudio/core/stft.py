@@ -30,6 +30,7 @@ __all__ = [
     "stft_frames",
     "istft",
     "synthesize",
+    "synthesize_blocks",
     "get_window",
     "n_frames_for",
     "frame_major",
@@ -287,35 +288,6 @@ def stft_frames(y, t0: int, t1: int, *, n_fft: int = 2048, hop_length: int | Non
     return _frames_from_padded(seg, t1 - t0, win, cfg.hop_length)
 
 
-def _normalise_by_window(out3: np.ndarray, win: np.ndarray, hop: int, n_frames: int) -> None:
-    """Divide overlap-added blocks ``out3 [C, n_frames + R - 1, hop]`` by the window's sum of
-    squares, in place, leaving samples where that sum is ~0 as they are (as librosa does).
-
-    Block ``b`` sums frames ``max(0, b - T + 1) <= t <= min(R - 1, b)``: every block in the
-    middle sees all ``R`` window segments, so only ``2 (R - 1)`` blocks need their own row.
-    """
-    n_fft = win.shape[0]
-    R = -(-n_fft // hop)
-    w2 = np.zeros(R * hop, dtype=np.float64)
-    w2[:n_fft] = win.astype(np.float64) ** 2
-    cum = np.concatenate([np.zeros((1, hop)), np.cumsum(w2.reshape(R, hop), axis=0)])
-    n_blocks = n_frames + R - 1
-    tiny = np.finfo(np.float32).tiny
-
-    def reciprocal(wss):
-        inv = np.ones_like(wss)
-        np.divide(1.0, wss, out=inv, where=wss > tiny)
-        return inv.astype(np.float32)
-
-    edges = [b for b in range(n_blocks) if b < R - 1 or b > n_frames - 1]
-    if n_frames >= R:
-        out3[:, R - 1: n_frames] *= reciprocal(cum[R] - cum[0])
-    for b in edges:
-        hi = min(R - 1, b) + 1
-        lo = max(0, b - n_frames + 1)
-        out3[:, b] *= reciprocal(cum[hi] - cum[lo])
-
-
 #: A source of STFT frames for :func:`synthesize`: ``get(t0, t1) -> [C, F, t1 - t0]``.
 FrameSource = Callable[[int, int], np.ndarray]
 
@@ -328,18 +300,55 @@ def synthesize(get_frames: FrameSource, n_frames: int, n_channels: int, *, n_fft
 
     This is the one overlap-add routine of maskstudio: :func:`istft` feeds it slices of an
     array; mask rendering feeds it ``mask * stft_frames(...)`` so that no whole STFT of a source
-    is ever held.  Returns float32 ``[n_channels, length]``.
+    is ever held.  Returns float32 ``[n_channels, length]``; :func:`synthesize_blocks` gives the
+    same samples a block at a time.
+    """
+    kw = dict(n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window,
+              center=center, length=length, chunk=chunk)
+    total = _synth_length(n_frames, STFTConfig(n_fft, hop_length, win_length, window, center),
+                          length)
+    y = np.empty((n_channels, total), dtype=np.float32)
+    done = 0
+    for block in synthesize_blocks(get_frames, n_frames, n_channels, **kw):
+        y[:, done:done + block.shape[-1]] = block
+        done += block.shape[-1]
+    return y
+
+
+def _synth_length(n_frames: int, cfg: STFTConfig, length: int | None) -> int:
+    if length is not None:
+        return int(length)
+    R = -(-cfg.n_fft // cfg.hop_length)  # without a length: the centring pad off both ends
+    return max(0, (n_frames + R - 1) * cfg.hop_length - 2 * (cfg.n_fft // 2 if cfg.center
+                                                               else 0))
+
+
+def synthesize_blocks(get_frames: FrameSource, n_frames: int, n_channels: int, *, n_fft: int,
+                      hop_length: int, win_length: int | None = None,
+                      window: WindowSpec = "hann", center: bool = True,
+                      length: int | None = None, chunk: int = _CHUNK):
+    """:func:`synthesize`, a block of samples ``[n_channels, k]`` at a time, in order.
+
+    A sample is final once every frame overlapping it has been added, so after each chunk of
+    frames the finished part is normalised and handed out, and only ``chunk + n_fft / hop``
+    frames' worth of samples are ever held: a long file is written as it is rendered.
     """
     cfg = STFTConfig(n_fft, hop_length, win_length, window, center)
     win = get_window(cfg.window, cfg.win_length, cfg.n_fft)
     hop = cfg.hop_length
     R = -(-cfg.n_fft // hop)
     n_blocks = n_frames + R - 1
-    out = np.zeros((n_channels, n_blocks * hop), dtype=np.float32)
     padded = R * hop != cfg.n_fft
+    start = cfg.n_fft // 2 if cfg.center else 0
+    total = _synth_length(n_frames, cfg, length)
+    norm = _window_normaliser(win, hop, n_frames)
+    buf = np.zeros((n_channels, (chunk + R - 1) * hop), dtype=np.float32)
+    base = 0  # the hop-sized block of the signal at buf[:, 0]
+    pos = -start  # the output sample at buf[:, 0]
     for t0 in range(0, n_frames, chunk):
         t1 = min(n_frames, t0 + chunk)
         block = get_frames(t0, t1)
+        off = (t0 - base) * hop
         for c in range(n_channels):
             fr = scipy.fft.irfft(block[c].T, n=cfg.n_fft, axis=-1)
             fr *= win
@@ -347,17 +356,52 @@ def synthesize(get_frames: FrameSource, n_frames: int, n_channels: int, *, n_fft
                 fr = np.pad(fr, ((0, 0), (0, R * hop - cfg.n_fft)))
             fr3 = fr.reshape(t1 - t0, R, hop)
             for r in range(R):
-                out[c, (t0 + r) * hop: (t1 + r) * hop] += fr3[:, r, :].reshape(-1)
-    _normalise_by_window(out.reshape(n_channels, n_blocks, hop), win, hop, n_frames)
-    start = cfg.n_fft // 2 if cfg.center else 0
-    if length is None:
-        stop = out.shape[-1] - start
-    else:
-        stop = start + int(length)
-    y = out[:, start:stop]
-    if length is not None and y.shape[-1] < length:
-        y = np.pad(y, ((0, 0), (0, length - y.shape[-1])))
-    return np.ascontiguousarray(y)
+                buf[c, off + r * hop: off + (t1 - t0 + r) * hop] += fr3[:, r, :].reshape(-1)
+        ready = (n_blocks if t1 == n_frames else t1) - base  # blocks no later frame touches
+        done = buf[:, :ready * hop].reshape(n_channels, ready, hop)
+        done *= norm(base, base + ready)
+        lo, hi = max(0, -pos), min(ready * hop, total - pos)
+        if hi > lo:
+            yield done.reshape(n_channels, -1)[:, lo:hi].copy()
+        keep = buf[:, ready * hop:].copy()
+        buf[:] = 0
+        buf[:, :keep.shape[-1]] = keep
+        base += ready
+        pos += ready * hop
+    if pos < total:  # asked for more than the frames cover: silence, as librosa pads
+        yield np.zeros((n_channels, total - max(pos, 0)), dtype=np.float32)
+
+
+def _window_normaliser(win: np.ndarray, hop: int, n_frames: int):
+    """``norm(b0, b1) -> [b1 - b0, hop]``: what overlap-added blocks ``b0..b1`` are multiplied
+    by, the reciprocal of the window's sum of squares (1 where that sum is ~0, as librosa).
+
+    Block ``b`` sums frames ``max(0, b - T + 1) <= t <= min(R - 1, b)``: every block in the
+    middle sees all ``R`` window segments, so only ``2 (R - 1)`` blocks have their own row.
+    """
+    n_fft = win.shape[0]
+    R = -(-n_fft // hop)
+    w2 = np.zeros(R * hop, dtype=np.float64)
+    w2[:n_fft] = win.astype(np.float64) ** 2
+    cum = np.concatenate([np.zeros((1, hop)), np.cumsum(w2.reshape(R, hop), axis=0)])
+    tiny = np.finfo(np.float32).tiny
+
+    def reciprocal(wss):
+        inv = np.ones_like(wss)
+        np.divide(1.0, wss, out=inv, where=wss > tiny)
+        return inv.astype(np.float32)
+    full = reciprocal(cum[R] - cum[0])
+
+    def norm(b0: int, b1: int) -> np.ndarray:
+        out = np.empty((b1 - b0, hop), dtype=np.float32)
+        out[:] = full
+        edges = set(range(b0, min(b1, R - 1))) | set(range(max(b0, n_frames), b1))
+        for b in sorted(edges):
+            hi = min(R - 1, b) + 1
+            lo = max(0, b - n_frames + 1)
+            out[b - b0] = reciprocal(cum[hi] - cum[lo])
+        return out
+    return norm
 
 
 def istft(S, *, hop_length: int | None = None, win_length: int | None = None,

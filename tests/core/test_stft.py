@@ -3,7 +3,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from maskstudio.core.stft import STFTConfig, istft, n_frames_for, stft, stft_frames
+from maskstudio.core.stft import (STFTConfig, istft, n_frames_for, stft, stft_frames,
+                                  synthesize, synthesize_blocks)
 from maskstudio.errors import ParameterError
 
 
@@ -127,3 +128,20 @@ def test_built_in_windows_equal_scipys(window):
     for n in (1, 2, 7, 400, 2048):
         np.testing.assert_allclose(get_window(window, n),
                                    scipy.signal.get_window(window, n, fftbins=True), atol=1e-7)
+
+
+@pytest.mark.parametrize("n_fft, hop, center, length", [(512, 128, True, None),
+                                                         (500, 160, False, None),
+                                                         (256, 100, True, 9000)])
+def test_synthesis_block_by_block_gives_the_same_samples_holding_few(n_fft, hop, center, length):
+    y = np.random.default_rng(5).standard_normal((2, 8000)).astype(np.float32)
+    kw = dict(n_fft=n_fft, hop_length=hop, center=center)
+    S = stft(y, **kw)
+    frames = lambda t0, t1: S[:, :, t0:t1]  # noqa: E731
+    blocks = list(synthesize_blocks(frames, S.shape[-1], 2, length=length, chunk=8, **kw))
+    got = np.concatenate(blocks, axis=-1)
+    np.testing.assert_array_equal(got, synthesize(frames, S.shape[-1], 2, length=length,
+                                                  chunk=8, **kw))
+    np.testing.assert_allclose(got, istft(S, length=length, **kw), atol=1e-6)
+    R = -(-n_fft // hop)
+    assert len(blocks) > 5 and max(b.shape[-1] for b in blocks[:-1]) <= (8 + R) * hop
