@@ -7,6 +7,7 @@ container and sample format by default, atomically, and never over a file the us
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -28,6 +29,8 @@ __all__ = [
     "save_audio",
     "conform_reference",
     "atomic_write",
+    "atomic_file",
+    "AudioWriter",
     "check_not_input",
     "WRITABLE_FORMATS",
 ]
@@ -153,8 +156,10 @@ def check_not_input(target, inputs: Iterable) -> None:
             )
 
 
-def atomic_write(target, write, *, suffix: str = "") -> None:
-    """Call ``write(tmp_path)`` on a temporary file beside ``target``, fsync, rename over it.
+@contextlib.contextmanager
+def atomic_file(target, *, suffix: str = ""):
+    """A temporary path beside ``target``; on leaving without an error it is fsynced and
+    renamed over ``target``, after an error it is removed.
 
     A crash or an error leaves either the old file or the complete new one, never half of one.
     """
@@ -164,7 +169,7 @@ def atomic_write(target, write, *, suffix: str = "") -> None:
                                dir=str(target.parent))
     os.close(fd)
     try:
-        write(tmp)
+        yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
@@ -182,6 +187,12 @@ def atomic_write(target, write, *, suffix: str = "") -> None:
             os.close(dfd)
     except OSError:
         pass
+
+
+def atomic_write(target, write, *, suffix: str = "") -> None:
+    """Call ``write(tmp_path)`` on a temporary file beside ``target``, fsync, rename over it."""
+    with atomic_file(target, suffix=suffix) as tmp:
+        write(tmp)
 
 
 #: Sample formats worth copying from a mixture into an export (PCM or float, no codecs).
@@ -211,34 +222,67 @@ def save_audio(path, samples, samplerate: int, *, like: AudioClip | None = None,
     (the user's inputs) is never overwritten.  Integer formats clip at full scale, with a
     warning when that happens.
     """
-    path = Path(path)
     samples = np.asarray(samples, dtype=np.float32)
     if samples.ndim == 1:
         samples = samples[None]
-    inputs = list(protect) + ([like.path] if like is not None else [])
-    check_not_input(path, inputs)
-    fmt, default_subtype = _export_format(path, like.subtype if like else None)
-    subtype = subtype or default_subtype
-    if not sf.check_format(fmt, subtype):
-        raise ParameterError(f"{fmt} files cannot hold {subtype} samples: choose another subtype")
-    if subtype not in ("FLOAT", "DOUBLE"):
-        peak = float(np.abs(samples).max(initial=0.0))
-        if peak > 1.0:
+    with AudioWriter(path, samplerate, samples.shape[0], like=like, subtype=subtype,
+                     protect=protect) as out:
+        out.write(samples)
+    return out.path
+
+
+class AudioWriter:
+    """Writes an audio file block by block (:func:`save_audio`'s formats and checks), so a
+    long export never holds a whole signal; the file appears, complete, only when closed
+    without an error.  Use as a context manager; :meth:`write` takes ``[channels, k]``."""
+
+    def __init__(self, path, samplerate: int, channels: int, *, like: AudioClip | None = None,
+                 subtype: str | None = None, protect: Iterable = ()):
+        self.path = Path(path)
+        inputs = list(protect) + ([like.path] if like is not None else [])
+        check_not_input(self.path, inputs)
+        fmt, default_subtype = _export_format(self.path, like.subtype if like else None)
+        self.subtype = subtype or default_subtype
+        if not sf.check_format(fmt, self.subtype):
+            raise ParameterError(f"{fmt} files cannot hold {self.subtype} samples: choose "
+                                 f"another subtype")
+        self.peak = 0.0
+        self._stack = contextlib.ExitStack()
+        try:
+            tmp = self._stack.enter_context(atomic_file(self.path, suffix=self.path.suffix))
+            self._file = self._stack.enter_context(
+                sf.SoundFile(tmp, "w", int(samplerate), int(channels), subtype=self.subtype,
+                             format=fmt))
+        except (sf.SoundFileError, RuntimeError, OSError) as exc:
+            self._stack.close()
+            raise AudioFileError(f"cannot write {_describe(self.path)}: {exc}") from None
+
+    def write(self, samples: np.ndarray) -> None:
+        samples = np.asarray(samples, dtype=np.float32)
+        if samples.size:
+            self.peak = max(self.peak, float(np.abs(samples).max()))
+        if self.subtype not in ("FLOAT", "DOUBLE"):
+            samples = np.clip(samples, -1.0, 1.0)
+        try:
+            self._file.write(samples.T)
+        except (sf.SoundFileError, RuntimeError, OSError) as exc:
+            raise AudioFileError(f"cannot write {_describe(self.path)}: {exc}") from None
+
+    def __enter__(self) -> "AudioWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            suppress = self._stack.__exit__(exc_type, exc, tb)
+        except (sf.SoundFileError, RuntimeError, OSError) as err:
+            raise AudioFileError(f"cannot write {_describe(self.path)}: {err}") from None
+        if exc_type is None and self.peak > 1.0 and self.subtype not in ("FLOAT", "DOUBLE"):
             warnings.warn(
-                f"{path.name}: peak {peak:.3f} exceeds full scale and will clip in {subtype}; "
-                f"export as 32-bit float WAV to keep it",
+                f"{self.path.name}: peak {self.peak:.3f} exceeds full scale and was clipped in "
+                f"{self.subtype}; export as 32-bit float WAV to keep it",
                 MaskStudioWarning, stacklevel=2,
             )
-    data = samples.T
-
-    def write(tmp):
-        sf.write(tmp, data, int(samplerate), format=fmt, subtype=subtype)
-
-    try:
-        atomic_write(path, write, suffix=path.suffix)
-    except (sf.SoundFileError, RuntimeError, OSError) as exc:
-        raise AudioFileError(f"cannot write {_describe(path)}: {exc}") from None
-    return path
+        return suppress
 
 
 def conform_reference(clip: AudioClip, mixture: AudioClip, *, name: str = "reference"

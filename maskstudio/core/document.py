@@ -9,19 +9,22 @@ the view.  Long operations take a ``progress(done, total)`` callback that may ra
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
-from maskstudio.core.audio_io import AudioClip, conform_reference, load_audio
+from maskstudio.core.audio_io import AudioClip, AudioWriter, conform_reference, load_audio
 from maskstudio.core.edits import Box, edit_layer, smooth_values
 from maskstudio.core.history import Atom, History, Step
-from maskstudio.core.maskfile import load_masks, save_masks
-from maskstudio.core.masks import MaskSet, magnitude_db, threshold_mask
+from maskstudio.core.maskfile import load_masks, save_masks, write_mask_file
+from maskstudio.core.masks import MaskSet, magnitude_db, regrid_mask, threshold_mask
 from maskstudio.core.oracle import oracle_masks
-from maskstudio.core.separation import check_source_name, render, write_outputs
+from maskstudio.core.phase import render_blocks
+from maskstudio.core.separation import (check_source_name, output_targets, render,
+                                        write_outputs)
 from maskstudio.core.spectrogram import SpectrogramImage
 from maskstudio.core.stft import STFTConfig, stft_frames
 from maskstudio.core.tiles import TiledMasks
@@ -153,7 +156,7 @@ class Document:
         self.config = config
         self._make_grid(old_store.lead)
         for i, d in enumerate(dense):
-            self.store.set_dense(i, _regrid(d, self.n_bins, self.n_frames, old_cfg, config,
+            self.store.set_dense(i, regrid_mask(d, self.n_bins, self.n_frames, old_cfg, config,
                                             self.samplerate))
             if progress:
                 progress(i + 1, len(dense))
@@ -516,15 +519,27 @@ class Document:
     def export(self, out_dir, *, names: Sequence[str] | None = None, phase: str = "mixture",
                fmt: str = "wav", n_iter=None, cutoff_hz: float = 6000.0, progress=None) -> list:
         """Layers (all, or ``names``) and the residual as audio, and their masks, into
-        ``out_dir``; with one layer, the residual is its inverted mask."""
-        masks = self.mask_set(names)
+        ``out_dir``; with one layer, the residual is its inverted mask.
+
+        With the mixture's or the oracle's phase the files are rendered and written block by
+        block from the layers' tiles, so an hour-long file exports in little memory; the other
+        phase modes work on the whole file."""
+        idx = [self.index(n) for n in names] if names else list(range(len(self.layers)))
+        if not idx:
+            raise ParameterError("there are no layers to export: add or load a layer first")
+        names = [self.layers[i].name for i in idx]
         refs = None
         if phase == "oracle":
-            missing = [n for n in masks.names if n not in self.references]
+            missing = [n for n in names if n not in self.references]
             if missing:
                 raise ParameterError(f"the oracle phase needs the stems of {', '.join(missing)}: "
                                      f"load them with Masks > Oracle from stems")
-            refs = [self.references[n] for n in masks.names]
+            refs = [self.references[n] for n in names]
+        meta = {"phase": phase, "mixture": str(self.clip.path),
+                "layers": [dataclasses.asdict(layer) for layer in self.layers]}
+        if phase in ("mixture", "oracle"):
+            return self._export_streaming(out_dir, idx, phase, fmt, refs, meta, progress)
+        masks = self.mask_set(names)
         if phase == "complex":
             cplx = self._complex
             if not all(n in cplx and not self.layers[self.index(n)].provenance.get("edited")
@@ -533,33 +548,36 @@ class Document:
             masks = MaskSet(masks.names, np.stack([cplx[n] for n in masks.names]))
         signals = render(self.clip, masks, self.config, phase=phase, references=refs,
                          n_iter=n_iter, cutoff_hz=cutoff_hz, progress=progress)
-        meta = {"phase": phase, "mixture": str(self.clip.path),
-                "layers": [dataclasses.asdict(layer) for layer in self.layers]}
         return write_outputs(out_dir, self.clip, masks, signals, self.config, fmt=fmt,
                              metadata=meta)
+
+    def _export_streaming(self, out_dir, idx, phase, fmt, refs, meta, progress) -> list:
+        """Render block by block from the tiles into files that appear only when all are
+        complete (an error or Cancel leaves the folder as it was)."""
+        names = [self.layers[i].name for i in idx]
+        targets = output_targets(out_dir, names, fmt, [self.clip.path])
+        F, T, lead = self.n_bins, self.n_frames, self.store.lead
+
+        def mask_block(t0, t1):
+            v = self.store.read(idx, 0, F, t0, t1)
+            return v if lead else v[:, None]
+
+        with contextlib.ExitStack() as files:
+            writers = [files.enter_context(AudioWriter(t, self.samplerate, self.clip.n_channels,
+                                                       like=self.clip, protect=[self.clip.path]))
+                       for t in targets[:-1]]
+            for block in render_blocks(self.clip.samples, mask_block, len(idx), self.config,
+                                       phase=phase, references=refs, progress=progress):
+                for writer, signal in zip(writers, block):
+                    writer.write(signal)
+            write_mask_file(targets[-1], names, (len(idx),) + lead + (F, T),
+                            lambda i, f0, f1: self.store.read([idx[i]], f0, f1, 0, T)[0],
+                            self.config, self.samplerate, metadata=meta,
+                            protect=[self.clip.path])
+        return targets
 
     def save_masks(self, path) -> Path:
         masks = self.mask_set()
         meta = {"layers": [dataclasses.asdict(layer) for layer in self.layers]}
         return save_masks(path, masks, self.config, self.samplerate, metadata=meta,
                           protect=[self.clip.path])
-
-
-def _regrid(mask: np.ndarray, n_bins: int, n_frames: int, old: STFTConfig, new: STFTConfig,
-            samplerate: int) -> np.ndarray:
-    """Resample a mask to another grid by linear interpolation in Hz and seconds."""
-    from scipy.interpolate import RegularGridInterpolator
-
-    f_old = old.frequencies(samplerate)
-    t_old = np.arange(mask.shape[-1]) * old.hop_length
-    f_new = new.frequencies(samplerate)
-    t_new = np.arange(n_frames) * new.hop_length
-    lead = mask.shape[:-2]
-    flat = mask.reshape((-1,) + mask.shape[-2:])
-    out = np.empty((flat.shape[0], n_bins, n_frames), np.float32)
-    for i, m in enumerate(flat):
-        interp = RegularGridInterpolator((f_old, t_old), m, bounds_error=False, fill_value=None)
-        ff, tt = np.meshgrid(np.clip(f_new, f_old[0], f_old[-1]),
-                             np.clip(t_new, t_old[0], t_old[-1]), indexing="ij")
-        out[i] = np.clip(interp((ff, tt)), 0, 1)
-    return out.reshape(lead + (n_bins, n_frames))

@@ -23,8 +23,8 @@ from maskstudio.core.masks import MaskSet, check_mask
 from maskstudio.core.stft import STFTConfig
 from maskstudio.errors import MaskFileError, MaskStudioError
 
-__all__ = ["FORMAT_VERSION", "MaskFile", "RawMaskFile", "save_masks", "load_masks",
-           "read_mask_file"]
+__all__ = ["FORMAT_VERSION", "MaskFile", "RawMaskFile", "save_masks", "write_mask_file",
+           "load_masks", "read_mask_file"]
 
 FORMAT_VERSION = 1
 
@@ -59,15 +59,33 @@ class MaskFile:
 def save_masks(path, masks: MaskSet, config: STFTConfig, samplerate: int, *,
                metadata: dict | None = None, protect=()) -> Path:
     """Write ``masks`` with their STFT settings to an ``.npz``, atomically."""
+    data = masks.data
+    return write_mask_file(path, masks.names, data.shape, lambda i, f0, f1: data[i, ..., f0:f1, :],
+                           config, samplerate, dtype=data.dtype, metadata=metadata,
+                           protect=protect)
+
+
+#: Frequency bins written at a time by :func:`write_mask_file`.
+_BAND = 32
+
+
+def write_mask_file(path, names, shape: tuple, read_rows, config: STFTConfig,
+                    samplerate: int, *, dtype=np.float32, metadata: dict | None = None,
+                    protect=()) -> Path:
+    """Write a mask file whose masks are read a band of bins at a time.
+
+    ``read_rows(i, f0, f1)`` gives mask ``i``'s bins ``f0..f1`` over all frames,
+    ``[(C,) f1 - f0, T]``, so masks kept in time tiles are written without ever being whole
+    (the file is the same as ``np.savez`` writes).  Atomic, and never over one of ``protect``.
+    """
     path = Path(path)
     if path.suffix.lower() != ".npz":
         raise MaskFileError(f"mask files are saved as .npz, not '{path.suffix}': rename "
                             f"'{path.name}'")
     check_not_input(path, protect)
     window = config.window
-    arrays = dict(
-        masks=masks.data,
-        names=np.array(masks.names, dtype=np.str_),
+    small = dict(
+        names=np.array(list(names), dtype=np.str_),
         samplerate=np.int64(samplerate),
         n_fft=np.int64(config.n_fft),
         hop_length=np.int64(config.hop_length),
@@ -77,10 +95,24 @@ def save_masks(path, masks: MaskSet, config: STFTConfig, samplerate: int, *,
         format_version=np.int64(FORMAT_VERSION),
         metadata=np.str_(json.dumps(metadata or {})),
     )
+    shape = tuple(int(k) for k in shape)
+    dtype = np.dtype(dtype)
+    lead = shape[1:-2]  # (C,) for per-channel masks
 
     def write(tmp):
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            with zf.open("masks.npy", "w", force_zip64=True) as fh:
+                np.lib.format.write_array_header_1_0(
+                    fh, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                         "shape": shape})
+                for i in range(shape[0]):
+                    for c in np.ndindex(*lead):
+                        for f0 in range(0, shape[-2], _BAND):
+                            rows = read_rows(i, f0, min(shape[-2], f0 + _BAND))
+                            fh.write(np.ascontiguousarray(rows[c], dtype=dtype).tobytes())
+            for key, value in small.items():
+                with zf.open(f"{key}.npy", "w") as fh:
+                    np.lib.format.write_array(fh, np.asanyarray(value), allow_pickle=False)
 
     atomic_write(path, write, suffix=".npz")
     return path

@@ -18,6 +18,7 @@ from maskstudio.errors import MaskFileError, ParameterError
 
 __all__ = [
     "MaskSet",
+    "regrid_mask",
     "OverlapReport",
     "residual",
     "invert",
@@ -240,3 +241,24 @@ class MaskSet:
 
     def normalized(self) -> "MaskSet":
         return MaskSet(self.names, normalize(self.data))
+
+
+def regrid_mask(mask: np.ndarray, n_bins: int, n_frames: int, old, new,
+                samplerate: int) -> np.ndarray:
+    """Resample a mask ``[..., F, T]`` from STFT grid ``old`` to ``new`` (``STFTConfig``s)
+    by linear interpolation in Hz and seconds."""
+    from scipy.interpolate import RegularGridInterpolator
+
+    f_old = old.frequencies(samplerate)
+    t_old = np.arange(mask.shape[-1]) * old.hop_length
+    f_new = new.frequencies(samplerate)
+    t_new = np.arange(n_frames) * new.hop_length
+    lead = mask.shape[:-2]
+    flat = mask.reshape((-1,) + mask.shape[-2:])
+    out = np.empty((flat.shape[0], n_bins, n_frames), np.float32)
+    for i, m in enumerate(flat):
+        interp = RegularGridInterpolator((f_old, t_old), m, bounds_error=False, fill_value=None)
+        ff, tt = np.meshgrid(np.clip(f_new, f_old[0], f_old[-1]),
+                             np.clip(t_new, t_old[0], t_old[-1]), indexing="ij")
+        out[i] = np.clip(interp((ff, tt)), 0, 1)
+    return out.reshape(lead + (n_bins, n_frames))

@@ -23,11 +23,11 @@ import numpy as np
 
 from maskstudio.core.masks import residual as residual_mask
 from maskstudio.core.stft import (STFTConfig, frame_major, istft, stft, stft_frames,
-                                  synthesize)
+                                  synthesize_blocks)
 from maskstudio.errors import ParameterError
 
 __all__ = ["PHASE_MODES", "DEFAULT_ITERATIONS", "resynthesize", "fast_griffin_lim",
-           "misi_stft", "spectral_convergence"]
+           "misi_stft", "spectral_convergence", "render_blocks"]
 
 PHASE_MODES = ("mixture", "misi", "fgla", "hybrid", "oracle", "complex")
 DEFAULT_ITERATIONS = {"misi": 5, "hybrid": 5, "fgla": 32}
@@ -146,13 +146,33 @@ def resynthesize(mixture: np.ndarray, masks: np.ndarray, config: STFTConfig, *,
 
 def _render_linear(mixture, m, config: STFTConfig, phase, include_residual, references,
                    progress):
-    """``gain * Y`` (with the oracle's phase if asked), inverted block by block.
-
-    Gains (and the residual) are formed per block, in the block's memory layout, so nothing
-    the size of the whole file is computed before the first block is out.
-    """
+    """``gain * Y`` (with the oracle's phase if asked), inverted block by block."""
     C, n = mixture.shape
-    L = m.shape[0] + (1 if include_residual else 0)
+    out = np.empty((m.shape[0] + (1 if include_residual else 0), C, n), dtype=np.float32)
+    done = 0
+    for block in render_blocks(mixture, lambda t0, t1: m[..., t0:t1], m.shape[0], config,
+                               phase=phase, references=references,
+                               include_residual=include_residual, progress=progress):
+        out[..., done:done + block.shape[-1]] = block
+        done += block.shape[-1]
+    return out
+
+
+def render_blocks(mixture: np.ndarray, mask_block, n_masks: int, config: STFTConfig, *,
+                  phase: str = "mixture", references=None, include_residual: bool = True,
+                  progress: Progress | None = None):
+    """The sources (and the residual) of the linear phase modes, a block of samples
+    ``[N + 1, C, k]`` at a time, in order: what export streams to its files.
+
+    ``mask_block(t0, t1)`` gives the masks of frames ``t0..t1`` as ``[N, 1 or C, F, t]``, so
+    the masks need not be held whole either (the editor reads them from its tiles).  Gains
+    (and the residual) are formed per block, in the block's memory layout.
+    """
+    if phase not in ("mixture", "complex", "oracle"):
+        raise ParameterError(f"the {phase!r} phase works on the whole file, not block by "
+                             f"block: use resynthesize")
+    C, n = mixture.shape
+    L = n_masks + (1 if include_residual else 0)
     T = config.n_frames(n)
     kw = config.kwargs()
     refs = None
@@ -161,7 +181,7 @@ def _render_linear(mixture, m, config: STFTConfig, phase, include_residual, refe
 
     def frames(t0, t1):
         Y = stft_frames(mixture, t0, t1, **kw)  # [C, F, t]
-        g = _gains(frame_major(m[..., t0:t1]), phase, include_residual)
+        g = _gains(frame_major(mask_block(t0, t1)), phase, include_residual)
         X = g * Y[None]  # [L, C, F, t]
         if refs is not None:
             S = np.stack([stft_frames(r, t0, t1, **kw) for r in refs])
@@ -172,8 +192,8 @@ def _render_linear(mixture, m, config: STFTConfig, phase, include_residual, refe
             progress(t1, T)
         return X.reshape((L * C,) + X.shape[2:])
 
-    out = synthesize(frames, T, L * C, length=n, **kw)
-    return out.reshape(L, C, n)
+    for block in synthesize_blocks(frames, T, L * C, length=n, **kw):
+        yield block.reshape(L, C, -1)
 
 
 def misi_stft(Y: np.ndarray, g: np.ndarray, config: STFTConfig, *, n_iter: int = 5,

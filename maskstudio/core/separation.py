@@ -1,7 +1,9 @@
 """From a mixture and masks to files: the export the command line and the window share.
 
-Everything is computed before anything is written, and every file is written atomically, so a
-failure leaves no half-written output; the user's input files are never overwritten.
+Every file is written atomically, so a failure leaves no half-written output; the user's input
+files are never overwritten.  The window's export streams (it renders and writes block by
+block, see :meth:`maskstudio.core.document.Document.export`); these functions take signals
+computed whole.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from maskstudio.core.phase import resynthesize
 from maskstudio.core.stft import STFTConfig
 from maskstudio.errors import ParameterError
 
-__all__ = ["check_source_name", "render", "write_outputs"]
+__all__ = ["check_source_name", "render", "write_outputs", "output_targets"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 RESERVED = ("residual", "mixture", "masks")
@@ -46,6 +48,23 @@ def render(mixture: AudioClip, masks: MaskSet, config: STFTConfig, *, phase: str
                         references=references, progress=progress)
 
 
+def output_targets(out_dir, names, fmt: str, protect) -> list:
+    """``<name>.<fmt>`` per source, ``residual.<fmt>`` and ``masks.npz`` in ``out_dir``,
+    each checked against the inputs before anything is written; the folder is made."""
+    fmt = fmt.lower().lstrip(".")
+    if fmt not in ("wav", "flac"):
+        raise ParameterError(f"unknown output format {fmt!r}: choose wav or flac")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ParameterError(f"'{out_dir}' exists and is not a folder: choose an output folder")
+    targets = [out_dir / f"{n}.{fmt}" for n in list(names) + ["residual"]]
+    targets.append(out_dir / "masks.npz")
+    for t in targets:
+        check_not_input(t, protect)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return targets
+
+
 def write_outputs(out_dir, mixture: AudioClip, masks: MaskSet, signals: np.ndarray,
                   config: STFTConfig, *, fmt: str = "wav", metadata: dict | None = None,
                   protect: Sequence = ()) -> list:
@@ -53,20 +72,11 @@ def write_outputs(out_dir, mixture: AudioClip, masks: MaskSet, signals: np.ndarr
 
     Returns the paths written.  Checks every target against the inputs before writing any.
     """
-    fmt = fmt.lower().lstrip(".")
-    if fmt not in ("wav", "flac"):
-        raise ParameterError(f"unknown output format {fmt!r}: choose wav or flac")
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ParameterError(f"'{out_dir}' exists and is not a folder: choose an output folder")
     names = list(masks.names) + ["residual"]
     if signals.shape[0] != len(names):
         raise ParameterError(f"{signals.shape[0]} signals for {len(names)} layers")
     protect = list(protect) + [mixture.path]
-    targets = [out_dir / f"{n}.{fmt}" for n in names] + [out_dir / "masks.npz"]
-    for t in targets:
-        check_not_input(t, protect)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    targets = output_targets(out_dir, masks.names, fmt, protect)
     written = []
     for name, sig, target in zip(names, signals, targets):
         written.append(save_audio(target, sig, mixture.samplerate, like=mixture, protect=protect))

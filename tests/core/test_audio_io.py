@@ -105,7 +105,7 @@ def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
 
     def boom(*a, **k):
         raise OSError("disk full")
-    monkeypatch.setattr(sf, "write", boom)
+    monkeypatch.setattr(sf.SoundFile, "write", boom)  # the disk fills while writing
     with pytest.raises(AudioFileError, match="disk full"):
         save_audio(target, np.zeros((1, 10)), SR)
     assert target.read_bytes() == b"old"
@@ -146,3 +146,18 @@ def test_reference_channel_mismatch():
         warnings.simplefilter("error")
         x = conform_reference(_clip(np.ones((1, 100))), mix)  # mono stem: every channel
     assert x.shape == (2, 100)
+
+
+def test_a_file_written_block_by_block_is_clipped_with_a_warning(tmp_path):
+    from maskstudio.core.audio_io import AudioWriter
+
+    like = AudioClip(np.zeros((2, 10), np.float32), SR, subtype="PCM_16")
+    x = np.sin(np.linspace(0, 50, 3000)).astype(np.float32)[None].repeat(2, 0) * 1.5
+    with pytest.warns(MaskStudioWarning, match="clipped in PCM_16"):
+        with AudioWriter(tmp_path / "loud.wav", SR, 2, like=like) as out:
+            for k in range(0, 3000, 700):
+                out.write(x[:, k:k + 700])
+    y, _ = sf.read(str(tmp_path / "loud.wav"), dtype="float32", always_2d=True)
+    assert y.shape == (3000, 2) and sf.info(str(tmp_path / "loud.wav")).subtype == "PCM_16"
+    np.testing.assert_allclose(y.T, np.clip(x, -1, 1), atol=1 / 32767)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loud.wav"]  # no temporary left

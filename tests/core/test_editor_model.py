@@ -210,3 +210,60 @@ def test_exporting_one_layer_gives_it_and_its_complement(doc, tmp_path):
     assert sorted(p.name for p in files) == ["b.wav", "masks.npz", "residual.wav"]
     total = load_audio(tmp_path / "b.wav").samples + load_audio(tmp_path / "residual.wav").samples
     np.testing.assert_allclose(total, doc.clip.samples, atol=1e-5)
+
+
+def _stream_doc(two_sources, per_channel=False):
+    from maskstudio.core.oracle import oracle_masks
+
+    mix, (s1, s2) = two_sources
+    if per_channel:
+        mix, s1, s2 = (np.concatenate([x, 0.5 * x]) for x in (mix, s1, s2))
+    doc = Document(AudioClip(mix, SR), STFTConfig(n_fft=512, hop_length=128))
+    doc.references = {"tone": s1, "hits": s2}
+    data = oracle_masks(mix, [s1, s2], doc.config, "irm", per_channel=per_channel)
+    doc.add_layers(["tone", "hits"], data, {"kind": "oracle"}, "oracle")
+    return doc
+
+
+@pytest.mark.parametrize("phase, per_channel", [("mixture", False), ("oracle", False),
+                                                ("mixture", True)])
+def test_export_streams_from_the_tiles_and_matches_the_whole_file_render(
+        two_sources, tmp_path, monkeypatch, phase, per_channel):
+    import soundfile as sf
+
+    from maskstudio.core.maskfile import read_mask_file
+    from maskstudio.core.separation import render
+
+    doc = _stream_doc(two_sources, per_channel)
+    doc.erase(0, (Box(0, 60, 40, 90), np.ones((60, 50), np.float32)))
+    masks = doc.mask_set()
+    refs = [doc.references[n] for n in masks.names] if phase == "oracle" else None
+    whole = render(doc.clip, masks, doc.config, phase=phase, references=refs)
+
+    def no_dense(*a, **k):
+        raise AssertionError("export made a layer whole")
+    monkeypatch.setattr(TiledMasks, "dense", no_dense)
+    written = doc.export(tmp_path / "out", phase=phase)
+    assert [p.name for p in written] == ["tone.wav", "hits.wav", "residual.wav", "masks.npz"]
+    for p, expected in zip(written, whole):
+        got, sr = sf.read(str(p), dtype="float32", always_2d=True)
+        assert sr == SR
+        np.testing.assert_array_equal(got.T, expected)
+    np.testing.assert_array_equal(read_mask_file(written[-1]).data, masks.data)
+
+
+def test_a_cancelled_export_leaves_the_folder_as_it_was(two_sources, tmp_path):
+    from maskstudio.errors import Cancelled
+
+    doc = _stream_doc(two_sources)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "tone.wav").write_bytes(b"an earlier export")
+
+    def progress(done, total):
+        if done > total // 2:
+            raise Cancelled("cancelled")
+    with pytest.raises(Cancelled):
+        doc.export(out, progress=progress)
+    assert sorted(p.name for p in out.iterdir()) == ["tone.wav"]
+    assert (out / "tone.wav").read_bytes() == b"an earlier export"
