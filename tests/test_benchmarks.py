@@ -43,7 +43,7 @@ def test_editor_benchmark_runs_and_reports_every_target(tmp_path):
                            "--keep", str(tmp_path)], capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode in (0, 1), proc.stderr[-2000:]  # 1 = a target missed on tiny files
-    assert proc.stdout.count("target <=") == 4 and "targets met" in proc.stdout
+    assert proc.stdout.count("target <=") == 5 and "targets met" in proc.stdout
 
 
 def test_playback_benchmark_runs_and_reports_every_target(tmp_path):
