@@ -19,7 +19,7 @@ import numpy as np
 from maskstudio.core.audio_io import AudioClip, AudioWriter, conform_reference, load_audio
 from maskstudio.core.edits import Box, edit_layer, smooth_values
 from maskstudio.core.history import Atom, History, Step
-from maskstudio.core.maskfile import load_masks, save_masks, write_mask_file
+from maskstudio.core.maskfile import load_masks, write_mask_file
 from maskstudio.core.masks import MaskSet, magnitude_db, regrid_mask, threshold_mask
 from maskstudio.core.oracle import oracle_masks
 from maskstudio.core.phase import render_blocks
@@ -577,7 +577,12 @@ class Document:
         return targets
 
     def save_masks(self, path) -> Path:
-        masks = self.mask_set()
+        """Every layer's mask to an ``.npz``, written from the tiles a band at a time."""
+        if not self.layers:
+            raise ParameterError("there are no layers to save: add or load a layer first")
         meta = {"layers": [dataclasses.asdict(layer) for layer in self.layers]}
-        return save_masks(path, masks, self.config, self.samplerate, metadata=meta,
-                          protect=[self.clip.path])
+        return write_mask_file(
+            path, [la.name for la in self.layers],
+            (len(self.layers),) + self.store.lead + (self.n_bins, self.n_frames),
+            lambda i, f0, f1: self.store.read([i], f0, f1, 0, self.n_frames)[0],
+            self.config, self.samplerate, metadata=meta, protect=[self.clip.path])

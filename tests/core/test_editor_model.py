@@ -267,3 +267,18 @@ def test_a_cancelled_export_leaves_the_folder_as_it_was(two_sources, tmp_path):
         doc.export(out, progress=progress)
     assert sorted(p.name for p in out.iterdir()) == ["tone.wav"]
     assert (out / "tone.wav").read_bytes() == b"an earlier export"
+
+
+def test_save_masks_writes_every_layer_from_the_tiles(two_sources, tmp_path, monkeypatch):
+    from maskstudio.core.maskfile import load_masks
+
+    doc = _stream_doc(two_sources)
+    doc.erase(1, (Box(10, 70, 5, 60), np.ones((60, 55), np.float32)))
+    expected = doc.mask_set()
+    monkeypatch.setattr(TiledMasks, "dense", lambda *a: pytest.fail("a layer made whole"))
+    path = doc.save_masks(tmp_path / "masks.npz")
+    mf = load_masks(path, n_channels=1, n_samples=doc.clip.n_samples, samplerate=SR,
+                    config=doc.config)
+    assert mf.masks.names == ["tone", "hits"] and mf.config == doc.config
+    np.testing.assert_array_equal(mf.masks.data, expected.data)
+    assert [la["name"] for la in mf.metadata["layers"]] == ["tone", "hits"]
