@@ -254,7 +254,7 @@ class AudioWriter:
                 sf.SoundFile(tmp, "w", int(samplerate), int(channels), subtype=self.subtype,
                              format=fmt))
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
-            self._stack.close()
+            self._stack.__exit__(type(exc), exc, exc.__traceback__)  # the temporary goes
             raise AudioFileError(f"cannot write {_describe(self.path)}: {exc}") from None
 
     def write(self, samples: np.ndarray) -> None:

@@ -161,3 +161,15 @@ def test_a_file_written_block_by_block_is_clipped_with_a_warning(tmp_path):
     assert y.shape == (3000, 2) and sf.info(str(tmp_path / "loud.wav")).subtype == "PCM_16"
     np.testing.assert_allclose(y.T, np.clip(x, -1, 1), atol=1 / 32767)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["loud.wav"]  # no temporary left
+
+
+def test_a_file_that_cannot_be_opened_for_writing_leaves_the_old_one(tmp_path, monkeypatch):
+    target = tmp_path / "x.wav"
+    target.write_bytes(b"old")
+
+    def refuse(*a, **k):
+        raise sf.SoundFileError("no codec")
+    monkeypatch.setattr(sf, "SoundFile", refuse)
+    with pytest.raises(AudioFileError, match="no codec"):
+        save_audio(target, np.zeros((1, 10)), SR)
+    assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["x.wav"]
