@@ -151,3 +151,19 @@ def test_bss_eval_is_redone_only_for_the_masks_that_changed(scorer, monkeypatch)
     for n in scorer.names:
         for k in ("sdr", "sir", "sar"):
             assert got[n][k] == pytest.approx(fresh[n][k], abs=1e-9)
+
+
+def test_the_bss_stage_on_the_same_snapshot_does_not_resynthesize_again(scorer, monkeypatch):
+    import maskstudio.core.live_metrics as lm
+
+    calls = []
+    real = lm.resynthesize
+    monkeypatch.setattr(lm, "resynthesize", lambda *a, **k: calls.append(1) or real(*a, **k))
+    snapshot = dict(zip(scorer.names, scorer.oracle_masks() * 0.9))
+    fast = scorer.score(snapshot, bss=False)
+    full = scorer.score(snapshot, bss=True)
+    assert len(calls) == 1
+    assert {n: {k: full[n][k] for k in fast[n]} for n in full} == fast
+    assert all("sdr" in full[n] for n in full) and "sdr" not in fast["voice"]
+    scorer.score(dict(snapshot), bss=False)  # a new dict: new masks, computed afresh
+    assert len(calls) == 2
