@@ -22,6 +22,7 @@ import numpy as np
 import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
 
+from maskstudio.core.checks import check_number
 from maskstudio.errors import ParameterError
 
 __all__ = [
@@ -34,9 +35,18 @@ __all__ = [
     "get_window",
     "n_frames_for",
     "frame_major",
+    "check_window",
+    "MAX_N_FFT",
 ]
 
 WindowSpec = Union[str, tuple, float]
+
+#: The largest FFT accepted: over 20 s at 48 kHz, far beyond any analysis.
+MAX_N_FFT = 1 << 20
+
+#: Samples beyond this magnitude would overflow float32 spectra and their power sums
+#: (|Y| ~ peak * n_fft / 2, and |Y|**2 overflows at 1.8e19), turning finite input into NaN.
+MAX_SAMPLE = 1e12
 
 #: Frames transformed together: 128 frames of 2048 float32 samples fit in L2 cache.
 _CHUNK = 128
@@ -56,25 +66,26 @@ class STFTConfig:
     center: bool = True
 
     def __post_init__(self):
-        n_fft = _as_int(self.n_fft, "n_fft")
-        if n_fft < 2:
-            raise ParameterError(f"n_fft={self.n_fft} is too small: use at least 2 (2048 is usual)")
-        win_length = n_fft if self.win_length is None else _as_int(self.win_length, "win_length")
-        if not 0 < win_length <= n_fft:
-            raise ParameterError(
-                f"win_length={self.win_length} must be between 1 and n_fft={n_fft}"
-            )
-        hop = win_length // 4 if self.hop_length is None else _as_int(self.hop_length, "hop_length")
-        if hop < 1:
-            raise ParameterError(f"hop_length={self.hop_length} must be a positive integer")
-        window = self.window
-        if isinstance(window, list):
-            window = tuple(window)
+        n_fft = check_number(self.n_fft, "n_fft", lo=2, hi=MAX_N_FFT, integer=True,
+                             hint="2048 is usual")
+        win_length = n_fft if self.win_length is None else check_number(
+            self.win_length, "win_length", lo=1, hi=n_fft, integer=True,
+            hint=f"the window must fit in n_fft={n_fft}")
+        hop = win_length // 4 if self.hop_length is None else check_number(
+            self.hop_length, "hop_length", lo=1, hi=MAX_N_FFT, integer=True,
+            hint="a quarter of n_fft is usual")
+        window = check_window(self.window)
+        center = self.center
+        if isinstance(center, (int, np.integer)) and not isinstance(center, (bool, np.bool_)) \
+                and center in (0, 1):
+            center = bool(center)
+        if not isinstance(center, (bool, np.bool_)):
+            raise ParameterError(f"center must be True or False, got {self.center!r}")
         object.__setattr__(self, "n_fft", n_fft)
         object.__setattr__(self, "win_length", win_length)
         object.__setattr__(self, "hop_length", hop)
         object.__setattr__(self, "window", window)
-        object.__setattr__(self, "center", bool(self.center))
+        object.__setattr__(self, "center", bool(center))
         get_window(window, win_length, n_fft)  # fail now, not halfway through an export
 
     @property
@@ -114,12 +125,28 @@ class STFTConfig:
                 f"win_length={self.win_length}, window={w}, center={self.center}")
 
 
-def _as_int(value, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        if isinstance(value, (float, np.floating)) and float(value).is_integer():
-            return int(value)
-        raise ParameterError(f"{name} must be an integer, got {value!r}")
-    return int(value)
+def check_window(window) -> WindowSpec:
+    """A window specification as scipy takes it: a name, a ``(name, parameter, ...)`` tuple
+    (a list is made a tuple) or a number (a Kaiser beta); anything else is refused."""
+    if isinstance(window, list):
+        window = tuple(window)
+    if isinstance(window, str):
+        if not window or len(window) > 64:
+            raise ParameterError(f"window {window[:64]!r} is not a window name: use 'hann', "
+                                 f"'hamming', 'blackman' or another scipy window")
+        return str(window)
+    if isinstance(window, tuple) and 1 <= len(window) <= 4 and isinstance(window[0], str):
+        params = tuple(check_number(v, f"parameter {i} of window {window[0]!r}", lo=-1e6,
+                                    hi=1e6) for i, v in enumerate(window[1:], 1))
+        return (str(window[0]),) + params
+    if isinstance(window, (int, float, np.integer, np.floating)) \
+            and not isinstance(window, (bool, np.bool_)):
+        return check_number(window, "window (a Kaiser beta)", lo=0, hi=1e6)
+    shown = repr(window)
+    raise ParameterError(
+        f"window {shown[:80]}{'...' if len(shown) > 80 else ''} is not a window: use a scipy "
+        f"window name such as 'hann', or a tuple such as ('kaiser', 8.0)"
+    )
 
 
 #: The common windows as periodic generalised-cosine sums (scipy's definitions, checked
@@ -145,12 +172,18 @@ def _window_cached(window, win_length: int, n_fft: int) -> np.ndarray:
         if w is None:
             import scipy.signal  # imported on demand: it costs 0.3 s at start-up
 
-            w = scipy.signal.get_window(window, win_length, fftbins=True)
-    except (ValueError, TypeError) as exc:
+            with np.errstate(all="ignore"):
+                w = np.asarray(scipy.signal.get_window(window, win_length, fftbins=True),
+                               dtype=np.float64)
+    except (ValueError, TypeError, ArithmeticError, IndexError, KeyError) as exc:
+        # scipy refuses unknown names and bad parameters with any of these
         raise ParameterError(
             f"unknown window {window!r}: use a scipy window name such as 'hann', 'hamming', "
             f"'blackman' or ('kaiser', 8.0)"
         ) from exc
+    if w.shape != (win_length,) or not np.isfinite(w).all() or not np.any(w):
+        raise ParameterError(f"window {window!r} of {win_length} samples is zero or not finite "
+                             f"everywhere: choose another window or parameter")
     lpad = (n_fft - win_length) // 2
     w = np.pad(w, (lpad, n_fft - win_length - lpad))
     w = w.astype(np.float32)
@@ -164,10 +197,10 @@ def get_window(window: WindowSpec = "hann", win_length: int = 2048,
 
     Returns a read-only float32 array of shape ``[n_fft]``.
     """
-    n_fft = win_length if n_fft is None else n_fft
-    if isinstance(window, list):
-        window = tuple(window)
-    return _window_cached(window, int(win_length), int(n_fft))
+    win_length = check_number(win_length, "win_length", lo=1, hi=MAX_N_FFT, integer=True)
+    n_fft = win_length if n_fft is None else check_number(n_fft, "n_fft", lo=win_length,
+                                                          hi=MAX_N_FFT, integer=True)
+    return _window_cached(check_window(window), win_length, n_fft)
 
 
 def n_frames_for(n_samples: int, *, n_fft: int, hop_length: int, center: bool = True) -> int:
@@ -199,9 +232,21 @@ def _check_signal(y) -> np.ndarray:
         y = y.astype(np.float32)
     if y.ndim == 0:
         raise ParameterError("audio must be an array of samples, got a scalar")
-    if not np.isfinite(y).all():
-        raise ParameterError("audio contains NaN or infinite samples: check the file or filter")
+    _check_peak(y)
     return y.astype(np.float32, copy=False)
+
+
+def _check_peak(y: np.ndarray) -> None:
+    """Refuse NaN, infinite and absurdly large samples (two passes, no temporary array)."""
+    if y.size == 0:
+        return
+    with np.errstate(invalid="ignore"):
+        lo, hi = float(np.min(y)), float(np.max(y))
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ParameterError("audio contains NaN or infinite samples: check the file or filter")
+    if max(-lo, hi) > MAX_SAMPLE:
+        raise ParameterError(f"audio has samples up to {max(-lo, hi):.3g}, far beyond full "
+                             f"scale (1.0): its spectrum would overflow; scale it down first")
 
 
 def _frames_from_padded(padded: np.ndarray, n_frames: int, win: np.ndarray,
@@ -270,7 +315,9 @@ def stft_frames(y, t0: int, t1: int, *, n_fft: int = 2048, hop_length: int | Non
     without holding the whole STFT.
     """
     cfg = STFTConfig(n_fft, hop_length, win_length, window, center)
-    y = np.asarray(y, dtype=np.float32)
+    y = np.asarray(y)
+    if y.ndim == 0 or np.iscomplexobj(y):
+        raise ParameterError("audio must be an array of real samples")
     n = y.shape[-1]
     total = cfg.n_frames(n)
     if not 0 <= t0 <= t1 <= total:
@@ -284,6 +331,7 @@ def stft_frames(y, t0: int, t1: int, *, n_fft: int = 2048, hop_length: int | Non
     a, b = max(start, 0), min(stop, n)
     if b > a:
         seg[..., a - start: b - start] = y[..., a:b]
+    _check_peak(seg)
     win = get_window(cfg.window, cfg.win_length, cfg.n_fft)
     return _frames_from_padded(seg, t1 - t0, win, cfg.hop_length)
 

@@ -1,0 +1,88 @@
+"""Checks of numeric parameters: finite, of the right kind, in range, or one clear error.
+
+Every numeric option a user can give (on the command line, in a dialog, in a file) goes through
+:func:`check_number` where it is used, so ``nan``, ``inf``, ``1e300`` or ``2048.5`` are refused
+with a line that names the parameter and its range instead of giving silent garbage later
+(a NaN compares false with every bound, so ``if p <= 0`` lets it through).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from maskstudio.errors import ParameterError
+
+__all__ = ["check_number", "check_phase_options", "MAX_ITERATIONS"]
+
+#: More iterations than any phase mode needs (fgla converges in a few hundred).
+MAX_ITERATIONS = 10_000
+
+
+def _describe_range(lo, hi, lo_open: bool, hi_open: bool) -> str:
+    if lo is not None and hi is not None:
+        return f"between {lo} and {hi}" + (", exclusive" if lo_open or hi_open else "")
+    if lo is not None:
+        return f"{'greater than' if lo_open else 'at least'} {lo}"
+    if hi is not None:
+        return f"{'less than' if hi_open else 'at most'} {hi}"
+    return ""
+
+
+def check_number(value, name: str, *, lo=None, hi=None, lo_open: bool = False,
+                 hi_open: bool = False, integer: bool = False, hint: str = ""):
+    """``value`` as a finite ``float`` (or ``int`` with ``integer``) within ``[lo, hi]``.
+
+    Parameters
+    ----------
+    value : number
+        A Python or numpy number; ``bool``, strings and arrays are refused.
+    name : str
+        How the user knows the parameter (``"--n-fft"``, ``"n_fft"``), for the message.
+    lo, hi : number, optional
+        Bounds, inclusive unless ``lo_open`` / ``hi_open``.
+    integer : bool
+        Only whole numbers (``2048.0`` is accepted as 2048, ``2048.5`` is not).
+    hint : str
+        What to do, appended to the message.
+
+    Raises
+    ------
+    ParameterError
+        The value is not a number, not finite, not whole when it must be, or out of range.
+    """
+    tail = f" ({hint})" if hint else ""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        kind = "an integer" if integer else "a number"
+        raise ParameterError(f"{name} must be {kind}, got {value!r}{tail}")
+    if isinstance(value, numbers.Integral):
+        number = int(value)
+    else:
+        number = float(value)
+        if not math.isfinite(number):
+            raise ParameterError(f"{name} must be a finite number "
+                                 f"{_describe_range(lo, hi, lo_open, hi_open)}, got {number}"
+                                 f"{tail}")
+        if integer:
+            if not number.is_integer():
+                raise ParameterError(f"{name} must be an integer (a whole number), got "
+                                     f"{number}{tail}")
+            number = int(number)
+    below = lo is not None and (number <= lo if lo_open else number < lo)
+    above = hi is not None and (number >= hi if hi_open else number > hi)
+    if below or above:
+        raise ParameterError(f"{name}={number} is out of range: it must be "
+                             f"{_describe_range(lo, hi, lo_open, hi_open)}{tail}")
+    return number
+
+
+def check_phase_options(n_iter=None, cutoff_hz=None):
+    """The phase options' values checked: ``(n_iter, cutoff_hz)`` (None stays None)."""
+    if n_iter is not None:
+        n_iter = check_number(n_iter, "n_iter", lo=0, hi=MAX_ITERATIONS, integer=True)
+    if cutoff_hz is not None:
+        cutoff_hz = check_number(cutoff_hz, "cutoff_hz", lo=0, hi=1e7,
+                                 hint="give the cutoff frequency in Hz, e.g. 6000")
+    return n_iter, cutoff_hz
