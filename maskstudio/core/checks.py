@@ -21,14 +21,12 @@ __all__ = ["check_number", "check_phase_options", "MAX_ITERATIONS"]
 MAX_ITERATIONS = 10_000
 
 
-def _describe_range(lo, hi, lo_open: bool, hi_open: bool) -> str:
-    if lo is not None and hi is not None:
-        return f"between {lo} and {hi}" + (", exclusive" if lo_open or hi_open else "")
-    if lo is not None:
-        return f"{'greater than' if lo_open else 'at least'} {lo}"
-    if hi is not None:
-        return f"{'less than' if hi_open else 'at most'} {hi}"
-    return ""
+def _describe_range(name, lo, hi, lo_open: bool, hi_open: bool) -> str:
+    left = "" if lo is None else f"{lo} {'<' if lo_open else '<='} "
+    right = "" if hi is None else f" {'<' if hi_open else '<='} {hi}"
+    if lo is not None and hi is None:
+        return f"{name} {'>' if lo_open else '>='} {lo}"
+    return f"{left}{name}{right}"
 
 
 def check_number(value, name: str, *, lo=None, hi=None, lo_open: bool = False,
@@ -62,9 +60,9 @@ def check_number(value, name: str, *, lo=None, hi=None, lo_open: bool = False,
     else:
         number = float(value)
         if not math.isfinite(number):
-            raise ParameterError(f"{name} must be a finite number "
-                                 f"{_describe_range(lo, hi, lo_open, hi_open)}, got {number}"
-                                 f"{tail}")
+            what = "" if lo is None and hi is None else \
+                f" with {_describe_range(name, lo, hi, lo_open, hi_open)}"
+            raise ParameterError(f"{name} must be a finite number{what}, got {number}{tail}")
         if integer:
             if not number.is_integer():
                 raise ParameterError(f"{name} must be an integer (a whole number), got "
@@ -73,8 +71,8 @@ def check_number(value, name: str, *, lo=None, hi=None, lo_open: bool = False,
     below = lo is not None and (number <= lo if lo_open else number < lo)
     above = hi is not None and (number >= hi if hi_open else number > hi)
     if below or above:
-        raise ParameterError(f"{name}={number} is out of range: it must be "
-                             f"{_describe_range(lo, hi, lo_open, hi_open)}{tail}")
+        raise ParameterError(f"{name}={number} is out of range: give "
+                             f"{_describe_range(name, lo, hi, lo_open, hi_open)}{tail}")
     return number
 
 

@@ -24,11 +24,12 @@ from typing import Sequence
 
 import numpy as np
 
+from maskstudio.core.checks import check_number
 from maskstudio.core.stft import STFTConfig, stft_frames
 from maskstudio.errors import ParameterError
 
 __all__ = ["MASK_KINDS", "oracle_from_stfts", "oracle_masks", "compress_cirm",
-           "uncompress_cirm"]
+           "uncompress_cirm", "check_oracle_options"]
 
 MASK_KINDS = ("ibm", "irm", "wiener", "psm", "cirm")
 
@@ -36,6 +37,10 @@ _TINY = np.float32(1e-12)
 
 #: Frames per block when computing oracle masks from audio.
 _BLOCK = 1024
+
+#: STFT magnitudes above this are scaled down (by a power of two, exactly) before powers and
+#: products are taken: float32 squares overflow at 1.8e19 and would give inf / inf = NaN.
+_BIG = 2.0 ** 56
 
 
 def _check_kind(kind: str) -> str:
@@ -52,20 +57,55 @@ def _safe_div(num, den):
     return out
 
 
+def _check_compression(K, C) -> tuple:
+    return (check_number(K, "the cIRM compression's K", lo=0, lo_open=True, hi=1e6,
+                         hint="10 is usual"),
+            check_number(C, "the cIRM compression's C", lo=0, lo_open=True, hi=1e6,
+                         hint="0.1 is usual"))
+
+
 def compress_cirm(M: np.ndarray, *, K: float = 10.0, C: float = 0.1) -> np.ndarray:
-    """Bound a cIRM to (-K, K) per real and imaginary part (Williamson et al. 2016)."""
+    """Bound a cIRM to (-K, K) per real and imaginary part (Williamson et al. 2016):
+    ``K (1 - e^{-C x}) / (1 + e^{-C x})``, computed as ``K tanh(C x / 2)``, which is the same
+    function and never overflows."""
+    K, C = _check_compression(K, C)
+    M = np.asarray(M)
+
     def f(x):
-        e = np.exp(-C * x)
-        return K * (1 - e) / (1 + e)
+        return K * np.tanh(0.5 * C * x.astype(np.float64))
     return (f(M.real) + 1j * f(M.imag)).astype(np.complex64)
 
 
 def uncompress_cirm(Mc: np.ndarray, *, K: float = 10.0, C: float = 0.1) -> np.ndarray:
     """Inverse of :func:`compress_cirm` (values at the bounds saturate)."""
+    K, C = _check_compression(K, C)
+    Mc = np.asarray(Mc)
+
     def g(z):
-        z = np.clip(z, -K * (1 - 1e-6), K * (1 - 1e-6))
-        return -np.log((K - z) / (K + z)) / C
+        z = np.clip(z.astype(np.float64), -K * (1 - 1e-6), K * (1 - 1e-6))
+        return 2 * np.arctanh(z / K) / C
     return (g(Mc.real) + 1j * g(Mc.imag)).astype(np.complex64)
+
+
+def check_oracle_options(*, lc_db=0.0, p=2.0, beta=0.5, compress=None) -> dict:
+    """The oracle's numeric options, checked (finite, in range) and as numbers."""
+    out = dict(
+        lc_db=check_number(lc_db, "lc_db", lo=-200, hi=200,
+                           hint="the IBM's local criterion in dB; 0 is usual"),
+        p=check_number(p, "p", lo=0, lo_open=True,
+                       hint="the IRM's power: 2 for power ratios, 1 for magnitude ratios"),
+        beta=check_number(beta, "beta", lo=0, lo_open=True,
+                          hint="the IRM's exponent: 0.5 or 1 are usual"),
+    )
+    if compress is not None:
+        try:
+            K, C = compress
+        except (TypeError, ValueError):
+            raise ParameterError(f"compress must be a pair (K, C), got {compress!r}") from None
+        out["compress"] = _check_compression(K, C)
+    else:
+        out["compress"] = None
+    return out
 
 
 def oracle_from_stfts(Y: np.ndarray, refs: Sequence[np.ndarray], kind: str, *,
@@ -99,12 +139,13 @@ def oracle_from_stfts(Y: np.ndarray, refs: Sequence[np.ndarray], kind: str, *,
     kind = _check_kind(kind)
     if len(refs) == 0:
         raise ParameterError("oracle masks need at least one reference source")
-    if p <= 0 or beta <= 0:
-        raise ParameterError(f"IRM needs p > 0 and beta > 0, got p={p}, beta={beta}")
+    opts = check_oracle_options(lc_db=lc_db, p=p, beta=beta, compress=compress)
+    lc_db, p, beta, compress = opts["lc_db"], opts["p"], opts["beta"], opts["compress"]
     Y = np.asarray(Y, dtype=np.complex64)
     S = np.stack([np.asarray(r, dtype=np.complex64) for r in refs])  # [K, C, F, T]
     if S.shape[1:] != Y.shape:
         raise ParameterError(f"reference STFTs {S.shape[1:]} do not match the mixture {Y.shape}")
+    Y, S = _tame(Y, S)
     other = Y - S.sum(axis=0)
     if kind in ("psm", "cirm"):
         if per_channel:
@@ -133,12 +174,29 @@ def oracle_from_stfts(Y: np.ndarray, refs: Sequence[np.ndarray], kind: str, *,
         return m.astype(np.float32)
     if kind == "wiener":
         p, beta = 2.0, 1.0
-    Ap = A.astype(np.float32) ** np.float32(p)
-    den = Ap.sum(axis=0) + A_other.astype(np.float32) ** np.float32(p)
+    # powers of magnitudes relative to the loudest source of each bin: in [0, 1], so no
+    # power overflows whatever p is (|S|**p alone overflows float32 for p = 20)
+    top = np.maximum(A.max(axis=0), A_other)
+    inv = _safe_div(np.float32(1), top)
+    Ap = (A * inv[None]).astype(np.float32) ** np.float32(p)
+    den = Ap.sum(axis=0) + (A_other * inv).astype(np.float32) ** np.float32(p)
     m = _safe_div(Ap, den[None])
     if beta != 1:
         m = m ** np.float32(beta)
     return m.astype(np.float32)
+
+
+def _tame(Y: np.ndarray, S: np.ndarray):
+    """``Y`` and ``S`` scaled by one power of two when their magnitudes are so large that
+    products and squares would overflow (the masks are ratios: they do not change)."""
+    with np.errstate(invalid="ignore"):
+        peak = max(float(np.abs(Y).max(initial=0)), float(np.abs(S).max(initial=0)))
+    if not np.isfinite(peak):
+        raise ParameterError("the STFTs contain NaN or infinite values: check the audio")
+    if peak <= _BIG:
+        return Y, S
+    scale = np.float32(2.0 ** -np.ceil(np.log2(peak)))
+    return Y * scale, S * scale
 
 
 def oracle_masks(mixture: np.ndarray, references: Sequence[np.ndarray], config: STFTConfig,
@@ -150,7 +208,11 @@ def oracle_masks(mixture: np.ndarray, references: Sequence[np.ndarray], config: 
     those of :func:`oracle_from_stfts`; ``progress(done, total)`` is called after each block.
     """
     kind = _check_kind(kind)
+    check_oracle_options(**{k: v for k, v in options.items()
+                            if k in ("lc_db", "p", "beta", "compress")})
     mixture = np.asarray(mixture, dtype=np.float32)
+    if mixture.ndim != 2:
+        raise ParameterError(f"the mixture must be [channels, samples], got {mixture.shape}")
     refs = [np.asarray(r, dtype=np.float32) for r in references]
     for r in refs:
         if r.shape != mixture.shape:
