@@ -14,6 +14,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from maskstudio.core.checks import check_number
 from maskstudio.errors import MaskFileError, ParameterError
 
 __all__ = [
@@ -28,9 +29,14 @@ __all__ = [
     "overlap_report",
     "normalize",
     "check_mask",
+    "check_mask_shape",
 ]
 
 _EPS = 1e-6
+
+#: The largest complex-mask magnitude accepted: far above any cIRM (``|S| / |Y|`` with
+#: ``|Y| > 1e-6``), and low enough that ``mask * STFT`` cannot overflow float32.
+MAX_COMPLEX_GAIN = 1e20
 
 
 def residual(masks: np.ndarray) -> np.ndarray:
@@ -60,8 +66,7 @@ def invert(mask: np.ndarray) -> np.ndarray:
 
 def binarize(mask: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """1 where ``|mask| > threshold``, else 0 (float32)."""
-    if not 0 <= threshold <= 1:
-        raise ParameterError(f"threshold={threshold} must lie in [0, 1]")
+    threshold = check_number(threshold, "threshold", lo=0, hi=1)
     return (np.abs(mask) > threshold).astype(np.float32)
 
 
@@ -72,6 +77,7 @@ def magnitude_db(S: np.ndarray, *, amin: float = 1e-10, channel_axis: int | None
     With ``channel_axis`` the channels are pooled first (root-mean-square over that axis), which
     is the level a mask shared by all channels is judged by.
     """
+    amin = check_number(amin, "amin", lo=0, lo_open=True)
     S = np.asarray(S)
     if channel_axis is not None:
         power = np.mean(np.abs(S) ** 2, axis=channel_axis, dtype=np.float32)
@@ -86,8 +92,9 @@ def threshold_mask(level_db: np.ndarray, threshold_db: float, *, width_db: float
     The soft mask is a sigmoid centred on the threshold that rises from 0.12 to 0.88 over
     ``width_db`` decibels (its slope at the threshold is ``1 / width_db`` per dB).
     """
-    if width_db < 0:
-        raise ParameterError(f"width_db={width_db} must not be negative")
+    threshold_db = check_number(threshold_db, "threshold_db", lo=-1000, hi=1000,
+                                hint="a level in dB")
+    width_db = check_number(width_db, "width_db", lo=0, hi=1000, hint="a width in dB")
     level_db = np.asarray(level_db, dtype=np.float32)
     if width_db == 0:
         return (level_db > threshold_db).astype(np.float32)
@@ -138,33 +145,58 @@ def normalize(masks: np.ndarray) -> np.ndarray:
     return (masks * scale).astype(np.float32)
 
 
+def check_mask_shape(shape: tuple, *, n_bins: int, n_frames: int, n_channels: int,
+                     name: str = "mask") -> None:
+    """Raise :class:`MaskFileError` unless a mask of ``shape`` fits a ``[C, F, T]`` mixture
+    STFT: ``[F, T]`` or ``[C, F, T]``.  A transposed ``[T, F]`` shape is explained.
+
+    Checking the shape alone lets a file's declared shape be judged before its data is read.
+    """
+    shape = tuple(int(k) for k in shape)
+    want = (n_bins, n_frames)
+    if shape[-2:] == want and len(shape) in (2, 3) and (len(shape) == 2
+                                                         or shape[0] == n_channels):
+        return
+    if shape[-2:] == want[::-1]:
+        raise MaskFileError(
+            f"{name} has shape {shape}, which is [time, freq]; maskstudio expects "
+            f"[freq, time] = {want}: transpose it (mask.T) before loading"
+        )
+    raise MaskFileError(
+        f"{name} has shape {shape} but this mixture's STFT needs [freq, time] = {want}"
+        f" (or [channel, freq, time] with {n_channels} channel(s)): compute it with the same "
+        f"n_fft and hop_length as the mixture"
+    )
+
+
 def check_mask(mask: np.ndarray, *, n_bins: int, n_frames: int, n_channels: int,
-               name: str = "mask") -> np.ndarray:
+               name: str = "mask", allow_complex: bool = True) -> np.ndarray:
     """Validate a mask for a ``[C, F, T]`` mixture STFT; return it as float32 or complex64.
 
-    A transposed ``[T, F]`` mask is recognised and explained, never applied.
+    A transposed ``[T, F]`` mask is recognised and explained, never applied.  NaN and
+    infinite values are refused (with their count), real values outside [0, 1] beyond a
+    rounding tolerance too, and complex values only where ``allow_complex``.
     """
     m = np.asarray(mask)
     if np.iscomplexobj(m):
+        if not allow_complex:
+            raise MaskFileError(f"{name} is complex (a cIRM), but real masks in [0, 1] are "
+                                f"needed here: save its magnitude (np.abs) instead")
         m = m.astype(np.complex64)
     elif np.issubdtype(m.dtype, np.number) or m.dtype == bool:
-        m = m.astype(np.float32)
+        with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf: refused
+            m = m.astype(np.float32)
     else:
         raise MaskFileError(f"{name} has values of type {m.dtype}: a mask holds numbers")
-    want = (n_bins, n_frames)
-    if m.shape[-2:] != want or m.ndim not in (2, 3) or (m.ndim == 3 and m.shape[0] != n_channels):
-        if m.shape[-2:] == want[::-1]:
-            raise MaskFileError(
-                f"{name} has shape {m.shape}, which is [time, freq]; maskstudio expects "
-                f"[freq, time] = {want}: transpose it (mask.T) before loading"
-            )
-        raise MaskFileError(
-            f"{name} has shape {m.shape} but this mixture's STFT needs [freq, time] = {want}"
-            f" (or [channel, freq, time] with {n_channels} channel(s)): compute it with the same "
-            f"n_fft and hop_length as the mixture"
-        )
-    if not np.isfinite(m).all():
-        raise MaskFileError(f"{name} contains NaN or infinite values: fix the model's output")
+    check_mask_shape(m.shape, n_bins=n_bins, n_frames=n_frames, n_channels=n_channels,
+                     name=name)
+    finite = np.isfinite(m)
+    if not finite.all():
+        bad = int(finite.size - np.count_nonzero(finite))
+        raise MaskFileError(f"{name} contains {bad} NaN or infinite value(s) out of "
+                            f"{m.size}: fix the model's output (e.g. np.nan_to_num) and save "
+                            f"it again")
+    del finite
     if not np.iscomplexobj(m):
         lo, hi = float(m.min(initial=0)), float(m.max(initial=0))
         if lo < -_EPS or hi > 1 + _EPS:
@@ -173,6 +205,12 @@ def check_mask(mask: np.ndarray, *, n_bins: int, n_frames: int, n_channels: int,
                 f"(save a complex mask as complex64 if it may exceed one)"
             )
         np.clip(m, 0, 1, out=m)
+    else:
+        peak = float(np.abs(m).max(initial=0))
+        if peak > MAX_COMPLEX_GAIN:
+            raise MaskFileError(f"{name} has complex values up to {peak:.3g} in magnitude, "
+                                f"which would overflow the spectrum: compress the cIRM or "
+                                f"clip it")
     return m
 
 
