@@ -15,7 +15,8 @@ import numpy as np
 
 from maskstudio.errors import ParameterError
 
-__all__ = ["check_number", "check_phase_options", "MAX_ITERATIONS"]
+__all__ = ["check_number", "check_phase_options", "check_input_file", "memory_budget",
+           "MAX_ITERATIONS"]
 
 #: More iterations than any phase mode needs (fgla converges in a few hundred).
 MAX_ITERATIONS = 10_000
@@ -68,10 +69,11 @@ def check_number(value, name: str, *, lo=None, hi=None, lo_open: bool = False,
                 raise ParameterError(f"{name} must be an integer (a whole number), got "
                                      f"{number}{tail}")
             number = int(number)
+    shown = f"{number:.6g}" if abs(number) >= 1e15 else f"{number}"
     below = lo is not None and (number <= lo if lo_open else number < lo)
     above = hi is not None and (number >= hi if hi_open else number > hi)
     if below or above:
-        raise ParameterError(f"{name}={number} is out of range: give "
+        raise ParameterError(f"{name}={shown} is out of range: give "
                              f"{_describe_range(name, lo, hi, lo_open, hi_open)}{tail}")
     return number
 
@@ -84,3 +86,45 @@ def check_phase_options(n_iter=None, cutoff_hz=None):
         cutoff_hz = check_number(cutoff_hz, "cutoff_hz", lo=0, hi=1e7,
                                  hint="give the cutoff frequency in Hz, e.g. 6000")
     return n_iter, cutoff_hz
+
+
+def check_input_file(path, error, what: str = "a file"):
+    """``os.stat`` of an input ``path``, refusing with ``error`` (a MaskStudioError class)
+    what is missing, a folder, or not a regular file.
+
+    A FIFO, a device or a socket would block or never end when opened and read, so it is
+    refused before it is opened.
+    """
+    import os
+    import stat
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise error(f"'{path}' does not exist: check the path") from None
+    except OSError as exc:
+        raise error(f"cannot open '{path}' ({exc.strerror or exc}): check the path and its "
+                    f"permissions") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise error(f"'{path}' is a folder, not {what}: give the file inside it")
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"'{path}' is not a regular file (a pipe, device or socket), so it "
+                    f"cannot be read as {what}: save it to a file first and give that path")
+    return st
+
+
+def memory_budget() -> int:
+    """Bytes of memory available now (a guess where the system does not say)."""
+    import os
+
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
