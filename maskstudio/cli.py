@@ -149,18 +149,21 @@ def _config(args, *, fallback=None):
 
 def _parse_sources(specs):
     from maskstudio.core.separation import check_source_name
+    from maskstudio.core.names import name_key
 
     if not specs:
         raise ParameterError("give at least one reference stem with --source NAME=PATH")
-    out = {}
+    out, keys = {}, set()
     for spec in specs:
         name, sep, path = spec.partition("=")
         if not sep or not path:
             raise ParameterError(f"--source {spec!r} must look like NAME=PATH, "
                                  f"for example --source voice=stems/voice.wav")
-        name = check_source_name(name.strip())
-        if name in out:
-            raise ParameterError(f"source '{name}' is given twice: give each name once")
+        name = check_source_name(name.strip(), what="--source")
+        if name_key(name) in keys:
+            raise ParameterError(f"source '{name}' is given twice (names differing only in "
+                                 f"case are one file on many systems): give each name once")
+        keys.add(name_key(name))
         out[name] = Path(path)
     return out
 
@@ -236,7 +239,8 @@ def cmd_separate(args) -> int:
     metadata = dict(mf.metadata, mixture=str(mixture.path), phase=args.phase,
                     mask_file=str(mf.path), normalized=bool(args.normalize))
     written = write_outputs(args.out, mixture, masks, signals, mf.config, fmt=args.format,
-                            metadata=metadata, protect=[mf.path])
+                            metadata=metadata, protect=[mf.path],
+                            what=f"the mask file '{mf.path.name}' names a source")
     for p in written:
         print(p)
     return 0

@@ -12,6 +12,7 @@ import dataclasses
 import os
 import re
 import tempfile
+import threading
 import warnings
 from math import gcd
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Iterable
 import numpy as np
 import soundfile as sf
 
-from maskstudio.errors import AudioFileError, OverwriteError, ParameterError
+from maskstudio.errors import AudioFileError, MaskStudioError, OverwriteError, ParameterError
 
 __all__ = [
     "AudioClip",
@@ -33,6 +34,10 @@ __all__ = [
     "AudioWriter",
     "check_not_input",
     "WRITABLE_FORMATS",
+    "WriteError",
+    "write_error",
+    "file_mode",
+    "fsync_folder",
 ]
 
 #: Containers maskstudio writes, by file extension.
@@ -86,15 +91,20 @@ def load_audio(path, *, dtype=np.float32) -> AudioClip:
     AudioFileError
         The file is missing, not audio, truncated, empty, or holds non-finite samples.
     """
+    from maskstudio.core.checks import check_input_file
+
     path = Path(path)
-    if not path.exists():
-        raise AudioFileError(f"{_describe(path)} does not exist: check the path")
-    if path.is_dir():
-        raise AudioFileError(f"{_describe(path)} is a folder, not an audio file")
+    check_input_file(path, AudioFileError, "an audio file")  # a FIFO would block forever
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise AudioFileError(f"cannot open {_describe(path)} ({exc.strerror or exc}): check "
+                             f"its permissions") from None
     try:
         info = sf.info(str(path))
         samples = _read_channels_first(path, info, dtype)
-    except (sf.SoundFileError, RuntimeError) as exc:
+    except (sf.SoundFileError, RuntimeError, OSError, ValueError) as exc:
         reason = str(exc).split(":", 1)[-1].strip() or "unknown reason"
         raise AudioFileError(
             f"cannot read {_describe(path)} as audio ({reason}): use a WAV, FLAC, OGG, MP3 or "
@@ -108,9 +118,32 @@ def load_audio(path, *, dtype=np.float32) -> AudioClip:
         )
     if samples.shape[1] == 0:
         raise AudioFileError(f"{_describe(path)} holds no samples: choose a file with audio in it")
-    if not np.isfinite(samples).all():
-        raise AudioFileError(f"{_describe(path)} contains NaN or infinite samples")
+    if not 0 < info.samplerate <= 10_000_000:
+        raise AudioFileError(f"{_describe(path)} declares a sample rate of {info.samplerate} "
+                             f"Hz: the file is damaged; re-export it")
+    _check_levels(samples, path)
     return AudioClip(samples, int(info.samplerate), path, info.format, info.subtype)
+
+
+#: Samples beyond this are not audio at any sensible scale (80 dB over full scale): such
+#: values overflow spectra and give NaN masks and NaN audio downstream.
+MAX_PEAK = 1e4
+
+
+def _check_levels(samples: np.ndarray, path) -> None:
+    """Refuse NaN, infinite and absurd samples (min and max: no temporary array)."""
+    with np.errstate(invalid="ignore"):
+        lo, hi = float(np.min(samples)), float(np.max(samples))
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise AudioFileError(f"{_describe(path)} contains NaN or infinite samples: repair it "
+                             f"(or re-export it) in an audio editor")
+    peak = max(-lo, hi)
+    if peak > MAX_PEAK:
+        raise AudioFileError(
+            f"{_describe(path)} has samples up to {peak:.3g}, {20 * np.log10(peak):.0f} dB over "
+            f"full scale (1.0): it is not audio at a usable scale; normalise it (divide by its "
+            f"peak) and save it again"
+        )
 
 
 #: Frames decoded at a time: decoding block by block into the channels-first array keeps the
@@ -123,6 +156,14 @@ def _read_channels_first(path, info, dtype) -> np.ndarray:
     """Decode into ``[channels, n]`` block by block (no second, transposed copy)."""
     with sf.SoundFile(str(path)) as f:
         total = max(int(f.frames), 0)
+        need = total * f.channels * np.dtype(dtype).itemsize
+        from maskstudio.core.checks import memory_budget
+
+        if need > memory_budget():
+            raise AudioFileError(
+                f"{_describe(path)} declares {total} samples x {f.channels} channel(s) "
+                f"({need / 2 ** 30:.1f} GB decoded), more than the memory available: use a "
+                f"shorter excerpt (or repair the file if the length is wrong)")
         out = np.empty((f.channels, total), dtype=dtype)
         buf = np.empty((min(_READ_BLOCK, max(total, 1)), f.channels), dtype=dtype)
         pos = 0
@@ -156,37 +197,98 @@ def check_not_input(target, inputs: Iterable) -> None:
             )
 
 
+class WriteError(MaskStudioError, OSError):
+    """A file could not be written (no permission, a folder in the way, a full disk).
+
+    Also an :class:`OSError`, so code that caught the operating system's error still does."""
+
+
+def write_error(path, exc: BaseException) -> WriteError:
+    """One line naming the path and the system's reason, and what to do."""
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return WriteError(f"cannot write {_describe(path)} ({reason}): choose a folder you can "
+                      f"write to, or free some space")
+
+
+_UMASK_LOCK = threading.Lock()
+_UMASK: list = []
+
+
+def file_mode() -> int:
+    """The mode new files get: ``0o666`` less the umask, read once.
+
+    On Linux the umask is read from ``/proc`` without changing it; elsewhere it is set and
+    put back at once, under a lock (``os.umask`` is the only portable way to read it)."""
+    if not _UMASK:
+        with _UMASK_LOCK:
+            if not _UMASK:
+                _UMASK.append(_read_umask())
+    return 0o666 & ~_UMASK[0]
+
+
+def _read_umask() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def fsync_folder(folder) -> None:
+    """Make renames in ``folder`` durable (a no-op where folders cannot be opened)."""
+    try:
+        dfd = os.open(str(folder), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
 @contextlib.contextmanager
 def atomic_file(target, *, suffix: str = ""):
-    """A temporary path beside ``target``; on leaving without an error it is fsynced and
-    renamed over ``target``, after an error it is removed.
+    """A temporary path beside ``target``; on leaving without an error it is fsynced, given
+    the umask's mode (:func:`file_mode`) and renamed over ``target``; after an error it is
+    removed.
 
     A crash or an error leaves either the old file or the complete new one, never half of one.
+    The temporary is ``.<target name>.<random><suffix or .tmp>``.  An :class:`OSError` (no
+    permission, a folder in the way, a full disk) becomes a :class:`WriteError` naming
+    ``target``.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp",
-                               dir=str(target.parent))
-    os.close(fd)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_dir():
+            raise IsADirectoryError(21, "a folder of that name is in the way")
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp",
+                                   dir=str(target.parent))
+        os.close(fd)
+    except OSError as exc:
+        raise write_error(target, exc) from None
     try:
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, file_mode())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError) and not isinstance(exc, MaskStudioError):
+            raise write_error(target, exc) from None
         raise
-    try:  # make the rename itself durable
-        dfd = os.open(str(target.parent), os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
+    fsync_folder(target.parent)  # make the rename itself durable
 
 
 def atomic_write(target, write, *, suffix: str = "") -> None:
@@ -255,6 +357,8 @@ class AudioWriter:
                              format=fmt))
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
             self._stack.__exit__(type(exc), exc, exc.__traceback__)  # the temporary goes
+            if isinstance(exc, WriteError):
+                raise
             raise AudioFileError(f"cannot write {_describe(self.path)}: {exc}") from None
 
     def write(self, samples: np.ndarray) -> None:
@@ -274,6 +378,8 @@ class AudioWriter:
     def __exit__(self, exc_type, exc, tb) -> bool:
         try:
             suppress = self._stack.__exit__(exc_type, exc, tb)
+        except WriteError:
+            raise
         except (sf.SoundFileError, RuntimeError, OSError) as err:
             raise AudioFileError(f"cannot write {_describe(self.path)}: {err}") from None
         if exc_type is None and self.peak > 1.0 and self.subtype not in ("FLOAT", "DOUBLE"):

@@ -16,14 +16,15 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from maskstudio.core.audio_io import AudioClip, AudioWriter, conform_reference, load_audio
+from maskstudio.core.audio_io import (AudioClip, AudioWriter, atomic_write, conform_reference,
+                                      load_audio)
 from maskstudio.core.edits import Box, edit_layer, smooth_values
 from maskstudio.core.history import Atom, History, Step
 from maskstudio.core.maskfile import load_masks, write_mask_file
 from maskstudio.core.masks import MaskSet, magnitude_db, regrid_mask, threshold_mask
 from maskstudio.core.oracle import oracle_masks
 from maskstudio.core.phase import render_blocks
-from maskstudio.core.separation import (check_source_name, output_targets, render,
+from maskstudio.core.separation import (ExportSet, check_source_name, output_targets, render,
                                         write_outputs)
 from maskstudio.core.spectrogram import SpectrogramImage
 from maskstudio.core.stft import STFTConfig, stft_frames
@@ -188,7 +189,8 @@ class Document:
                   color=None, provenance: dict | None = None, label: str = "",
                   record: bool = True) -> int:
         """Add a layer (empty, or with ``data`` [F, T]); undoable.  Returns its index."""
-        name = check_source_name(self.unique_name(name or f"source{len(self.layers) + 1}"))
+        name = check_source_name(self.unique_name(name or f"source{len(self.layers) + 1}"),
+                                 what="the layer name")
         color = tuple(color or PALETTE[len(self.layers) % len(PALETTE)])
         layer = Layer(name, color, provenance=dict(provenance or {"kind": "painted"}),
                       label=str(label), uid=self.new_uid())
@@ -238,7 +240,7 @@ class Document:
         if "name" in props and index != -1:
             new = props["name"]
             if new != layer.name:
-                props["name"] = check_source_name(self.unique_name(new))
+                props["name"] = check_source_name(self.unique_name(new), what="the layer name")
         for key, value in props.items():
             if not hasattr(layer, key) or key == "uid":
                 raise ParameterError(f"layers have no property {key!r}")
@@ -517,9 +519,12 @@ class Document:
         return MaskSet([self.layers[i].name for i in idx], data)
 
     def export(self, out_dir, *, names: Sequence[str] | None = None, phase: str = "mixture",
-               fmt: str = "wav", n_iter=None, cutoff_hz: float = 6000.0, progress=None) -> list:
+               fmt: str = "wav", n_iter=None, cutoff_hz: float = 6000.0, progress=None,
+               extra: dict | None = None) -> list:
         """Layers (all, or ``names``) and the residual as audio, and their masks, into
-        ``out_dir``; with one layer, the residual is its inverted mask.
+        ``out_dir``; with one layer, the residual is its inverted mask.  ``extra`` maps more
+        file names to their text (a dataset export's ``metadata.json``).  The files appear
+        together (:class:`~maskstudio.core.separation.ExportSet`), ``masks.npz`` last.
 
         With the mixture's or the oracle's phase the files are rendered and written block by
         block from the layers' tiles, so an hour-long file exports in little memory; the other
@@ -538,7 +543,8 @@ class Document:
         meta = {"phase": phase, "mixture": str(self.clip.path),
                 "layers": [dataclasses.asdict(layer) for layer in self.layers]}
         if phase in ("mixture", "oracle"):
-            return self._export_streaming(out_dir, idx, phase, fmt, refs, meta, progress)
+            return self._export_streaming(out_dir, idx, phase, fmt, refs, meta, progress,
+                                          extra)
         masks = self.mask_set(names)
         if phase == "complex":
             cplx = self._complex
@@ -549,31 +555,36 @@ class Document:
         signals = render(self.clip, masks, self.config, phase=phase, references=refs,
                          n_iter=n_iter, cutoff_hz=cutoff_hz, progress=progress)
         return write_outputs(out_dir, self.clip, masks, signals, self.config, fmt=fmt,
-                             metadata=meta)
+                             metadata=meta, what="the layer name", extra=extra)
 
-    def _export_streaming(self, out_dir, idx, phase, fmt, refs, meta, progress) -> list:
+    def _export_streaming(self, out_dir, idx, phase, fmt, refs, meta, progress, extra=None
+                          ) -> list:
         """Render block by block from the tiles into files that appear only when all are
         complete (an error or Cancel leaves the folder as it was)."""
         names = [self.layers[i].name for i in idx]
-        targets = output_targets(out_dir, names, fmt, [self.clip.path])
+        targets = output_targets(out_dir, names, fmt, [self.clip.path], what="the layer name")
+        extra = dict(extra or {})
         F, T, lead = self.n_bins, self.n_frames, self.store.lead
 
         def mask_block(t0, t1):
             v = self.store.read(idx, 0, F, t0, t1)
             return v if lead else v[:, None]
 
-        with contextlib.ExitStack() as files:
-            writers = [files.enter_context(AudioWriter(t, self.samplerate, self.clip.n_channels,
-                                                       like=self.clip, protect=[self.clip.path]))
-                       for t in targets[:-1]]
-            for block in render_blocks(self.clip.samples, mask_block, len(idx), self.config,
-                                       phase=phase, references=refs, progress=progress):
-                for writer, signal in zip(writers, block):
-                    writer.write(signal)
-            write_mask_file(targets[-1], names, (len(idx),) + lead + (F, T),
+        with ExportSet(out_dir, [t.name for t in targets] + list(extra),
+                       protect=[self.clip.path]) as staged:
+            with contextlib.ExitStack() as files:
+                writers = [files.enter_context(AudioWriter(
+                    staged.path(t.name), self.samplerate, self.clip.n_channels, like=self.clip))
+                    for t in targets[:-1]]
+                for block in render_blocks(self.clip.samples, mask_block, len(idx), self.config,
+                                           phase=phase, references=refs, progress=progress):
+                    for writer, signal in zip(writers, block):
+                        writer.write(signal)
+            write_mask_file(staged.path(targets[-1].name), names, (len(idx),) + lead + (F, T),
                             lambda i, f0, f1: self.store.read([idx[i]], f0, f1, 0, T)[0],
-                            self.config, self.samplerate, metadata=meta,
-                            protect=[self.clip.path])
+                            self.config, self.samplerate, metadata=meta)
+            for name, text in extra.items():
+                atomic_write(staged.path(name), lambda tmp, t=text: Path(tmp).write_text(t))
         return targets
 
     def save_masks(self, path) -> Path:
