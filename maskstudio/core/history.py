@@ -2,9 +2,14 @@
 
 One stroke or one operation is one step: the atoms recorded between :meth:`History.begin` and
 :meth:`History.end` undo together, in reverse order, restoring the old values bit for bit.
-Memory stays bounded: only changed boxes are kept, and the oldest steps are dropped once the
-total passes ``max_bytes``.  Structural changes (adding or removing a layer) are steps with
-their own undo and redo functions.
+An operation that fails or is cancelled calls :meth:`History.abort`, which restores what its
+own open step changed and touches no earlier step.  Memory stays bounded: only changed boxes
+are kept, and the oldest steps are dropped once the total passes ``max_bytes``.  Structural
+changes (adding or removing a layer) are steps with their own undo and redo functions.
+
+Every step that is done, undone or redone is handed to ``on_commit`` (the crash journal).  If
+that raises (a full disk), the store is put back as it was before, so the document never runs
+ahead of its journal, and the error goes on to the caller.
 """
 
 from __future__ import annotations
@@ -82,12 +87,44 @@ class History:
             return step
         return None
 
+    def abort(self) -> Step | None:
+        """Discard the open step: restore the values its atoms changed (last first) and
+        record nothing.  Earlier steps, done or undone, stay as they are."""
+        step, self._open = self._open, None
+        if step is None:
+            return None
+        self._revert(step)
+        return step
+
     def push(self, step: Step) -> None:
+        """Add a finished step (its changes are already in the store).  If the journal
+        refuses it, the step's changes are reverted and the error propagates."""
+        if self.on_commit:
+            try:
+                self.on_commit(step, "new")
+            except BaseException:
+                self._revert(step)
+                raise
         self._done.append(step)
         self._undone.clear()
         self._trim()
-        if self.on_commit:
-            self.on_commit(step, "new")
+
+    def _revert(self, step: Step) -> None:
+        """Put back what ``step`` changed, as an undo does, without recording anything."""
+        for atom in reversed(step.atoms):
+            self.store.write(list(atom.layers), atom.f0, atom.t0, atom.old)
+        if step.undo_fn is not None:
+            step.undo_fn()
+        if self.on_apply and (step.atoms or step.undo_fn is not None):
+            self.on_apply(step, True)
+
+    def _reapply(self, step: Step) -> None:
+        for atom in step.atoms:
+            self.store.write(list(atom.layers), atom.f0, atom.t0, atom.new)
+        if step.redo_fn is not None:
+            step.redo_fn()
+        if self.on_apply:
+            self.on_apply(step, False)
 
     def _trim(self) -> None:
         total = sum(s.nbytes for s in self._done)
@@ -97,6 +134,11 @@ class History:
     @property
     def recording(self) -> bool:
         return self._open is not None
+
+    @property
+    def open_step(self) -> Step | None:
+        """The step being recorded (between :meth:`begin` and :meth:`end`), if any."""
+        return self._open
 
     # -- undo / redo ------------------------------------------------------------------------
     @property
@@ -126,14 +168,18 @@ class History:
         self.end()
         if not self._done:
             return None
-        step = self._done.pop()
-        if step.undo_fn is not None:
-            step.undo_fn()
+        step = self._done[-1]
         for atom in reversed(step.atoms):
             self.store.write(list(atom.layers), atom.f0, atom.t0, atom.old)
-        self._undone.append(step)
+        if step.undo_fn is not None:
+            step.undo_fn()
         if self.on_commit:
-            self.on_commit(step, "old")
+            try:
+                self.on_commit(step, "old")
+            except BaseException:
+                self._reapply(step)
+                raise
+        self._undone.append(self._done.pop())
         if self.on_apply:
             self.on_apply(step, True)
         return step
@@ -142,14 +188,18 @@ class History:
         self.end()
         if not self._undone:
             return None
-        step = self._undone.pop()
+        step = self._undone[-1]
         for atom in step.atoms:
             self.store.write(list(atom.layers), atom.f0, atom.t0, atom.new)
         if step.redo_fn is not None:
             step.redo_fn()
-        self._done.append(step)
         if self.on_commit:
-            self.on_commit(step, "new")
+            try:
+                self.on_commit(step, "new")
+            except BaseException:
+                self._revert(step)
+                raise
+        self._done.append(self._undone.pop())
         if self.on_apply:
             self.on_apply(step, False)
         return step
