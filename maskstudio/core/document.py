@@ -68,12 +68,13 @@ class Document:
         self.references: dict = {}  # name -> conformed stem [C, n], when stems were loaded
         self._listeners: list[Callable] = []
         self.view_channel = view_channel
-        self._complex: dict = {}  # name -> complex mask, for layers loaded as cIRM
+        #: layer uid -> complex mask, for layers loaded as cIRM (saved in projects, journaled)
+        self.complex_masks: dict = {}
         self.notes = ""
         self.status = "to do"
         self.project_path = None
         self.save_token = None  #: identifies the last save, so a journal is replayed on it only
-        self.journal = None  #: a maskstudio.core.project.Journal recording every finished step
+        self.journal = None  #: a maskstudio.core.journal.Journal recording every finished step
         self._next_uid = 0
         self._make_grid()
         self.modified = False
@@ -86,6 +87,11 @@ class Document:
             self.store.add_layer()
         self._make_history()
         self.spectrogram = SpectrogramImage(self.clip.samples, self.config, self.view_channel)
+
+    def close(self) -> None:
+        """Stop journaling (the journal stays on disk for recovery; its lock is released)."""
+        if self.journal is not None:
+            self.journal.close()
 
     # -- events ---------------------------------------------------------------------------
     def subscribe(self, callback: Callable) -> None:
@@ -101,9 +107,27 @@ class Document:
                                on_commit=self._commit)
 
     def _commit(self, step: Step, values: str) -> None:
-        """A step was done, undone or redone: record what the store now holds."""
-        if self.journal is not None:
-            self.journal.record_step(self, step, values)
+        """A step was done, undone or redone: mark the layers it edited (a model's or an
+        oracle's layer painted over is no longer what it computed), then record what the store
+        now holds.  If the journal refuses the record, the marks go back too."""
+        before = {}
+        if values == "new":
+            for atom in step.atoms:
+                for j, index in enumerate(atom.layers):
+                    layer = self.layers[index] if index < len(self.layers) else None
+                    if (layer is not None and index not in before
+                            and layer.provenance.get("kind") != "painted"
+                            and not layer.provenance.get("edited")
+                            and not np.array_equal(atom.new[j], atom.old[j])):
+                        before[index] = layer.provenance
+                        layer.provenance = dict(layer.provenance, edited=True)
+        try:
+            if self.journal is not None:
+                self.journal.record_step(self, step, values)
+        except BaseException:
+            for index, prov in before.items():
+                self.layers[index].provenance = prov
+            raise
 
     def new_uid(self) -> int:
         uid = self._next_uid
@@ -241,13 +265,20 @@ class Document:
             new = props["name"]
             if new != layer.name:
                 props["name"] = check_source_name(self.unique_name(new), what="the layer name")
-        for key, value in props.items():
+        for key in props:
             if not hasattr(layer, key) or key == "uid":
                 raise ParameterError(f"layers have no property {key!r}")
+        before = {key: getattr(layer, key) for key in props}
+        for key, value in props.items():
             setattr(layer, key, value)
+        try:
+            if self.journal is not None:
+                self.journal.record_layers(self)
+        except BaseException:
+            for key, value in before.items():  # not journaled: not done
+                setattr(layer, key, value)
+            raise
         self.modified = True
-        if self.journal is not None:
-            self.journal.record_layers(self)
         self.emit("layers")
 
     def set_notes(self, notes: str) -> None:
@@ -263,12 +294,17 @@ class Document:
         self._set_item_field("status", status)
 
     def _set_item_field(self, key: str, value: str) -> None:
-        if getattr(self, key) == value:
+        before = getattr(self, key)
+        if before == value:
             return
         setattr(self, key, value)
+        try:
+            if self.journal is not None:
+                self.journal.record_layers(self)
+        except BaseException:
+            setattr(self, key, before)  # not journaled: not done
+            raise
         self.modified = True
-        if self.journal is not None:
-            self.journal.record_layers(self)
         self.emit("item")
 
     def locks(self) -> list:
@@ -305,36 +341,37 @@ class Document:
         box = box.clip(self.n_bins, self.n_frames)
         if box.empty or not 0 <= k < len(self.layers):
             return Box(0, 0, 0, 0)
-        if self.layers[k].locked:
-            raise ParameterError(f"layer '{self.layers[k].name}' is locked: unlock it to edit")
+        self.check_editable(k)
         layers = list(range(len(self.layers)))
         old = self.store.read(layers, box.f0, box.f1, box.t0, box.t1)
-        if np.iscomplexobj(old):
-            raise ParameterError("these layers hold complex masks: convert them to magnitude "
-                                 "masks before editing")
         new = edit_layer(old, k, target, alpha, self.locks())
         if np.array_equal(new, old):
             return Box(0, 0, 0, 0)
         self.store.write(layers, box.f0, box.t0, new)
         self.history.record(Atom(tuple(layers), box.f0, box.t0, old, new))
-        for j in range(len(self.layers)):
-            if j == k or np.any(new[j] != old[j]):
-                self._edited(j)
         self.modified = True
         self.emit("masks", box)
         if not self.history.recording:
             self.emit("history")
         return box
 
-    def _edited(self, j: int) -> None:
-        prov = self.layers[j].provenance
-        if prov.get("kind") != "painted" and not prov.get("edited"):
-            self.layers[j].provenance = dict(prov, edited=True)
+    def check_editable(self, k: int) -> None:
+        """Raise, before anything changes, if layer ``k`` cannot be edited: it does not
+        exist, or it is locked (a lock forbids every tool and operation on the layer; the
+        other layers' share can still move, except into or out of locked layers)."""
+        if not 0 <= k < len(self.layers):
+            raise ParameterError(f"there is no layer {k + 1}: choose a layer in the Layers panel")
+        if self.layers[k].locked:
+            raise ParameterError(f"layer '{self.layers[k].name}' is locked: unlock it to edit")
 
     def apply_whole(self, k: int, label: str, target_fn, *, progress=None,
                     selection: tuple | None = None) -> None:
         """Apply ``target_fn(box, current_k) -> target`` block by block over the whole file (or
-        over ``selection = (box, alpha)``) as one undoable step."""
+        over ``selection = (box, alpha)``) as one undoable step.
+
+        A locked or missing layer is refused before anything changes; an operation that fails
+        or is cancelled part-way puts back what it changed, and only that (earlier steps stay)."""
+        self.check_editable(k)
         self.begin_edit(label)
         try:
             if selection is not None:
@@ -349,10 +386,20 @@ class Document:
                     if progress:
                         progress(box.t1, self.n_frames)
         except BaseException:
-            self.history.end()
-            self.history.undo()  # leave nothing half-done
+            box = self._open_box()
+            self.history.abort()  # leave nothing half-done, touch no earlier step
+            if not box.empty:
+                self.emit("masks", box)
             raise
         self.end_edit()
+
+    def _open_box(self) -> Box:
+        step = self.history.open_step
+        box = Box(0, 0, 0, 0)
+        for atom in (step.atoms if step is not None else ()):
+            h, w = atom.old.shape[-2:]
+            box = box.union(Box(atom.f0, atom.f0 + h, atom.t0, atom.t0 + w))
+        return box
 
     def fill(self, k: int, selection, value: float = 1.0) -> None:
         self.apply_whole(k, "fill", lambda box, cur: value, selection=selection)
@@ -370,6 +417,7 @@ class Document:
 
     def smooth(self, k: int, selection, sigma_bins: float = 2.0, sigma_frames: float = 2.0
                ) -> None:
+        self.check_editable(k)
         box, alpha = selection
         grown = box.grow(int(3 * sigma_bins) + 1, int(3 * sigma_frames) + 1).clip(
             self.n_bins, self.n_frames)
@@ -495,7 +543,8 @@ class Document:
             indices.append(i)
             added.append((i, self.layers[i], self.store.stored_tiles(i)))
         if complex_masks:
-            self._complex.update({self.layers[i].name: d for i, d in zip(indices, data)})
+            self.complex_masks.update({self.layers[i].uid: np.asarray(d, np.complex64)
+                                       for i, d in zip(indices, data)})
 
         def undo():
             for i, _, _ in reversed(added):
@@ -509,6 +558,16 @@ class Document:
                                                for t in ts.values())))
         self.emit("history")
         return indices
+
+    def complex_data(self, indices) -> np.ndarray:
+        """The complex (cIRM) masks of the layers at ``indices``, ``[N, (C,) F, T]``; they
+        follow the layer through renames, saves and recovery, and lapse once it is edited."""
+        layers = [self.layers[i] for i in indices]
+        if not layers or not all(la.uid in self.complex_masks and not la.provenance.get("edited")
+                                 for la in layers):
+            raise ParameterError("the complex phase needs unedited complex (cIRM) layers: "
+                                 "choose another phase")
+        return np.stack([self.complex_masks[la.uid] for la in layers])
 
     # -- export ---------------------------------------------------------------------------
     def mask_set(self, names: Sequence[str] | None = None) -> MaskSet:
@@ -547,11 +606,7 @@ class Document:
                                           extra)
         masks = self.mask_set(names)
         if phase == "complex":
-            cplx = self._complex
-            if not all(n in cplx and not self.layers[self.index(n)].provenance.get("edited")
-                       for n in masks.names):
-                raise ParameterError("the complex phase needs unedited complex (cIRM) layers")
-            masks = MaskSet(masks.names, np.stack([cplx[n] for n in masks.names]))
+            masks = MaskSet(masks.names, self.complex_data([self.index(n) for n in masks.names]))
         signals = render(self.clip, masks, self.config, phase=phase, references=refs,
                          n_iter=n_iter, cutoff_hz=cutoff_hz, progress=progress)
         return write_outputs(out_dir, self.clip, masks, signals, self.config, fmt=fmt,

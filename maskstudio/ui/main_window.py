@@ -280,6 +280,8 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         self.play_cursor = 0.0
         if self._fill_task is not None:
             self._fill_task.cancel()
+        if self.doc is not None and self.doc is not doc:
+            self.doc.close()  # its journal stays for recovery; its lock goes
         self.doc = doc
         doc.subscribe(lambda e, p: self.bridge.event.emit(e, p))
         self.options.set_channels(doc.clip.n_channels)

@@ -44,25 +44,46 @@ class ProjectsMixin:
 
     def _offer_recovery(self, doc, project=None, mixture=None) -> None:
         """If the last session of this file ended without saving, offer its edits back; then
-        journal every finished step from here on."""
-        from maskstudio.core.project import (Journal, journal_for, load_project,
-                                             pending_recovery, recover)
+        journal every finished step from here on.  A file that another session is editing
+        is offered read-only (no journal, and no save over the other session's project)."""
+        from maskstudio.core.project import (Journal, JournalInUseError, journal_for,
+                                             journal_in_use, pending_recovery, recover)
 
         if self.journaling:
-            n = pending_recovery(journal_for(doc), doc.save_token)
-            recovered = False
-            if n and self.confirm_recovery(n):
-                try:
-                    if project is not None:
-                        doc = load_project(project, mixture=mixture, use_journal=True)
-                    else:
-                        recover(journal_for(doc), doc)
-                    recovered = True
-                except MaskStudioError as exc:
-                    show_error(self, f"could not recover: {exc}")
-            if not recovered:
-                Journal.start(doc)
+            path = journal_for(doc)
+            if journal_in_use(path) and not self.confirm_read_only(doc):
+                return
+            try:
+                n = pending_recovery(path, doc.save_token)
+                recovered = False
+                if n and self.confirm_recovery(n):
+                    try:
+                        recover(path, doc)  # the document is on the journal's save already
+                        recovered = True
+                    except JournalInUseError:
+                        raise
+                    except MaskStudioError as exc:
+                        show_error(self, f"could not recover: {exc}")
+                if not recovered:
+                    Journal.start(doc)
+            except JournalInUseError:
+                doc.journal = None  # read-only: the other session keeps its journal
+                self.statusBar().showMessage("opened read-only: this file is open in another "
+                                             "maskstudio session", 10000)
+            except MaskStudioError as exc:
+                doc.journal = None
+                show_error(self, f"{exc}\n\nThe file is open, but edits are not protected "
+                                 f"against a crash until it is saved.")
         self.set_document(doc)
+
+    def confirm_read_only(self, doc) -> bool:
+        name = doc.project_path.name if doc.project_path else (
+            doc.clip.path.name if doc.clip.path else "this file")
+        answer = QtWidgets.QMessageBox.question(
+            self, "Open elsewhere",
+            f"'{name}' is open in another maskstudio window or process. Open it read-only "
+            f"here? (Edits made here cannot be saved over the other session's project.)")
+        return answer == QtWidgets.QMessageBox.StandardButton.Yes
 
     def confirm_recovery(self, n: int) -> bool:
         answer = QtWidgets.QMessageBox.question(

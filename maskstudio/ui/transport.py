@@ -116,14 +116,7 @@ def make_renderer(doc, phase: str) -> StreamRenderer:
     refs = None
     if n:
         if phase == "complex":
-            names = [layer.name for layer in doc.layers]
-            if not all(nm in doc._complex and not layer.provenance.get("edited")
-                       for nm, layer in zip(names, doc.layers)):
-                raise MaskStudioError("the complex phase plays unedited complex (cIRM) layers "
-                                      "only: choose another phase")
-            import numpy as np
-
-            data = np.stack([doc._complex[nm] for nm in names])
+            data = doc.complex_data(range(n))
             masks = lambda a, b: data[..., a:b]  # noqa: E731
         else:
             masks = doc.store.block

@@ -14,8 +14,8 @@ import soundfile as sf
 from maskstudio.core.audio_io import load_audio
 from maskstudio.core.document import Document
 from maskstudio.core.edits import brush_stroke, rectangle
-from maskstudio.core.project import (Journal, MixtureMovedError, journal_for, load_project,
-                                     pending_recovery, recover, save_project)
+from maskstudio.core.project import (Journal, JournalInUseError, MixtureMovedError, journal_for,
+                                     load_project, pending_recovery, recover, save_project)
 from maskstudio.core.stft import STFTConfig
 
 from ..conftest import SR, clicks, harmonic
@@ -64,6 +64,10 @@ def test_a_project_reopens_bit_for_bit(mixture, tmp_path):
     doc.notes, doc.status = "check 0:01", "in progress"
     path = save_project(doc, tmp_path / "projects" / "take1")
     assert path.suffix == ".msproj" and not doc.modified
+    with pytest.raises(JournalInUseError, match="open in another"):
+        load_project(path)  # a second editor of the same project is told, not let in
+    assert load_project(path, start_journal=False).layers[0].name == "voice"  # read-only
+    doc.close()
     again = load_project(path)
     _same(_state(doc), _state(again))
     assert again.layers[1].provenance == {"kind": "painted"}
@@ -74,12 +78,13 @@ def test_a_moved_or_changed_mixture_is_detected(mixture, tmp_path):
     doc = Document(load_audio(mixture), CFG)
     doc.add_layer("voice")
     path = save_project(doc, tmp_path / "p.msproj")
+    doc.close()
     moved = tmp_path / "elsewhere.wav"
     shutil.move(str(mixture), moved)
     with pytest.raises(MixtureMovedError, match="not found") as err:
         load_project(path)
     assert err.value.expected.name == "mix.wav"
-    assert load_project(path, mixture=moved).layers[0].name == "voice"
+    assert load_project(path, mixture=moved, start_journal=False).layers[0].name == "voice"
     x = load_audio(moved).samples
     sf.write(str(moved), (x * 0.5).T, SR, subtype="FLOAT")
     with pytest.raises(MixtureMovedError, match="changed"):
@@ -104,12 +109,14 @@ def test_the_journal_replays_every_finished_step(mixture, tmp_path):
     doc.set_notes("halfway")
     doc.set_layer(0, opacity=0.3)
     doc.set_status("done")
-    assert pending_recovery(journal_for(doc), doc.save_token) > 5
+    assert pending_recovery(journal_for(doc), doc.save_token) == 0  # its session is running
     # the program dies here: no save.  Reopening with the journal restores it exactly.
+    doc.close()
+    assert pending_recovery(journal_for(doc), doc.save_token) > 5
     again = load_project(path, use_journal=True)
     _same(_state(doc), _state(again))
     assert again.modified and again.notes == "halfway" and again.status == "done"
-    plain = load_project(path)  # without the journal: the last save
+    plain = load_project(path, start_journal=False)  # without the journal: the last save
     assert [la.name for la in plain.layers] == ["voice"] and not plain.store.dense(0).any()
 
 
@@ -122,6 +129,7 @@ def test_a_torn_last_record_is_ignored(mixture, tmp_path):
     _edit(doc, 0, 1)
     jp = journal_for(doc)
     jp.write_bytes(jp.read_bytes()[:-7])  # a crash in the middle of writing the last record
+    doc.close()
     again = load_project(path, use_journal=True)
     np.testing.assert_array_equal(again.store.dense(0), after_one)
 
@@ -194,11 +202,11 @@ def test_a_reopened_project_finds_its_oracle_stems_again(mixture, tmp_path):
     doc = Document(load_audio(mixture), CFG)
     doc.add_oracle_layers("irm", stems)
     path = save_project(doc, tmp_path / "p.msproj")
-    again = load_project(path)
+    again = load_project(path, start_journal=False)
     assert again.references == {}
     assert again.restore_references() == []
     for name in stems:
         np.testing.assert_array_equal(again.references[name], doc.references[name])
     stems["drums"].unlink()
-    third = load_project(path)
+    third = load_project(path, start_journal=False)
     assert third.restore_references() == ["drums"] and list(third.references) == ["voice"]
