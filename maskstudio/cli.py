@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import traceback
 import warnings
 from pathlib import Path
 
@@ -147,6 +146,13 @@ def _config(args, *, fallback=None):
                       win_length=args.win_length, window=args.window)
 
 
+def _check_phase_args(args) -> None:
+    """``--n-iter`` and ``--cutoff-hz``: whole and bounded, finite and not negative."""
+    from maskstudio.core.checks import check_phase_options
+
+    check_phase_options(args.n_iter, args.cutoff_hz, names=("--n-iter", "--cutoff-hz"))
+
+
 def _parse_sources(specs):
     from maskstudio.core.separation import check_source_name
     from maskstudio.core.names import name_key
@@ -185,15 +191,18 @@ def _progress(label):
 def cmd_oracle(args) -> int:
     from maskstudio.core.audio_io import conform_reference, load_audio
     from maskstudio.core.masks import MaskSet
-    from maskstudio.core.oracle import oracle_masks
+    from maskstudio.core.oracle import check_oracle_options, oracle_masks
     from maskstudio.core.separation import render, write_outputs
 
     sources = _parse_sources(args.source)
     config = _config(args)
+    _check_phase_args(args)
+    checked = check_oracle_options(lc_db=args.lc_db, p=args.p, beta=args.beta)
     mixture = load_audio(args.mixture)
     refs = [conform_reference(load_audio(p), mixture, name=f"source '{n}'")
             for n, p in sources.items()]
-    options = dict(lc_db=args.lc_db, p=args.p, beta=args.beta, truncate=not args.no_truncate)
+    options = dict(lc_db=checked["lc_db"], p=checked["p"], beta=checked["beta"],
+                   truncate=not args.no_truncate)
     data = oracle_masks(mixture.samples, refs, config, args.mask, per_channel=args.per_channel,
                         progress=_progress("oracle masks"), **options)
     masks = MaskSet(list(sources), data)
@@ -223,8 +232,9 @@ def cmd_separate(args) -> int:
     if args.phase == "oracle":
         raise ParameterError("--phase oracle needs the reference stems: use 'maskstudio oracle' "
                              "with --source NAME=PATH")
-    mixture = load_audio(args.mixture)
     explicit = _config(args)
+    _check_phase_args(args)
+    mixture = load_audio(args.mixture)
     mf = load_masks(args.masks, n_channels=mixture.n_channels, n_samples=mixture.n_samples,
                     samplerate=mixture.samplerate, config=explicit)
     masks = mf.masks
@@ -253,6 +263,7 @@ def cmd_play(args) -> int:
     from maskstudio.audio.sd_backend import SoundDeviceBackend
     from maskstudio.core.audio_io import load_audio
     from maskstudio.core.maskfile import load_masks
+    from maskstudio.core.checks import check_number
     from maskstudio.core.phase import PHASE_MODES
     from maskstudio.core.stft import STFTConfig
     from maskstudio.core.stream import Heard, StreamRenderer
@@ -260,6 +271,12 @@ def cmd_play(args) -> int:
     if args.phase not in PHASE_MODES or args.phase == "oracle":
         raise ParameterError(f"--phase {args.phase!r} cannot be played here: choose one of "
                              f"{', '.join(m for m in PHASE_MODES if m != 'oracle')}")
+    _check_phase_args(args)
+    start_s = check_number(args.start, "--start", lo=0, hint="seconds from the beginning")
+    duration = None if args.duration is None else check_number(
+        args.duration, "--duration", lo=0, lo_open=True, hint="seconds to play")
+    preroll = check_number(args.preroll, "--preroll", lo=0, hi=600,
+                           hint="seconds to render before the sound starts")
     mixture = load_audio(args.mixture)
     masks, config, names = None, STFTConfig(), []
     if args.masks:
@@ -280,10 +297,11 @@ def cmd_play(args) -> int:
     if args.phase == "complex" and (masks is None or not np.iscomplexobj(masks)):
         raise ParameterError("--phase complex needs complex masks (a cIRM)")
     sr = mixture.samplerate
-    start = int(round(max(args.start, 0) * sr))
-    if start >= mixture.n_samples:
+    if start_s >= mixture.duration:
         raise ParameterError(f"--start {args.start} is past the end ({mixture.duration:.1f} s)")
-    stop = None if args.duration is None else start + max(1, int(round(args.duration * sr)))
+    start = int(round(start_s * sr))
+    stop = None if duration is None else \
+        start + max(1, int(round(min(duration, mixture.duration - start_s) * sr)))
     renderer = StreamRenderer(mixture.samples, config,
                               None if masks is None else (lambda a, b: masks[..., a:b]),
                               len(names), phase=args.phase, samplerate=sr, n_iter=args.n_iter,
@@ -295,7 +313,7 @@ def cmd_play(args) -> int:
     end = mixture.n_samples if stop is None else min(stop, mixture.n_samples)
     print(f"playing {args.layer} from {start / sr:.2f} s to {end / sr:.2f} s "
           f"({args.phase} phase); Ctrl+C stops", file=sys.stderr)
-    player.play(renderer, sr, start=start, stop=stop, preroll=args.preroll)
+    player.play(renderer, sr, start=start, stop=stop, preroll=preroll)
     try:
         while not player.finished:
             if backend.error:
@@ -411,26 +429,22 @@ def main(argv=None) -> int:
                     "batch": cmd_batch, "info": cmd_info, "devices": cmd_devices,
                     "demo": cmd_demo}[args.command](args)
         return _run_editor(argv)
-    except MaskStudioError as exc:
-        sys.stderr.write(f"maskstudio: error: {exc}\n")
-        return EXIT_USAGE
-    except MemoryError:
-        sys.stderr.write("maskstudio: error: not enough memory for this file with these "
-                         "settings: try a larger --hop-length or a shorter excerpt\n")
-        return EXIT_USAGE
     except KeyboardInterrupt:
         sys.stderr.write("maskstudio: interrupted\n")
         return 130
-    except Exception:  # a bug: keep the traceback for the report, show one line
-        log = Path(tempfile.gettempdir()) / "maskstudio-crash.log"
-        try:
-            log.write_text(traceback.format_exc())
-            where = f"; details in {log}"
-        except OSError:
-            where = ""
-        sys.stderr.write(f"maskstudio: internal error: {sys.exc_info()[1]!r}{where}. "
-                         f"Please report it.\n")
-        return 1
+    except Exception as exc:  # noqa: BLE001 - the last resort: one line, never a traceback
+        from maskstudio.reporting import describe_failure
+
+        message, bug = describe_failure(exc)  # a bug's traceback goes to a crash log
+        if bug:
+            sys.stderr.write(f"maskstudio: {_one_line(message)}\n")
+            return 1
+        sys.stderr.write(f"maskstudio: error: {_one_line(message)}\n")
+        return EXIT_USAGE
+
+
+def _one_line(message: str) -> str:
+    return " ".join(str(message).split())
 
 
 def _run_editor(argv) -> int:

@@ -78,13 +78,14 @@ def check_number(value, name: str, *, lo=None, hi=None, lo_open: bool = False,
     return number
 
 
-def check_phase_options(n_iter=None, cutoff_hz=None):
-    """The phase options' values checked: ``(n_iter, cutoff_hz)`` (None stays None)."""
+def check_phase_options(n_iter=None, cutoff_hz=None, *, names=("n_iter", "cutoff_hz")):
+    """The phase options' values checked: ``(n_iter, cutoff_hz)`` (None stays None);
+    ``names`` are how the user knows them, for the message."""
     if n_iter is not None:
-        n_iter = check_number(n_iter, "n_iter", lo=0, hi=MAX_ITERATIONS, integer=True)
+        n_iter = check_number(n_iter, names[0], lo=0, hi=MAX_ITERATIONS, integer=True)
     if cutoff_hz is not None:
-        cutoff_hz = check_number(cutoff_hz, "cutoff_hz", lo=0, hi=1e7,
-                                 hint="give the cutoff frequency in Hz, e.g. 6000")
+        cutoff_hz = check_number(cutoff_hz, names[1], lo=0, hi=10_000_000,
+                                 hint="the cutoff frequency in Hz, e.g. 6000")
     return n_iter, cutoff_hz
 
 

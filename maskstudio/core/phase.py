@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from maskstudio.core.checks import check_phase_options
 from maskstudio.core.masks import residual as residual_mask
 from maskstudio.core.stft import (STFTConfig, frame_major, istft, stft, stft_frames,
                                   synthesize_blocks)
@@ -125,8 +126,7 @@ def resynthesize(mixture: np.ndarray, masks: np.ndarray, config: STFTConfig, *,
                              "real: use the 'mixture' phase")
     if n_iter is None:
         n_iter = DEFAULT_ITERATIONS.get(phase, 0)
-    if n_iter < 0:
-        raise ParameterError(f"n_iter={n_iter} must not be negative")
+    n_iter, cutoff_hz = check_phase_options(n_iter, cutoff_hz)  # finite, whole, in range
     if phase == "oracle":
         if references is None or len(references) != m.shape[0]:
             raise ParameterError("the 'oracle' phase needs one reference stem per mask")
@@ -260,8 +260,10 @@ def fast_griffin_lim(magnitude: np.ndarray, init: np.ndarray, config: STFTConfig
     -------
     np.ndarray [shape=(..., length)], float32
     """
-    if n_iter < 0:
-        raise ParameterError(f"n_iter={n_iter} must not be negative")
+    n_iter, _ = check_phase_options(n_iter)
+    from maskstudio.core.checks import check_number
+
+    momentum = check_number(momentum, "momentum", lo=0, hi=1, hint="0.99 is usual")
     kw = config.kwargs()
     A = frame_major(magnitude, np.float32)
     alpha = np.float32(momentum)

@@ -89,7 +89,10 @@ class StreamRenderer:
         self.masks = masks
         self.n_layers = n_layers
         self.phase = phase
-        self.n_iter = DEFAULT_ITERATIONS.get(phase, 0) if n_iter is None else n_iter
+        from maskstudio.core.checks import check_phase_options
+
+        self.n_iter, cutoff_hz = check_phase_options(
+            DEFAULT_ITERATIONS.get(phase, 0) if n_iter is None else n_iter, cutoff_hz)
         self.cutoff_bin = (int(np.searchsorted(config.frequencies(samplerate), cutoff_hz))
                            if phase == "hybrid" else None)
         self.references = references
