@@ -177,17 +177,27 @@ class Document:
         if config == self.config:
             return
         old_cfg, old_store = self.config, self.store
-        dense = [old_store.dense(i) for i in range(old_store.n_layers)]
-        self.config = config
-        self._make_grid(old_store.lead)
-        for i, d in enumerate(dense):
-            self.store.set_dense(i, regrid_mask(d, self.n_bins, self.n_frames, old_cfg, config,
-                                            self.samplerate))
-            if progress:
-                progress(i + 1, len(dense))
+        saved = {k: getattr(self, k) for k in ("config", "store", "history", "spectrogram",
+                                               "n_bins", "n_frames")}
+        saved_complex = dict(self.complex_masks)
+        try:
+            dense = [old_store.dense(i) for i in range(old_store.n_layers)]
+            self.config = config
+            self._make_grid(old_store.lead)
+            self.complex_masks.clear()  # a cIRM lives on the grid it was computed on
+            for i, d in enumerate(dense):
+                self.store.set_dense(i, regrid_mask(d, self.n_bins, self.n_frames, old_cfg,
+                                                    config, self.samplerate))
+                if progress:
+                    progress(i + 1, len(dense))
+            if self.journal is not None:
+                self.journal.record_snapshot(self)
+        except BaseException:  # cancelled, or not journaled: the old grid, as it was
+            for k, v in saved.items():
+                setattr(self, k, v)
+            self.complex_masks = saved_complex
+            raise
         self.modified = True
-        if self.journal is not None:
-            self.journal.record_snapshot(self)
         self.emit("spectrogram")
         self.emit("layers")
         self.emit("masks", Box(0, self.n_bins, 0, self.n_frames))

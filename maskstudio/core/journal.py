@@ -317,6 +317,7 @@ def apply_record(doc, header: dict, payload: bytes) -> None:
             doc.config = cfg
             doc._make_grid(doc.store.lead)
             doc.store.set_layer_tiles([{} for _ in doc.layers])
+            doc.complex_masks.clear()
     tiles = {layer.uid: t for layer, t in zip(doc.layers, doc.store.layer_tiles())}
     layers = [Layer(**dict(meta, color=tuple(meta["color"]))) for meta in header["layers"]]
     doc.layers = layers

@@ -258,11 +258,17 @@ class JournalMachine(RuleBasedStateMachine):
         self._attempt(self.doc.history.redo)
 
     @precondition(lambda self: len(self.doc.layers) <= 3)
-    @rule(grid=st.sampled_from(GRIDS))
-    def change_grid(self, grid):
-        self._attempt(lambda: self.doc.set_config(grid))
+    @rule(grid=st.sampled_from(GRIDS), cancel=st.booleans())
+    def change_grid(self, grid, cancel):
+        def progress(done, total):
+            if cancel:
+                raise Cancelled("cancelled")
 
-    @rule(which=st.sampled_from(["stroke", "undo", "layer", "notes"]))
+        def change_grid():
+            self.doc.set_config(grid, progress=progress)
+        self._attempt(change_grid)
+
+    @rule(which=st.sampled_from(["stroke", "undo", "layer", "notes", "grid"]))
     def full_disk(self, which):
         """The journal cannot be written: the edit is refused, nothing changes."""
         d = self.doc
@@ -272,6 +278,8 @@ class JournalMachine(RuleBasedStateMachine):
             fn = d.history.undo
         elif which == "notes":
             fn = lambda: d.set_notes(d.notes + "!")  # noqa: E731
+        elif which == "grid":
+            fn = lambda: d.set_config(GRIDS[1] if d.config == GRIDS[0] else GRIDS[0])  # noqa
         else:
             def fn():
                 d.begin_edit("brush")
