@@ -65,6 +65,7 @@ def run(path=None, *, screenshot=None, preloaded=None) -> int:
         win = MainWindow(settings)
         win.confirm_close = False
         win.journaling = False  # a picture, not a session: leave any recovery journal alone
+        win.interactive = False  # nobody to answer a question: fail with one line instead
         win.resize(1280, 800)
         win.show()
         win.open_path(target, wait=True, preloaded=preloaded)
@@ -89,6 +90,9 @@ def run(path=None, *, screenshot=None, preloaded=None) -> int:
         return 0
     win = MainWindow()
     win.show()
+    from maskstudio.ui.workers import install_excepthook
+
+    install_excepthook(win)  # a slot that raises shows a dialog, not only a line on stderr
     if os.environ.get("MASKSTUDIO_BENCH_FIRST_FRAME"):
         def painted():
             app.processEvents()

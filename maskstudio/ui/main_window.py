@@ -21,7 +21,7 @@ from maskstudio.ui.mask_sources import MaskSourcesMixin
 from maskstudio.ui.metrics_panel import MetricsPanel
 from maskstudio.ui.playback import PlaybackMixin
 from maskstudio.ui.projects import ProjectsMixin
-from maskstudio.ui.workers import run_task, show_error
+from maskstudio.ui.workers import report_failure, run_task, show_error
 
 MAX_RECENT = 10
 TOOL_KEYS = [("brush", "B", "Brush"), ("eraser", "E", "Eraser"), ("rect", "R", "Rectangle"),
@@ -45,6 +45,9 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         self.doc: Document | None = None
         self.confirm_close = True
         self.journaling = True  # every finished step goes to a crash journal
+        #: False when nobody sits at the window (--screenshot): no question is asked, a
+        #: failure to open is raised to the caller instead of shown in a dialog
+        self.interactive = True
         self._fill_task = None
         self.setWindowTitle("maskstudio")
         self.setAcceptDrops(True)
@@ -269,8 +272,8 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         if wait:
             try:
                 self._offer_recovery(load(None))
-            except MaskStudioError as exc:
-                show_error(self, str(exc))
+            except Exception as exc:  # noqa: BLE001 - every failed action gets its dialog
+                report_failure(self, exc)
             return None
         return run_task(self, f"Opening {path.name}…", load, self._offer_recovery)
 
@@ -395,10 +398,12 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
 
     # -- edits ----------------------------------------------------------------------------
     def _guard(self, fn, *args, **kwargs):
+        """``fn(*args, **kwargs)``, or None after showing its failure (any failure: a bug's
+        dialog says where its traceback was written)."""
         try:
             return fn(*args, **kwargs)
-        except MaskStudioError as exc:
-            show_error(self, str(exc))
+        except Exception as exc:  # noqa: BLE001 - every failed action gets its dialog
+            report_failure(self, exc)
         return None
 
     def _need_layer(self) -> bool:

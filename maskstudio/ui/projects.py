@@ -10,7 +10,7 @@ from pyqtgraph.Qt import QtWidgets
 
 from maskstudio.errors import MaskStudioError
 from maskstudio.ui.dialogs import AUDIO_FILTER
-from maskstudio.ui.workers import show_error
+from maskstudio.ui.workers import report_failure, show_error
 
 
 class ProjectsMixin:
@@ -22,6 +22,8 @@ class ProjectsMixin:
         try:
             doc = load_project(path, mixture=mixture, start_journal=False)
         except MixtureMovedError as exc:
+            if not self.interactive:  # nobody to ask (--screenshot): say it and stop
+                raise
             answer = QtWidgets.QMessageBox.question(
                 self, "Locate the mixture", f"{exc}\n\nLocate it now?")
             if answer == QtWidgets.QMessageBox.StandardButton.Yes:
@@ -30,8 +32,10 @@ class ProjectsMixin:
                 if found:
                     self.open_project(path, mixture=found)
             return
-        except MaskStudioError as exc:
-            return show_error(self, str(exc))
+        except Exception as exc:  # noqa: BLE001 - every failed action gets its dialog
+            if not self.interactive:
+                raise
+            return report_failure(self, exc)
         self._offer_recovery(doc, project=path, mixture=mixture)
         if self.doc is not None:
             missing = self.doc.restore_references()
@@ -62,18 +66,20 @@ class ProjectsMixin:
                         recovered = True
                     except JournalInUseError:
                         raise
-                    except MaskStudioError as exc:
-                        show_error(self, f"could not recover: {exc}")
+                    except Exception as exc:  # noqa: BLE001 - any failure gets its dialog
+                        report_failure(self, exc, prefix="could not recover: ")
                 if not recovered:
                     Journal.start(doc)
             except JournalInUseError:
                 doc.journal = None  # read-only: the other session keeps its journal
                 self.statusBar().showMessage("opened read-only: this file is open in another "
                                              "maskstudio session", 10000)
-            except MaskStudioError as exc:
+            except Exception as exc:  # noqa: BLE001 - the file opens all the same
                 doc.journal = None
-                show_error(self, f"{exc}\n\nThe file is open, but edits are not protected "
-                                 f"against a crash until it is saved.")
+                from maskstudio.reporting import describe_failure
+
+                show_error(self, f"{describe_failure(exc)[0]}\n\nThe file is open, but edits "
+                                 f"are not protected against a crash until it is saved.")
         self.set_document(doc)
 
     def confirm_read_only(self, doc) -> bool:
