@@ -102,8 +102,14 @@ def test_property_round_trip_recovers_any_signal(n, log_fft, hop_div, channels, 
     y = _signal((channels, n), seed=seed)
     y2 = istft(stft(y, n_fft=n_fft, hop_length=hop), n_fft=n_fft, hop_length=hop, length=n)
     assert y2.shape == y.shape
-    # float32 rounding, amplified where the window's sum of squares is small
-    np.testing.assert_allclose(y2, y, atol=5e-5, rtol=2e-4)
+    # float32 rounding, amplified by 1 / (the windows' sum of squares) where few frames cover
+    # a sample (a signal shorter than a hop has one frame, whose window is ~0 at its edges)
+    w2 = np.hanning(n_fft + 1)[:n_fft] ** 2
+    env = np.zeros(n_fft + hop * (n // hop))
+    for t in range(1 + n // hop):
+        env[t * hop:t * hop + n_fft] += w2
+    gain = 1.0 / np.maximum(env[n_fft // 2:n_fft // 2 + n] / env.max(), 1e-6)
+    assert np.all(np.abs(y2 - y) <= 5e-5 * gain + 2e-4 * np.abs(y))
 
 
 @pytest.mark.reference
