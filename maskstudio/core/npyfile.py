@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import struct
+import tokenize
 import zipfile
 import zlib
 
@@ -22,7 +23,8 @@ __all__ = ["READ_ERRORS", "read_header", "nbytes", "read_member", "size_text"]
 #: these into their own one-line error.
 READ_ERRORS = (OSError, ValueError, EOFError, KeyError, IndexError, SyntaxError, TypeError,
                OverflowError, RecursionError, NotImplementedError, RuntimeError,
-               zipfile.BadZipFile, zlib.error, struct.error)
+               zipfile.BadZipFile, zlib.error, struct.error,
+               tokenize.TokenError)  # numpy tokenizes a damaged header's dict
 
 
 def read_header(fh, error, where: str):

@@ -17,7 +17,7 @@ from pyqtgraph.Qt import QtCore, QtWidgets
 from maskstudio.core.dataset import Dataset
 from maskstudio.errors import MaskStudioError
 from maskstudio.ui.dataset_panel import DatasetPanel
-from maskstudio.ui.workers import run_task, show_error
+from maskstudio.ui.workers import report_failure, run_task, show_error
 
 
 class DatasetMixin:
@@ -74,8 +74,8 @@ class DatasetMixin:
         """Open a dataset and its first item not done (or the item open last time)."""
         try:
             ds = Dataset.open(path)
-        except MaskStudioError as exc:
-            return show_error(self, str(exc))
+        except Exception as exc:  # noqa: BLE001 - every failed action gets its dialog
+            return report_failure(self, exc)
         if not self.leave_item():
             return None
         self.dataset, self.item_index = ds, None
@@ -154,8 +154,8 @@ class DatasetMixin:
                 done(load(None))
             except MixtureMovedError as exc:
                 fail(str(exc))
-            except MaskStudioError as exc:
-                show_error(self, str(exc))
+            except Exception as exc:  # noqa: BLE001 - every failed action gets its dialog
+                report_failure(self, exc)
             return None
         self._item_task = run_task(self, f"Opening {item.name}…", load, done, on_fail=fail)
         self._item_task.cancelled.connect(lambda: setattr(self, "_item_task", None))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from maskstudio.core.spectrogram import FREQ_SCALES
-from maskstudio.errors import MaskStudioError
 from maskstudio.ui.spectrogram_view import COLORMAPS
 
 
@@ -152,8 +151,10 @@ class LayersPanel(QtWidgets.QWidget):
     def set(self, index: int, **props) -> None:
         try:
             self.doc.set_layer(index, **props)
-        except MaskStudioError as exc:
-            self.errorRaised.emit(str(exc))
+        except Exception as exc:  # noqa: BLE001 - every failed action gets its dialog
+            from maskstudio.reporting import describe_failure
+
+            self.errorRaised.emit(describe_failure(exc)[0])
 
     def set_vocabulary(self, labels) -> None:
         self.vocabulary = list(labels)

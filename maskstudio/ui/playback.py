@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from pyqtgraph.Qt import QtCore, QtWidgets
 
-from maskstudio.errors import MaskStudioError
 from maskstudio.ui.transport import (DevicesDialog, Playheads, TransportBar, heard_for,
                                      make_renderer)
-from maskstudio.ui.workers import show_error
+from maskstudio.ui.workers import report_failure, show_error
 
 
 class PlaybackMixin:
@@ -109,9 +108,9 @@ class PlaybackMixin:
                 loop, stop = True, sel[0].t1 * hop
                 start = min(max(start, sel[0].t0 * hop), stop - 1)
             self.player.play(renderer, doc.samplerate, start=start, stop=stop, loop=loop)
-        except MaskStudioError as exc:
+        except Exception as exc:  # noqa: BLE001 - every failed action gets its dialog
             self.player = None
-            show_error(self, str(exc))
+            report_failure(self, exc)
             return
         self._resume_at = None
         self.transport.play_button.setText("❚❚ Pause")

@@ -373,10 +373,12 @@ class SpectrogramView(QtWidgets.QWidget):
                 self._draw_selection_outline()
                 if ev.isFinish():
                     self._finish_selection()
-        except MaskStudioError as exc:
+        except Exception as exc:  # noqa: BLE001 - every failed stroke gets its dialog
             if self.doc.history.recording:
                 self.doc.end_edit()
-            self.errorRaised.emit(str(exc))
+            from maskstudio.reporting import describe_failure
+
+            self.errorRaised.emit(describe_failure(exc)[0])
 
     def _press_grid(self, ev) -> tuple:
         pos = self.vb.mapSceneToView(ev.buttonDownScenePos())

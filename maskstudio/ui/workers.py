@@ -2,22 +2,27 @@
 
 ``run_task(parent, label, fn, on_done)`` calls ``fn(progress)`` on Qt's thread pool; ``progress``
 reports ``(done, total)`` and raises :class:`~maskstudio.errors.Cancelled` once the user has
-pressed Cancel.  ``on_done(result)`` runs on the GUI thread; a :class:`MaskStudioError` becomes
-an error dialog, anything else a dialog that points to the crash log.
+pressed Cancel.  ``on_done(result)`` runs on the GUI thread.
+
+Every failure of a user action ends in one error dialog (:func:`report_failure`): the message of
+a :class:`MaskStudioError`, a line naming the path for an ``OSError`` (a read-only folder, a
+full disk), and for a bug a line pointing to its crash log, where the traceback was written
+(:mod:`maskstudio.reporting`).  ``_guard`` in the window, :class:`Task` here and the exception
+hook (:func:`install_excepthook`, for slots that raise) all go through it.
 """
 
 from __future__ import annotations
 
-import tempfile
+import sys
 import threading
-import traceback
-from pathlib import Path
 
 from pyqtgraph.Qt import QtCore, QtWidgets
 
-from maskstudio.errors import Cancelled, MaskStudioError
+from maskstudio.errors import Cancelled
+from maskstudio.reporting import describe_failure
 
-__all__ = ["Task", "run_task", "show_error", "active_tasks"]
+__all__ = ["Task", "run_task", "show_error", "report_failure", "install_excepthook",
+           "active_tasks"]
 
 _TASKS: set = set()
 
@@ -33,6 +38,34 @@ def show_error(parent, message: str, title: str = "maskstudio") -> None:
     box.setObjectName("errorDialog")
     box.setWindowModality(QtCore.Qt.WindowModality.WindowModal)
     box.open()
+
+
+def report_failure(parent, exc: BaseException, *, prefix: str = "") -> str:
+    """Show the failure ``exc`` of a user action in an error dialog over ``parent``.
+
+    Call it in the ``except`` block: the user's error shows its message, an ``OSError`` the
+    path and what to do, a bug a line that points to the crash log holding its traceback.
+    Returns the message shown.
+    """
+    message, _ = describe_failure(exc)
+    show_error(parent, prefix + message)
+    return message
+
+
+def install_excepthook(window) -> None:
+    """Make an exception escaping a Qt slot (which Qt would only print) a dialog over
+    ``window`` and, for a bug, a crash log."""
+    previous = sys.excepthook
+
+    def hook(kind, exc, tb):
+        if not isinstance(exc, Exception):
+            return previous(kind, exc, tb)
+        try:
+            message = report_failure(window, exc.with_traceback(tb))
+            sys.stderr.write(f"maskstudio: {message}\n")
+        except Exception:  # noqa: BLE001 - the window itself is gone: say it the old way
+            previous(kind, exc, tb)
+    sys.excepthook = hook
 
 
 class Task(QtCore.QObject, QtCore.QRunnable):
@@ -61,18 +94,8 @@ class Task(QtCore.QObject, QtCore.QRunnable):
             result = self.fn(self.progress)
         except Cancelled:
             self.cancelled.emit()
-        except MaskStudioError as exc:
-            self.failed.emit(str(exc))
-        except MemoryError:
-            self.failed.emit("not enough memory for this operation: try a larger hop length "
-                             "or a shorter file")
-        except Exception as exc:  # a bug: keep the traceback for the report
-            log = Path(tempfile.gettempdir()) / "maskstudio-crash.log"
-            try:
-                log.write_text(traceback.format_exc())
-            except OSError:
-                pass
-            self.failed.emit(f"internal error: {exc!r}. Details are in {log}; please report it.")
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a message
+            self.failed.emit(describe_failure(exc)[0])  # a bug's traceback: a crash log
         else:
             self.succeeded.emit(result)
 
