@@ -61,19 +61,29 @@ def describe_masks(path) -> str:
         if mf.config is not None:
             secs = f" (about {_duration(T * mf.config.hop_length / mf.samplerate)})"
         lines.append(f"  samplerate  {mf.samplerate} Hz{secs}")
-    finite = np.isfinite(data).all()
-    if not finite:
-        lines.append("  values      contain NaN or infinity: this file cannot be applied")
-    elif np.iscomplexobj(data):
-        lines.append(f"  values      complex, |mask| up to {float(np.abs(data).max()):.3f}")
-    else:
-        lo, hi = float(data.min()), float(data.max())
-        binary = bool(np.isin(data, (0, 1)).all())
-        lines.append(f"  values      {'binary' if binary else 'soft'}, from {lo:.3g} to {hi:.3g}")
-        lines.append(f"  overlap     {overlap_report(data).describe()}")
+    lines += _describe_values(data)
     for key, value in mf.metadata.items():
         lines.append(f"  {key:<11} {value}")
     return "\n".join(lines)
+
+
+def _describe_values(data: np.ndarray) -> list:
+    """What the values are, and whether the file can be applied as it is."""
+    with np.errstate(all="ignore"):  # describing 1e300 or inf must not print warnings
+        finite = np.isfinite(data)
+        bad = int(finite.size - np.count_nonzero(finite))
+        if bad:
+            return [f"  values      {bad} NaN or infinite value(s): this file cannot be "
+                    f"applied"]
+        if np.iscomplexobj(data):
+            return [f"  values      complex, |mask| up to {float(np.abs(data).max()):.3f}"]
+        lo, hi = float(data.min()), float(data.max())
+        if lo < -1e-6 or hi > 1 + 1e-6:
+            return [f"  values      from {lo:.3g} to {hi:.3g}, outside [0, 1]: this file "
+                    f"cannot be applied (a mask that may exceed one is saved as complex64)"]
+        binary = bool(np.isin(data, (0, 1)).all())
+        return [f"  values      {'binary' if binary else 'soft'}, from {lo:.3g} to {hi:.3g}",
+                f"  overlap     {overlap_report(data).describe()}"]
 
 
 def describe_file(path) -> str:

@@ -230,6 +230,9 @@ def _check_masks_header(shape, dtype, path) -> None:
                             f"[source, freq, time] or [source, channel, freq, time]")
     if len(shape) > 2 and shape[0] == 0:
         raise MaskFileError(f"'{path}' holds no masks (zero sources): save at least one")
+    if 0 in shape:
+        raise MaskFileError(f"'{path}' holds empty masks of shape {shape}: save masks with at "
+                            f"least one bin and one frame")
 
 
 def _check_size(size: int, held: int, packed: int, shape, path, *, grid_known: bool) -> None:

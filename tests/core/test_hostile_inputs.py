@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from maskstudio.core.audio_io import load_audio
+from maskstudio.core.info import describe_file
 from maskstudio.core.maskfile import load_masks, read_mask_file, save_masks
 from maskstudio.core.masks import MaskSet, check_mask
 from maskstudio.core.oracle import oracle_from_stfts
@@ -69,6 +70,7 @@ def _attempt(path, *, grid=True):
     """Read (and load) a mask file; only the project's own errors may come out."""
     try:
         read_mask_file(path)
+        describe_file(path)  # maskstudio info: describes what it can read, never crashes
         if grid:
             load_masks(path, **GRID)
     except MaskStudioError as exc:
