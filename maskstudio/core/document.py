@@ -533,6 +533,9 @@ class Document:
 
     def add_layers(self, names, data: np.ndarray, provenance: dict, label: str) -> list:
         """Add layers from masks ``data [N, (C,) F, T]`` as one undoable step."""
+        names = list(names)
+        for name in names:  # every name first: a bad one (from a file) adds nothing
+            check_source_name(name, what="the layer name")
         data = np.asarray(data)
         complex_masks = np.iscomplexobj(data)
         values = np.clip(np.abs(data), 0, 1).astype(np.float32) if complex_masks else data

@@ -111,12 +111,13 @@ def name_key(name: str) -> str:
 
 
 def check_inside(folder, target) -> Path:
-    """``target`` if it lands inside ``folder`` (both resolved, symlinks followed), else a
-    :class:`ParameterError`; the second line of defence after :func:`safe_file_name`."""
+    """``target`` if it lands inside ``folder`` (both resolved, symlinks followed: a target
+    that is a symlink to elsewhere is outside), else a :class:`ParameterError`; the second
+    line of defence after :func:`safe_file_name`."""
     folder, target = Path(folder), Path(target)
     try:
         base = Path(os.path.realpath(folder))
-        where = Path(os.path.realpath(target.parent)) / target.name
+        where = Path(os.path.realpath(target))
     except (OSError, ValueError) as exc:
         raise ParameterError(f"cannot resolve '{target}' ({exc}): choose another output "
                              f"folder") from None

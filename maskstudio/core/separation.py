@@ -155,8 +155,11 @@ class ExportSet:
         self.markers = [m for m in markers if m in names]
         self.order = [n for n in names if n not in self.markers] + self.markers
         for n in self.order:
-            check_inside(self.folder, self.folder / n)
-            check_not_input(self.folder / n, protect)
+            target = check_inside(self.folder, self.folder / n)
+            if target.is_dir():
+                raise ParameterError(f"'{target}' is a folder: move it aside or choose another "
+                                     f"output folder")
+            check_not_input(target, protect)
         self.staging: Path | None = None
         self._lock = None
 
