@@ -124,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stft_options(p)
     _add_phase_options(p)
     p.add_argument("--jobs", type=int, default=None,
-                   help="items processed at once (default: every core)")
+                   help="items processed at once (default and at most: the number of cores; "
+                        "never more than the items left; must be at least 1)")
     p.add_argument("--out", required=True, help="output folder")
 
     p = sub.add_parser("info", help="describe an audio or mask file")
@@ -154,8 +155,8 @@ def _check_phase_args(args) -> None:
 
 
 def _parse_sources(specs):
-    from maskstudio.core.separation import check_source_name
     from maskstudio.core.names import name_key
+    from maskstudio.core.separation import check_source_name
 
     if not specs:
         raise ParameterError("give at least one reference stem with --source NAME=PATH")
@@ -328,11 +329,17 @@ def cmd_play(args) -> int:
 
 
 def cmd_batch(args) -> int:
-    import os
-
-    from maskstudio.core.batch import run_batch
+    from maskstudio.core.batch import available_cores, run_batch
     from maskstudio.core.dataset import Dataset
 
+    cores = available_cores()
+    if args.jobs is not None and args.jobs < 1:
+        raise ParameterError(f"--jobs {args.jobs} cannot be used: give at least 1 (or leave "
+                             f"it out to use the {cores} core(s))")
+    jobs = cores if args.jobs is None else args.jobs
+    if jobs > cores:
+        warnings.warn(f"--jobs {jobs} is more than the {cores} core(s): using {cores}")
+        jobs = cores
     dataset = Dataset.open(args.dataset)
     if args.mask:
         mode = ("mask", args.mask)
@@ -347,9 +354,6 @@ def cmd_batch(args) -> int:
         if not Path(args.masks_from).is_dir():
             raise ParameterError(f"--masks-from '{args.masks_from}' is not a folder")
         mode = ("masks-from", str(Path(args.masks_from).resolve()))
-    jobs = args.jobs or os.cpu_count() or 1
-    if jobs < 1:
-        raise ParameterError("--jobs must be at least 1")
     tty = sys.stderr.isatty()
 
     def progress(done, total, name):
