@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from maskstudio.core.audio_io import atomic_write, conform_reference, load_audio
+from maskstudio.core.atomic import atomic_write
+from maskstudio.core.audio_io import conform_reference, load_audio
 from maskstudio.core.dataset import Dataset, Item
 from maskstudio.core.maskfile import load_masks
 from maskstudio.core.masks import MaskSet

@@ -27,7 +27,7 @@ import io
 import json
 from pathlib import Path
 
-from maskstudio.core.audio_io import atomic_write
+from maskstudio.core.atomic import atomic_write
 from maskstudio.core.names import check_inside, name_key, safe_file_name
 from maskstudio.core.separation import check_source_name
 from maskstudio.core.stft import STFTConfig

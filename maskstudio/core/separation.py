@@ -25,8 +25,8 @@ from typing import Sequence
 
 import numpy as np
 
-from maskstudio.core.audio_io import (AudioClip, atomic_write, check_not_input, fsync_folder,
-                                      save_audio, write_error)
+from maskstudio.core.atomic import atomic_write, fsync_folder, write_error
+from maskstudio.core.audio_io import AudioClip, check_not_input, save_audio
 from maskstudio.core.maskfile import save_masks
 from maskstudio.core.masks import MaskSet
 from maskstudio.core.names import check_inside, name_key, safe_file_name
