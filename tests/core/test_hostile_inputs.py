@@ -361,6 +361,19 @@ def test_windows_scipy_refuses_are_parameter_errors():
             STFTConfig(n_fft=256, window=window)
 
 
+@settings(max_examples=FUZZ_EXAMPLES // 3, deadline=None)
+@given(log_scale=st.floats(-30, 12), n_fft=st.sampled_from([16, 64, 512, 4096]),
+       seed=st.integers(0, 2 ** 16))
+def test_finite_audio_gives_a_finite_spectrum_and_power(log_scale, n_fft, seed):
+    """Any finite signal stft accepts (up to 1e12) has a finite STFT whose power sums over
+    channels stay finite in float32 (they overflow at 1.8e19 per bin)."""
+    y = np.random.default_rng(seed).uniform(-1, 1, (2, 8192)).astype(np.float32)
+    y *= np.float32(10.0 ** log_scale)
+    S = stft(y, n_fft=n_fft, hop_length=n_fft // 4)
+    assert np.isfinite(S).all()
+    assert np.isfinite((np.abs(S) ** 2).sum(axis=0)).all()
+
+
 def test_samples_that_would_overflow_the_spectrum_are_refused():
     with pytest.raises(ParameterError, match="scale it down"):
         stft(np.full(4096, 1e30, np.float32), n_fft=512)
