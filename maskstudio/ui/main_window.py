@@ -591,6 +591,8 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         self.metrics.shutdown()
         self.stop_playback()
         self.save_settings()
+        if self.doc is not None:
+            self.doc.close()  # the journal stays for recovery; another session may open it
         super().closeEvent(ev)
 
 

@@ -55,6 +55,9 @@ class ProjectsMixin:
 
         if self.journaling:
             path = journal_for(doc)
+            if self.doc is not None and self.doc.journal is not None and \
+                    self.doc.journal.path == path:
+                self.doc.close()  # this window reopens its own file: it is not "elsewhere"
             if journal_in_use(path) and not self.confirm_read_only(doc):
                 return
             try:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 import threading
 
-from pyqtgraph.Qt import QtCore, QtWidgets
+from pyqtgraph.Qt import QtCore, QtWidgets, isQObjectAlive
 
 from maskstudio.errors import Cancelled
 from maskstudio.reporting import describe_failure
@@ -123,13 +123,18 @@ def run_task(parent, label: str, fn, on_done=None, *, on_fail=None, modal: bool 
             dialog.reset()
             dialog.deleteLater()
 
+    def gone() -> bool:  # the window or panel that asked was closed meanwhile
+        return isinstance(parent, QtCore.QObject) and not isQObjectAlive(parent)
+
     def done(result):
         finish()
-        if on_done is not None:
+        if on_done is not None and not gone():
             on_done(result)
 
     def fail(message):
         finish()
+        if gone():
+            return
         if on_fail is not None:
             on_fail(message)
         else:

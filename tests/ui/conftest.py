@@ -42,3 +42,14 @@ def window(qtbot, tmp_path, mixture_files):
     qtbot.waitUntil(lambda: active_tasks() == 0 or win._fill_task is not None, timeout=5000)
     if win._fill_task is not None:
         win._fill_task.cancel()
+
+
+@pytest.fixture(autouse=True)
+def no_unexpected_questions(monkeypatch):
+    """A modal question nobody answers hangs the suite forever offscreen: fail instead.  A test
+    that expects one replaces the window's ``confirm_*`` method or this function."""
+    from pyqtgraph.Qt import QtWidgets
+
+    def question(parent, title, text, *args, **kwargs):
+        raise AssertionError(f"the window asked an unexpected question: {title}: {text}")
+    monkeypatch.setattr(QtWidgets.QMessageBox, "question", staticmethod(question))

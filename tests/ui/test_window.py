@@ -308,6 +308,7 @@ def test_unsaved_edits_are_offered_back_after_a_crash(window, qtbot, mixture_fil
     painted = window.doc.store.dense(0).copy()
     assert painted.any()
     # the program dies: no save, no close.  A new session opens the same file.
+    window.doc.close()  # a dead process holds no lock on its journal
     win2 = MainWindow(QtCore.QSettings(str(tmp_path / "s2.ini"),
                                        QtCore.QSettings.Format.IniFormat))
     win2.confirm_close = False
@@ -322,6 +323,7 @@ def test_unsaved_edits_are_offered_back_after_a_crash(window, qtbot, mixture_fil
     from maskstudio.core.project import save_project
 
     path = save_project(win2.doc, tmp_path / "take.msproj")
+    win2.close()  # (while it is open, another window would be offered it read-only)
     win3 = MainWindow(QtCore.QSettings(str(tmp_path / "s3.ini"),
                                        QtCore.QSettings.Format.IniFormat))
     win3.confirm_close = False
