@@ -38,8 +38,10 @@ class LayerRow(QtWidgets.QFrame):
         if not residual:
             self.solo = self._toggle("S", "solo: show (and later hear) only this layer",
                                      layer.solo, lambda v: panel.set(index, solo=v))
-            self.lock = self._toggle("L", "lock: edits of other layers never change this one",
-                                     layer.locked, lambda v: panel.set(index, locked=v))
+            self.lock = self._toggle(
+                "L", "lock: no tool or operation changes this layer (painting, fill, invert, "
+                "threshold, smooth are refused on it), and edits of other layers never take "
+                "from it", layer.locked, lambda v: panel.set(index, locked=v))
             self.mute = self._toggle("M", "mute: leave this layer out of 'all but muted'",
                                      layer.muted, lambda v: panel.set(index, muted=v))
             row.addWidget(self.solo)
