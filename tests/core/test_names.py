@@ -274,3 +274,19 @@ def test_arbitrary_names_are_refused_or_land_inside_out(names):
         for p in written:
             assert p.resolve().parent == real and p.is_file()
         assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in written)
+
+
+def test_a_separators_mask_names_are_checked_before_they_become_files(tmp_path, monkeypatch):
+    from maskstudio.core import batch
+
+    ds = Dataset.open(_dataset(tmp_path / "ds"))
+
+    def plugin(name, Y, **kw):  # a plugin naming its masks as it likes
+        return ["ok", "../../../escape"], np.full((2,) + Y.shape[-2:], 0.5, np.float32)
+    monkeypatch.setattr(batch, "run_separator", plugin)
+    before = snapshot(tmp_path)
+    res = batch.run_batch(ds, tmp_path / "out", mode=("separator", "mine"),
+                          config=STFTConfig(n_fft=256))
+    assert "the separator 'mine' names a mask '../../../escape'" in res["failed"]["song0"]
+    after = snapshot(tmp_path)
+    assert {k: v for k, v in after.items() if not k.startswith("out")} == before
