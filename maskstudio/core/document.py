@@ -31,12 +31,21 @@ from maskstudio.core.stft import STFTConfig, stft_frames
 from maskstudio.core.tiles import TiledMasks
 from maskstudio.errors import MaskFileError, MaskStudioError, ParameterError
 
-__all__ = ["Layer", "Document", "PALETTE"]
+__all__ = ["Layer", "Document", "PALETTE", "GridMismatchError"]
 
 PALETTE = [(235, 87, 64), (64, 156, 235), (96, 204, 96), (240, 192, 48), (186, 104, 232),
            (56, 204, 204), (240, 128, 184), (160, 160, 160)]
 RESIDUAL_COLOR = (220, 220, 220)
 _BLOCK = 2048  #: frames per block for whole-file operations
+
+
+class GridMismatchError(MaskFileError):
+    """A mask file fits the mixture on another STFT grid, ``config``: switching the view to
+    it (:meth:`Document.set_config`) lets the file load."""
+
+    def __init__(self, message: str, config: STFTConfig):
+        super().__init__(message)
+        self.config = config
 
 
 @dataclasses.dataclass
@@ -61,7 +70,7 @@ class Document:
     def __init__(self, clip: AudioClip, config: STFTConfig | None = None, *,
                  view_channel="mid"):
         self.clip = clip
-        self.config = config or STFTConfig()
+        self.config = config or STFTConfig.for_samplerate(clip.samplerate)
         self.layers: list[Layer] = []
         self.residual = Layer("residual", RESIDUAL_COLOR, opacity=0.35, visible=False,
                               provenance={"kind": "residual"})
@@ -465,12 +474,14 @@ class Document:
                 "stems": {n: str(p) for n, p in stems.items()}}
         return list(refs), data, prov, f"oracle {kind}", refs
 
-    def add_oracle_layers(self, kind: str, stems: dict, *, progress=None, **options) -> list:
-        """Layers from oracle masks of ``stems {name: path}``: one undoable step."""
+    def add_oracle_layers(self, kind: str, stems: dict, *, progress=None, mode: str = "add",
+                          **options) -> list:
+        """Layers from oracle masks of ``stems {name: path}``: one undoable step, loaded by
+        ``mode`` (see :meth:`load_layers`)."""
         names, data, prov, label, refs = self.compute_oracle(kind, stems, progress=progress,
                                                              **options)
         self.references.update(refs)
-        return self.add_layers(names, data, prov, label)
+        return self.add_layers(names, data, prov, label, mode=mode)
 
     def restore_references(self) -> list:
         """Load again the stems the oracle layers were computed from (a reopened project
@@ -518,59 +529,43 @@ class Document:
         self.emit("masks", Box(0, self.n_bins, 0, self.n_frames))
         self.emit("history")
 
-    def load_model_masks(self, path, *, progress=None) -> list:
-        """Layers from a model's mask file; a file that does not fit raises a
-        :class:`MaskFileError` that says what differs and what to do."""
+    def read_model_masks(self, path) -> tuple:
+        """``(names, data, provenance, label)`` of a model's mask file, ready for
+        :meth:`load_layers`; changes nothing.  A bare ``.npy`` is read on this view's grid (a
+        transposed one is explained); an ``.npz`` made on another grid that fits the mixture
+        raises :class:`GridMismatchError`, any other misfit a :class:`MaskFileError`."""
+        bare = Path(path).suffix.lower() == ".npy"
         mf = load_masks(path, n_channels=self.clip.n_channels, n_samples=self.clip.n_samples,
-                        samplerate=self.samplerate, config=None)
+                        samplerate=self.samplerate, config=self.config if bare else None)
         if mf.config != self.config:
-            raise MaskFileError(
+            raise GridMismatchError(
                 f"'{Path(path).name}' was made with {mf.config.describe()}, but this view uses "
-                f"{self.config.describe()}: switch the STFT settings to the file's to load it")
-        data = mf.masks.data
-        prov = {"kind": "model", "file": str(path)}
-        return self.add_layers(mf.masks.names, data, prov, f"load {Path(path).name}")
+                f"{self.config.describe()}: switch the STFT settings to the file's to load it",
+                mf.config)
+        return (mf.masks.names, mf.masks.data, {"kind": "model", "file": str(path)},
+                f"load {Path(path).name}")
 
-    def add_layers(self, names, data: np.ndarray, provenance: dict, label: str) -> list:
-        """Add layers from masks ``data [N, (C,) F, T]`` as one undoable step."""
-        names = list(names)
-        for name in names:  # every name first: a bad one (from a file) adds nothing
-            check_source_name(name, what="the layer name")
-        data = np.asarray(data)
-        complex_masks = np.iscomplexobj(data)
-        values = np.clip(np.abs(data), 0, 1).astype(np.float32) if complex_masks else data
-        if values.ndim == 4 and self.store.lead != values.shape[1:2]:
-            if self.layers:
-                raise MaskFileError("these masks have one mask per channel, but the open "
-                                    "layers are shared by all channels: load them into a new "
-                                    "window, or average the channels")
-            self.store = TiledMasks(self.n_bins, self.n_frames, lead=values.shape[1:2])
-            self._make_history()
-        indices = []
-        added = []
-        for name, v in zip(names, values):
-            prov = dict(provenance)
-            if complex_masks:
-                prov["complex"] = True  # the view edits |M|; export may use the complex mask
-            i = self.add_layer(name, v, provenance=prov, record=False)
-            indices.append(i)
-            added.append((i, self.layers[i], self.store.stored_tiles(i)))
-        if complex_masks:
-            self.complex_masks.update({self.layers[i].uid: np.asarray(d, np.complex64)
-                                       for i, d in zip(indices, data)})
+    def load_model_masks(self, path, *, mode: str = "add", progress=None) -> list:
+        """Layers from a model's mask file, loaded by ``mode`` (see :meth:`load_layers`); a
+        file that does not fit raises a :class:`MaskFileError` that says what differs and
+        what to do."""
+        return self.add_layers(*self.read_model_masks(path), mode=mode)
 
-        def undo():
-            for i, _, _ in reversed(added):
-                self._detach(i)
+    def load_layers(self, names, data: np.ndarray, provenance: dict, label: str, *,
+                    mode: str = "add"):
+        """Load masks ``data [N, (C,) F, T]`` as one undoable step that keeps every bin's
+        sum at one at most: ``mode`` "replace" (the load wins over layers of the same name
+        and the rest), "add" (new layers share each bin with the unlocked ones) or "fill"
+        (new layers take only from the residual).  Returns a
+        :class:`~maskstudio.core.loads.LoadReport`."""
+        from maskstudio.core.loads import load_layers
 
-        def redo():
-            for i, layer, tiles in added:
-                self._attach(i, layer, tiles)
-        self.history.push(Step(label, undo_fn=undo, redo_fn=redo,
-                               extra_bytes=sum(t.nbytes for _, _, ts in added
-                                               for t in ts.values())))
-        self.emit("history")
-        return indices
+        return load_layers(self, names, data, provenance, label, mode=mode)
+
+    def add_layers(self, names, data: np.ndarray, provenance: dict, label: str, *,
+                   mode: str = "add") -> list:
+        """:meth:`load_layers`, returning the loaded layers' indices."""
+        return self.load_layers(names, data, provenance, label, mode=mode).indices
 
     def complex_data(self, indices) -> np.ndarray:
         """The complex (cIRM) masks of the layers at ``indices``, ``[N, (C,) F, T]``; they

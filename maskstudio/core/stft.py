@@ -37,6 +37,7 @@ __all__ = [
     "frame_major",
     "check_window",
     "MAX_N_FFT",
+    "WINDOW_SECONDS",
 ]
 
 WindowSpec = Union[str, tuple, float]
@@ -47,6 +48,10 @@ MAX_N_FFT = 1 << 20
 #: Samples beyond this magnitude would overflow float32 spectra and their power sums
 #: (|Y| ~ peak * n_fft / 2, and |Y|**2 overflows at 1.8e19), turning finite input into NaN.
 MAX_SAMPLE = 1e12
+
+#: The analysis window, in seconds, that :meth:`STFTConfig.for_samplerate` aims at: librosa's
+#: n_fft=2048 at 44.1 kHz (46.4 ms), the usual choice for music.
+WINDOW_SECONDS = 2048 / 44100
 
 #: Frames transformed together: 128 frames of 2048 float32 samples fit in L2 cache.
 _CHUNK = 128
@@ -87,6 +92,31 @@ class STFTConfig:
         object.__setattr__(self, "window", window)
         object.__setattr__(self, "center", bool(center))
         get_window(window, win_length, n_fft)  # fail now, not halfway through an export
+
+    @classmethod
+    def for_samplerate(cls, samplerate, *, hop_length=None, win_length=None, window="hann",
+                       center: bool = True) -> "STFTConfig":
+        """The default grid for audio at ``samplerate``: a window of about 46 ms.
+
+        ``n_fft`` is the power of two nearest (on a log scale) to :data:`WINDOW_SECONDS` of
+        audio: 2048 at 44.1 and 48 kHz (46 and 43 ms), 1024 at 16 and 22.05 kHz (64 and
+        46 ms), 512 at 8 kHz, 4096 at 96 kHz; the hop is a quarter of it.  One n_fft for
+        every rate would give 16 kHz speech 128 ms windows that smear its onsets; 1024 at
+        16 kHz keeps 15.6 Hz bins, so the harmonics of a low voice (100 Hz apart) stay
+        apart, where 512 (31 Hz bins, a Hann main lobe of 125 Hz) would merge them.
+
+        Parameters
+        ----------
+        samplerate : int
+            Sample rate of the audio, in Hz.
+        hop_length, win_length, window, center
+            As for :class:`STFTConfig` (explicit values are kept).
+        """
+        sr = check_number(samplerate, "samplerate", lo=1, hi=10_000_000,
+                          hint="a sample rate in Hz, such as 44100")
+        n_fft = 2 ** int(np.clip(np.round(np.log2(sr * WINDOW_SECONDS)), 5, 16))
+        return cls(n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window,
+                   center=center)
 
     @property
     def n_bins(self) -> int:
