@@ -40,8 +40,11 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_stft_options(p, *, defaults: bool = True):
     g = p.add_argument_group("STFT")
-    g.add_argument("--n-fft", type=int, default=2048 if defaults else None,
-                   help="FFT size in samples (default 2048)")
+    g.add_argument("--n-fft", type=int, default=None,
+                   help=("FFT size in samples (default: a window of about 46 ms at the "
+                         "mixture's rate, a power of two: 1024 at 16 and 22.05 kHz, 2048 at "
+                         "44.1 and 48 kHz)" if defaults else
+                         "FFT size in samples (default: the mask file's; needed for a .npy)"))
     g.add_argument("--hop-length", type=int, default=None,
                    help="hop between frames in samples (default n_fft / 4)")
     g.add_argument("--win-length", type=int, default=None,
@@ -138,13 +141,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config(args, *, fallback=None):
+def _config(args, *, default=None):
+    """The STFT the options ask for.  Without ``--n-fft``: None, or the ``default`` grid (the
+    one for the mixture's rate, or the dataset's) with the other options given kept."""
     from maskstudio.core.stft import STFTConfig
 
-    if args.n_fft is None:
-        return fallback
-    return STFTConfig(n_fft=args.n_fft, hop_length=args.hop_length,
-                      win_length=args.win_length, window=args.window)
+    n_fft = args.n_fft
+    if n_fft is None:
+        if default is None:
+            return None
+        if args.hop_length is None and args.win_length is None and args.window == "hann":
+            return default
+        n_fft = default.n_fft
+    return STFTConfig(n_fft=n_fft, hop_length=args.hop_length, win_length=args.win_length,
+                      window=args.window)
 
 
 def _check_phase_args(args) -> None:
@@ -196,10 +206,14 @@ def cmd_oracle(args) -> int:
     from maskstudio.core.separation import render, write_outputs
 
     sources = _parse_sources(args.source)
-    config = _config(args)
+    config = _config(args)  # explicit settings are checked before any file is read
     _check_phase_args(args)
     checked = check_oracle_options(lc_db=args.lc_db, p=args.p, beta=args.beta)
     mixture = load_audio(args.mixture)
+    if config is None:
+        from maskstudio.core.stft import STFTConfig
+
+        config = _config(args, default=STFTConfig.for_samplerate(mixture.samplerate))
     refs = [conform_reference(load_audio(p), mixture, name=f"source '{n}'")
             for n, p in sources.items()]
     options = dict(lc_db=checked["lc_db"], p=checked["p"], beta=checked["beta"],
@@ -366,7 +380,8 @@ def cmd_batch(args) -> int:
             sys.stderr.write(f"{done}/{total} {name}\n")
         sys.stderr.flush()
 
-    result = run_batch(dataset, args.out, mode=mode, config=_config(args), phase=args.phase,
+    config = _config(args, default=dataset.default_config())
+    result = run_batch(dataset, args.out, mode=mode, config=config, phase=args.phase,
                        n_iter=args.n_iter, cutoff_hz=args.cutoff_hz, fmt=args.format,
                        jobs=jobs, progress=progress)
     for name, message in sorted(result["failed"].items()):

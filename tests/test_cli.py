@@ -125,7 +125,7 @@ def test_info_describes_audio_and_masks(stems, capsys):
     capsys.readouterr()
     assert run("info", stems["out"] / "masks.npz") == 0
     out = capsys.readouterr().out
-    assert "voice, drums" in out and "n_fft=2048" in out and "soft" in out
+    assert "voice, drums" in out and "n_fft=1024" in out and "soft" in out  # 64 ms at 16 kHz
 
 
 def test_demo_runs_headless(tmp_path, capsys):
@@ -245,3 +245,43 @@ def test_the_editor_without_a_display_explains_instead_of_crashing(monkeypatch, 
     monkeypatch.setattr(sys, "platform", "linux")
     assert main([]) == 2
     assert "no display" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sr, n_fft", [(16000, 1024), (44100, 2048)])
+def test_oracle_without_n_fft_uses_about_46_ms_at_the_mixture_s_rate(tmp_path, write_wav, sr,
+                                                                        n_fft):
+    n = sr // 2
+    voice, drums = harmonic(n, sr=sr)[None], clicks(n, sr=sr)[None]
+    s = dict(mix=write_wav("mix.wav", voice + drums, sr=sr),
+             voice=write_wav("voice.wav", voice, sr=sr), drums=write_wav("d.wav", drums, sr=sr),
+             out=tmp_path / "out")
+    proc = subprocess.run([sys.executable, "-m", "maskstudio", *map(str, oracle_args(s))],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    with np.load(s["out"] / "masks.npz") as z:
+        assert (int(z["n_fft"]), int(z["hop_length"])) == (n_fft, n_fft // 4)
+    # explicit settings are kept, and a hop alone keeps the rate's n_fft
+    assert run(*oracle_args(s, "--n-fft", 512, "--hop-length", 100)) == 0
+    with np.load(s["out"] / "masks.npz") as z:
+        assert (int(z["n_fft"]), int(z["hop_length"])) == (512, 100)
+    assert run(*oracle_args(s, "--hop-length", 100)) == 0
+    with np.load(s["out"] / "masks.npz") as z:
+        assert (int(z["n_fft"]), int(z["hop_length"])) == (n_fft, 100)
+
+
+def test_help_says_the_default_n_fft_follows_the_rate():
+    proc = subprocess.run([sys.executable, "-m", "maskstudio", "oracle", "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "46 ms" in proc.stdout and "default 2048" not in proc.stdout
+
+
+def test_batch_without_n_fft_uses_the_grid_of_the_first_item_s_rate(tmp_path, write_wav):
+    for name in ("a", "b"):
+        n = SR // 2
+        write_wav(f"ds/{name}/mixture.wav", harmonic(n)[None] + clicks(n)[None])
+        write_wav(f"ds/{name}/sources/voice.wav", harmonic(n)[None])
+    assert run("batch", tmp_path / "ds", "--mask", "ibm", "--jobs", 1, "--out",
+               tmp_path / "out") == 0
+    for name in ("a", "b"):
+        with np.load(tmp_path / "out" / name / "masks.npz") as z:
+            assert int(z["n_fft"]) == 1024  # 16 kHz: 64 ms, not 128 ms

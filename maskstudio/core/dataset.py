@@ -349,6 +349,25 @@ class Dataset:
         except (TypeError, ValueError) as exc:
             raise self._state_error(f"its STFT settings are not usable: {exc}") from None
 
+    def default_config(self) -> STFTConfig:
+        """The grid of the dataset's items: the one chosen (:attr:`config`), else the one that
+        fits the sample rate of its first readable item (:meth:`STFTConfig.for_samplerate`),
+        so every item shares one grid whichever is opened first."""
+        chosen = self.config
+        if chosen is not None:
+            return chosen
+        import soundfile as sf
+
+        for item in self.items:
+            try:
+                if Path(item.mixture).is_file():  # not a FIFO: reading its header would block
+                    rate = sf.info(str(item.mixture)).samplerate
+                    if 0 < rate <= 10_000_000:
+                        return STFTConfig.for_samplerate(rate)
+            except (sf.SoundFileError, RuntimeError, OSError, ValueError):
+                continue  # that item fails on its own when opened
+        return STFTConfig()
+
     def set_config(self, config: STFTConfig) -> None:
         d = config.to_dict()
         self._update(lambda state: state.__setitem__("stft", d))

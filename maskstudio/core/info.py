@@ -27,7 +27,7 @@ def describe_audio(path) -> str:
     x = clip.samples
     peak = float(np.abs(x).max())
     rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
-    cfg = STFTConfig()
+    cfg = STFTConfig.for_samplerate(clip.samplerate)  # the grid the window would open it on
     T = cfg.n_frames(clip.n_samples)
     lines = [
         f"{clip.path}",
