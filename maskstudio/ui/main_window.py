@@ -14,6 +14,7 @@ from maskstudio.core.stft import STFTConfig
 from maskstudio.errors import MaskStudioError
 from maskstudio.ui.dialogs import (AUDIO_FILTER, ExportDialog, ShortcutsDialog, STFTDialog,
                                    ThresholdDialog)
+from maskstudio.ui.active_layer import ActiveLayer
 from maskstudio.ui.panels import LayersPanel, LevelsPanel, OptionsBar
 from maskstudio.ui.spectrogram_view import COLORMAPS, SpectrogramView
 from maskstudio.ui.datasets import DatasetMixin
@@ -21,9 +22,11 @@ from maskstudio.ui.mask_sources import MaskSourcesMixin
 from maskstudio.ui.metrics_panel import MetricsPanel
 from maskstudio.ui.playback import PlaybackMixin
 from maskstudio.ui.projects import ProjectsMixin
+from maskstudio.ui.icons import tool_icon
 from maskstudio.ui.workers import report_failure, run_task, show_error
 
 MAX_RECENT = 10
+PANEL_WIDTH = 300  #: the left column of panels, at first (it can be dragged narrower)
 TOOL_KEYS = [("brush", "B", "Brush"), ("eraser", "E", "Eraser"), ("rect", "R", "Rectangle"),
              ("time", "Y", "Time range"), ("band", "U", "Frequency band"),
              ("lasso", "L", "Lasso"), ("pan", "H", "Pan")]
@@ -51,28 +54,32 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         self._fill_task = None
         self.setWindowTitle("maskstudio")
         self.setAcceptDrops(True)
-        self.view = SpectrogramView(self)
+        #: the one active layer: the Layers panel, the view, tools and playback read it
+        self.active = ActiveLayer(self)
+        self.view = SpectrogramView(self, active=self.active)
         self.setCentralWidget(self.view)
-        self.layers = LayersPanel(self)
+        self.layers = LayersPanel(self, active=self.active)
         dock = QtWidgets.QDockWidget("Layers", self)
         dock.setObjectName("layersDock")
         dock.setWidget(self.layers)
-        dock.setMinimumWidth(330)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, dock)
         self.levels = LevelsPanel(self)
         ldock = QtWidgets.QDockWidget("Levels", self)
         ldock.setObjectName("levelsDock")
         ldock.setWidget(self.levels)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, ldock)
-        self.resizeDocks([dock, ldock], [340, 340], QtCore.Qt.Orientation.Horizontal)
         self.metrics = MetricsPanel(self)
         mdock = QtWidgets.QDockWidget("Scores", self)
         mdock.setObjectName("scoresDock")
         mdock.setWidget(self.metrics)
-        self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, mdock)
-        mdock.setMinimumWidth(400)
+        # one column of panels at the left, the Scores tabbed with the Levels: the spectrogram
+        # keeps most of the width (at least 60 % from 1100 px wide)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, mdock)
+        self.tabifyDockWidget(ldock, mdock)
+        ldock.raise_()
         mdock.hide()  # shown when there are stems to score against (show_scores)
         self.docks = [dock, ldock, mdock]
+        self.resizeDocks([dock], [PANEL_WIDTH], QtCore.Qt.Orientation.Horizontal)
         self.options = OptionsBar(self)
         self._init_playback()
         self.status_label = QtWidgets.QLabel("Open an audio file: File > Open (Ctrl+O), "
@@ -134,10 +141,13 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         self.tool_group = QtGui.QActionGroup(self)
         tools = QtWidgets.QToolBar("Tools", self)
         tools.setObjectName("toolsBar")
+        tools.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        tools.setIconSize(QtCore.QSize(18, 18))
         for name, key, text in TOOL_KEYS:
             act = self._action(f"{text}  ({key})", lambda _=False, n=name: self.set_tool(n),
                                key, m, checkable=True)
             act.setData(name)
+            act.setIcon(tool_icon(name))
             self.tool_group.addAction(act)
             tools.addAction(act)
         self.tool_group.actions()[0].setChecked(True)
@@ -152,6 +162,9 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         self._action("Zoom to &fit", self.view.zoom_to_fit, "Ctrl+0", m)
         self._action("&STFT settings…", self.stft_dialog, None, m)
         self._action("&Difference from the oracle", self.metrics.difference.toggle, "D", m)
+        self.act_outline = self._action("&Outline the layers", self._outline_toggled, "O", m,
+                                        tip="draw each layer as the contour of mask ≥ 0.5 "
+                                            "over a faint fill", checkable=True)
         m.addSeparator()
         for d in self.docks:
             m.addAction(d.toggleViewAction())
@@ -175,13 +188,13 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         self.view.cursorMoved.connect(self._show_cursor)
         self.view.errorRaised.connect(lambda msg: show_error(self, msg))
         self.layers.errorRaised.connect(lambda msg: show_error(self, msg))
-        self.layers.activeChanged.connect(self._set_active)
+        self.active.changed.connect(self._active_changed)
         self.layers.add_button.clicked.connect(self.new_layer)
         self.layers.remove_button.clicked.connect(self.delete_layer)
         self.options.changed.connect(self._options_changed)
         self._connect_playback()
         self.levels.rangeChanged.connect(self._levels_dragged)
-        self.view.rendered.connect(lambda: self.levels.set_levels(self.view.visible_db()))
+        self.view.rendered.connect(self._rendered)
         self.metrics.differenceChanged.connect(self.view.set_difference)
 
     # -- settings -----------------------------------------------------------------------------
@@ -203,6 +216,9 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         o.cmap.setCurrentText(str(s.value("view/colormap", "grey")))
         o.floor.setValue(float(s.value("view/floor", -100)))
         o.ceiling.setValue(float(s.value("view/ceiling", 0)))
+        o.auto_contrast.setChecked(str(s.value("view/auto_contrast", "true")) == "true")
+        self.act_outline.setChecked(str(s.value("view/outline", "false")) == "true")
+        self.view.outline = self.act_outline.isChecked()
         self._options_changed()
         self._update_recent_menu()
 
@@ -218,6 +234,8 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         s.setValue("view/colormap", o.cmap.currentText())
         s.setValue("view/floor", o.floor.value())
         s.setValue("view/ceiling", o.ceiling.value())
+        s.setValue("view/auto_contrast", "true" if o.auto_contrast.isChecked() else "false")
+        s.setValue("view/outline", "true" if self.act_outline.isChecked() else "false")
         s.sync()
 
     def recent_files(self) -> list:
@@ -366,7 +384,9 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         self.options.size.setValue(max(1, int(round(self.options.size.value() * factor))))
 
     def _set_active(self, index: int) -> None:
-        self.view.active_layer = index
+        self.active.set(index)
+
+    def _active_changed(self) -> None:
         self._update_heard()
         if self.view.sounds_like:
             self.view.render()
@@ -378,6 +398,7 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         v.brush_value = float(o.value.value())
         v.colormap = o.cmap.currentText() if o.cmap.currentText() in COLORMAPS else "grey"
         v.db_range = (o.floor.value(), max(o.ceiling.value(), o.floor.value() + 1))
+        v.auto_levels = o.auto_contrast.isChecked()
         self.levels.set_range(*v.db_range)
         v.sounds_like = o.sounds_like.isChecked()
         scale = o.scale.currentText()
@@ -392,7 +413,16 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
             self.doc.set_view_channel(channel)
             v.render()
 
+    def _rendered(self) -> None:
+        self.levels.set_levels(self.view.visible_db())
+        self.levels.set_range(*self.view.shown_db)
+
+    def _outline_toggled(self, on: bool) -> None:
+        self.view.outline = bool(on)
+        self.view.update_overlay(None)
+
     def _levels_dragged(self, lo: float, hi: float) -> None:
+        self.options.auto_contrast.setChecked(False)  # a dragged range is a manual one
         self.options.floor.setValue(lo)
         self.options.ceiling.setValue(hi)
 

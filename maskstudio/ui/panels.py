@@ -5,6 +5,7 @@ from __future__ import annotations
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from maskstudio.core.spectrogram import FREQ_SCALES
+from maskstudio.ui.active_layer import ActiveLayer
 from maskstudio.ui.spectrogram_view import COLORMAPS
 
 
@@ -15,7 +16,8 @@ def _swatch(color) -> QtGui.QIcon:
 
 
 class LayerRow(QtWidgets.QFrame):
-    """One layer: visible, solo, lock, colour, name, opacity.  Click to make it active."""
+    """One layer: visible, solo, lock, colour, name, opacity.  A click anywhere on the row
+    (its name, its buttons, its slider too) makes it the active layer."""
 
     activated = QtCore.Signal(int)
 
@@ -24,12 +26,14 @@ class LayerRow(QtWidgets.QFrame):
         self.panel, self.index = panel, index
         self.setObjectName("layerRow")
         self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
-        self.setStyleSheet("#layerRow { border: 2px solid %s; border-radius: 4px; }"
-                           % ("#4f8ff7" if active else "transparent"))
         row = QtWidgets.QHBoxLayout(self)
         row.setContentsMargins(4, 2, 4, 2)
         row.setSpacing(4)
         residual = index == -1
+        self.marker = QtWidgets.QLabel()
+        self.marker.setFixedWidth(12)
+        self.marker.setToolTip("the active layer: the tools paint on it")
+        row.addWidget(self.marker)
         self.visible = QtWidgets.QCheckBox()
         self.visible.setChecked(layer.visible)
         self.visible.setToolTip("show this layer")
@@ -81,6 +85,27 @@ class LayerRow(QtWidgets.QFrame):
         self.opacity.setToolTip("opacity")
         self.opacity.valueChanged.connect(lambda v: panel.set(index, opacity=v / 100))
         row.addWidget(self.opacity)
+        self.is_active = None
+        self.set_active(active)
+        if not residual:  # the children take the clicks: watch them for the row
+            for child in self.findChildren(QtWidgets.QWidget):
+                child.installEventFilter(self)
+
+    def set_active(self, active: bool) -> None:
+        """Outline, tint and mark the active row; the others get a faint frame."""
+        if active == self.is_active:
+            return
+        self.is_active = active
+        self.marker.setText("▶" if active else "")
+        self.setStyleSheet(
+            "#layerRow { border: 2px solid #4f8ff7; border-radius: 4px; "
+            "background: rgba(79, 143, 247, 70); }" if active else
+            "#layerRow { border: 1px solid rgba(128, 128, 128, 60); border-radius: 4px; }")
+
+    def eventFilter(self, obj, ev):
+        if ev.type() == QtCore.QEvent.Type.MouseButtonPress and self.index >= 0:
+            self.activated.emit(self.index)
+        return False  # the child still gets its click (a toggle toggles, a name edits)
 
     def _toggle(self, text, tip, checked, slot):
         b = QtWidgets.QToolButton()
@@ -91,22 +116,24 @@ class LayerRow(QtWidgets.QFrame):
         b.toggled.connect(slot)
         return b
 
-    def mousePressEvent(self, ev):
+    def mousePressEvent(self, ev):  # the row's own margins and gaps
         if self.index >= 0:
             self.activated.emit(self.index)
         super().mousePressEvent(ev)
 
 
 class LayersPanel(QtWidgets.QWidget):
-    """The document's layers, the active one outlined, and the residual last."""
+    """The document's layers, the active one outlined, and the residual last.  The active
+    layer is the shared :class:`~maskstudio.ui.active_layer.ActiveLayer` ``model``."""
 
     activeChanged = QtCore.Signal(int)
     errorRaised = QtCore.Signal(str)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, active: ActiveLayer | None = None):
         super().__init__(parent)
         self.doc = None
-        self.active = 0
+        self.model = active if active is not None else ActiveLayer(self)
+        self.model.changed.connect(self._active_changed)
         self.vocabulary: list = []  # the dataset's labels, offered as layer names
         outer = QtWidgets.QVBoxLayout(self)
         outer.setContentsMargins(4, 4, 4, 4)
@@ -122,9 +149,14 @@ class LayersPanel(QtWidgets.QWidget):
         outer.addStretch(1)
         self.rows: list[LayerRow] = []
 
+    @property
+    def active(self) -> int | None:
+        """The active layer's row (None when there is no layer)."""
+        return self.model.index
+
     def set_document(self, doc) -> None:
         self.doc = doc
-        self.active = 0
+        self.model.set_document(doc)
         self.rebuild()
 
     def rebuild(self) -> None:
@@ -136,9 +168,9 @@ class LayersPanel(QtWidgets.QWidget):
         self.rows = []
         if self.doc is None:
             return
-        self.active = min(self.active, max(0, len(self.doc.layers) - 1))
+        active = self.active
         for i, layer in enumerate(self.doc.layers):
-            row = LayerRow(self, i, layer, i == self.active)
+            row = LayerRow(self, i, layer, i == active)
             row.activated.connect(self.set_active)
             self.rows_box.addWidget(row)
             self.rows.append(row)
@@ -146,9 +178,13 @@ class LayersPanel(QtWidgets.QWidget):
         self.remove_button.setEnabled(bool(self.doc.layers))
 
     def set_active(self, index: int) -> None:
-        self.active = index
-        self.rebuild()
-        self.activeChanged.emit(index)
+        self.model.set(index)
+
+    def _active_changed(self) -> None:
+        active = self.active
+        for i, row in enumerate(self.rows):
+            row.set_active(i == active)
+        self.activeChanged.emit(-1 if active is None else active)
 
     def set(self, index: int, **props) -> None:
         try:

@@ -19,6 +19,7 @@ from maskstudio.core.tiles import cell_ranges, pool_max
 from maskstudio.core.spectrogram import (DB_FLOOR, DB_STEP, from_scale, row_edges,
                                          time_edges, to_scale)
 from maskstudio.errors import MaskStudioError
+from maskstudio.ui.active_layer import ActiveLayer
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
@@ -94,14 +95,15 @@ class SpectrogramView(QtWidgets.QWidget):
     selectionChanged = QtCore.Signal()
     errorRaised = QtCore.Signal(str)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, active=None):
         super().__init__(parent)
         self.doc = None
+        #: the active layer, shared with the Layers panel (see :attr:`active_layer`)
+        self.active = active if active is not None else ActiveLayer(self)
         self.tool = "brush"
         self.brush_px = 12.0
         self.hardness = 0.8
         self.brush_value = 1.0
-        self.active_layer = 0
         self.freq_scale = "linear"
         self.db_range = (-100.0, 0.0)
         self.colormap = "grey"
@@ -153,11 +155,21 @@ class SpectrogramView(QtWidgets.QWidget):
         self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
 
     # -- document ---------------------------------------------------------------------------
+    @property
+    def active_layer(self) -> int | None:
+        """The row of the layer the tools act on: always a layer that exists, None only when
+        there is none (the shared :class:`~maskstudio.ui.active_layer.ActiveLayer`)."""
+        return self.active.index
+
+    @active_layer.setter
+    def active_layer(self, index: int) -> None:
+        self.active.set(index)
+
     def set_document(self, doc) -> None:
         self.doc = doc
         self.selection = None
         self.preview = None
-        self.active_layer = 0
+        self.active.set_document(doc)
         self._envelope = _Envelope(doc.spectrogram)
         self.vb.setLimits(xMin=-1.0, xMax=self.duration + 1.0)
         self.zoom_to_fit()
