@@ -94,7 +94,6 @@ class DatasetMixin:
         from maskstudio.core.audio_io import conform_reference, load_audio
         from maskstudio.core.document import Document
         from maskstudio.core.project import MixtureMovedError, load_project
-        from maskstudio.core.stft import STFTConfig
 
         ds = self.dataset
         if ds is None or not 0 <= index < len(ds.items):
@@ -106,13 +105,13 @@ class DatasetMixin:
             return None
         item = ds.items[index]
         project = ds.project_path(item)
-        config = ds.config or (self.doc.config if self.doc is not None else STFTConfig())
 
         def load(progress):
             if project.exists():
                 doc = load_project(project, mixture=item.mixture, start_journal=False)
             else:
-                doc = Document(load_audio(item.mixture), config)
+                # the dataset's one grid: chosen, or the one for its first item's rate
+                doc = Document(load_audio(item.mixture), ds.default_config())
             refs = {}
             for name, path in item.sources.items():
                 refs[name] = conform_reference(load_audio(path), doc.clip,

@@ -262,7 +262,7 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
             self.item_index = None
         if path.suffix == ".msproj":
             return self.open_project(path)
-        cfg = config or STFTConfig()
+        cfg = config  # None: the grid for the file's sample rate (STFTConfig.for_samplerate)
 
         def load(progress):
             clip = preloaded.result() if preloaded is not None else load_audio(path)

@@ -1,17 +1,21 @@
 """Masks from elsewhere, in the window: oracle from stems, separators, a model's mask file.
 
 A mixin of :class:`~maskstudio.ui.main_window.MainWindow`; the work is the document's
-(:mod:`maskstudio.core.document`), run off the GUI thread where it is long.
+(:mod:`maskstudio.core.document`), run off the GUI thread where it is long.  A load into a
+view that has layers asks how the masks meet them (replace, add, fill the residual:
+:mod:`maskstudio.core.loads`) and says in the status bar what it did.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pyqtgraph.Qt import QtWidgets
+from pyqtgraph.Qt import QtCore, QtWidgets
 
+from maskstudio.core.document import GridMismatchError
+from maskstudio.ui import load_dialogs
 from maskstudio.ui.dialogs import OracleDialog
-from maskstudio.ui.workers import run_task, show_error
+from maskstudio.ui.workers import report_failure, run_task, show_error
 
 
 class MaskSourcesMixin:
@@ -38,13 +42,10 @@ class MaskSourcesMixin:
 
         def done(result):
             names, data, prov, label, refs = result
-            doc.references.update(refs)
-            added = self._guard(doc.add_layers, names, data, prov, label)
-            if added:
-                self.layers.set_active(added[0])
+            if self._load_into(doc, names, data, prov, label, f"{kind} oracle") is not None:
+                doc.references.update(refs)
                 self.metrics.follow_oracle(kind)
                 self.show_scores()
-                self.statusBar().showMessage(f"{kind} oracle: {', '.join(names)}", 5000)
 
         return run_task(self, f"Computing {kind} oracle masks…",
                         lambda p: doc.compute_oracle(kind, stems, progress=p, **options), done)
@@ -69,11 +70,9 @@ class MaskSourcesMixin:
             names, masks, prov = result
             if guided:
                 self._guard(doc.replace_values, names, masks, f"separate ({name})")
+                self.statusBar().showMessage(f"{name}: {', '.join(names)}", 5000)
             else:
-                added = self._guard(doc.add_layers, names, masks, prov, f"separate ({name})")
-                if added:
-                    self.layers.set_active(added[0])
-            self.statusBar().showMessage(f"{name}: {', '.join(names)}", 5000)
+                self._load_into(doc, names, masks, prov, f"separate ({name})", name)
 
         return run_task(self, f"Separating with {name}…",
                         lambda p: doc.compute_separator(name, use_hints=guided), done)
@@ -89,8 +88,50 @@ class MaskSourcesMixin:
             self.load_masks(path)
 
     def load_masks(self, path) -> list | None:
-        added = self._guard(self.doc.load_model_masks, path)
-        if added:
-            self.layers.set_active(added[0])
-        return added
+        """Load a model's mask file: a bare ``.npy`` on this view's grid; an ``.npz`` made on
+        another grid after offering to switch to it.  Returns the loaded layers' indices."""
+        doc = self.doc
+        try:
+            names, data, prov, label = doc.read_model_masks(path)
+        except GridMismatchError as exc:
+            if not self.confirm_switch_grid(str(exc), exc.config):
+                return None
+            QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
+            try:
+                self._guard(doc.set_config, exc.config)
+            finally:
+                QtWidgets.QApplication.restoreOverrideCursor()
+            self.view.set_document(doc)
+            if doc.config != exc.config:
+                return None
+            return self.load_masks(path)
+        except Exception as exc:  # noqa: BLE001 - every failed action gets its dialog
+            report_failure(self, exc)
+            return None
+        return self._load_into(doc, names, data, prov, label, Path(path).name)
+
+    # -- how a load meets the layers -------------------------------------------------------
+    def choose_load_mode(self, doc, names) -> str | None:
+        """Replace, add or fill (None: cancelled); tests replace this."""
+        return load_dialogs.ask_load_mode(self, doc, names)
+
+    def confirm_switch_grid(self, message: str, config) -> bool:
+        """Whether to move the view to ``config`` to load a file made on it; tests replace
+        this."""
+        return load_dialogs.ask_switch_grid(self, message, config)
+
+    def _load_into(self, doc, names, data, prov, label, what) -> list | None:
+        """Load masks into ``doc`` by the mode the user chooses, as one undo step; the status
+        bar says what was replaced, added and scaled."""
+        mode = self.choose_load_mode(doc, names)
+        if mode is None:
+            self.statusBar().showMessage(f"{what}: not loaded", 5000)
+            return None
+        report = self._guard(doc.load_layers, names, data, prov, label, mode=mode)
+        if report is None:
+            return None
+        if report.indices and doc is self.doc:
+            self._set_active(report.indices[0])
+        self.statusBar().showMessage(f"{what}: {report.describe()}", 10000)
+        return report.indices
 
