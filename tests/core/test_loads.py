@@ -62,8 +62,9 @@ def _assert_state(doc, state):
 # -- the arithmetic, fuzzed ---------------------------------------------------------------------
 def _partition(data, k, shape):
     """``k`` layers in [0, 1] whose sum is at most one in every bin."""
-    raw = np.array(data.draw(st.lists(st.floats(0, 1, allow_subnormal=False), min_size=k * math.prod(shape),
-                                      max_size=k * math.prod(shape)))).reshape((k,) + shape)
+    size = k * math.prod(shape)
+    raw = np.array(data.draw(st.lists(st.floats(0, 1, allow_subnormal=False), min_size=size,
+                                      max_size=size))).reshape((k,) + shape)
     budget = np.array(data.draw(st.lists(st.sampled_from([0.0, 0.3, 1.0]),
                                          min_size=math.prod(shape),
                                          max_size=math.prod(shape)))).reshape(shape)
