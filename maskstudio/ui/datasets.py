@@ -76,7 +76,7 @@ class DatasetMixin:
             ds = Dataset.open(path)
         except Exception as exc:  # noqa: BLE001 - every failed action gets its dialog
             return report_failure(self, exc)
-        if not self.leave_item():
+        if not self.maybe_save(f"opening the dataset '{ds.path.name}'"):
             return None
         self.dataset, self.item_index = ds, None
         self.dataset_panel.set_dataset(ds)
@@ -101,7 +101,7 @@ class DatasetMixin:
         if self._item_task is not None:  # one item at a time: a second Page Down waits
             self.statusBar().showMessage("still opening the item…", 2000)
             return None
-        if not self.leave_item():
+        if not self.maybe_save("opening another item"):
             return None
         item = ds.items[index]
         project = ds.project_path(item)
@@ -136,8 +136,7 @@ class DatasetMixin:
             if ds.status(item) == "to do":
                 ds.set_status(item, "in progress")
             self.doc.set_status(ds.status(item))
-            self.setWindowTitle(f"{item.name} ({index + 1}/{len(ds.items)}) — "
-                                f"{ds.path.name} — maskstudio")
+            self._update_title()
             self.dataset_panel.refresh(index)
             self.dataset_panel.show_item(self.doc)
 
@@ -173,15 +172,12 @@ class DatasetMixin:
         return True
 
     def leave_item(self) -> bool:
-        """Save the open item's project if it changed (False if that failed)."""
-        from maskstudio.core.project import save_project
-
+        """Save the open item's project in place if it changed; if that fails, the user
+        chooses (save elsewhere, discard, cancel: False)."""
         self.dataset_panel.flush_notes()
-        if self.dataset is None or self.item_index is None or self.doc is None:
+        if self.dataset is None or self.item_index is None:
             return True
-        if self.doc.project_path is None or not self.doc.modified:
-            return True
-        return self._guard(save_project, self.doc, self.doc.project_path) is not None
+        return self.maybe_save("leaving the item")
 
     # -- moving and marking -----------------------------------------------------------------
     def step_item(self, step: int):

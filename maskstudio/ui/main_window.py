@@ -103,14 +103,18 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         mb = self.menuBar()
         m = mb.addMenu("&File")
         self._action("&Open…", self.open_dialog, "Ctrl+O", m)
-        self._action("Save &project…", self.save_project_dialog, "Ctrl+Shift+S", m)
+        self._action("&Save", self.save, "Ctrl+S", m,
+                     tip="save the project (the first time, choose where; a dataset's item "
+                         "is saved in place)")
+        self._action("Save &As…", self.save_as, "Ctrl+Shift+S", m,
+                     tip="save the project under another name")
         self.recent_menu = m.addMenu("Open &Recent")
         self._action("Open the &demo", lambda: self.open_path(_demo_path()), None, m)
         self._init_datasets(m)
         m.addSeparator()
         self.act_export = self._action("&Export sources and residual…", self.export_dialog,
                                        "Ctrl+E", m)
-        self._action("&Save masks…", self.save_masks_dialog, "Ctrl+S", m)
+        self._action("Export the &masks (.npz)…", self.save_masks_dialog, None, m)
         self._action("Export the view as &PNG…", self.export_png_dialog, None, m)
         m.addSeparator()
         self._action("&Quit", self.close, "Ctrl+Q", m)
@@ -256,10 +260,9 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         ``preloaded`` is a future of the decoded file (the command line starts decoding before
         Qt loads)."""
         path = Path(path)
-        if self.item_index is not None:  # leaving the dataset's item for another file
-            if not self.leave_item():
-                return None
-            self.item_index = None
+        if not self.maybe_save(f"opening '{path.name}'"):
+            return None
+        self.item_index = None
         if path.suffix == ".msproj":
             return self.open_project(path)
         cfg = config  # None: the grid for the file's sample rate (STFTConfig.for_samplerate)
@@ -281,9 +284,10 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         return run_task(self, f"Opening {path.name}…", load, self._offer_recovery)
 
     def set_document(self, doc: Document) -> None:
+        self.play_cursor = 0.0  # nothing of the previous file carries over: time, selection
         self.stop_playback()
         self._resume_at = None
-        self.play_cursor = 0.0
+        self.transport.time_label.setText("  0:00.00")
         if self._fill_task is not None:
             self._fill_task.cancel()
         if self.doc is not None and self.doc is not doc:
@@ -292,6 +296,7 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         doc.subscribe(lambda e, p: self.bridge.event.emit(e, p))
         self.options.set_channels(doc.clip.n_channels)
         self.view.set_document(doc)
+        self.view.set_selection(None)
         self.layers.set_vocabulary(self.dataset.labels if self.dataset is not None else [])
         self.layers.set_document(doc)
         self.dataset_panel.show_item(doc)
@@ -302,7 +307,7 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         if doc.clip.path is not None:
             self._remember(doc.clip.path)
         name = doc.clip.path.name if doc.clip.path else "untitled"
-        self.setWindowTitle(f"{name} — maskstudio")
+        self._update_title()
         self.status_label.setText(
             f"{name}: {doc.clip.n_channels} ch, {doc.samplerate} Hz, {doc.clip.duration:.1f} s; "
             f"{doc.config.describe()}")
@@ -334,6 +339,8 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
                 self.layers.rebuild()
                 self._update_heard()  # solo and mute change what "all but muted" means
             self._update_undo()
+        if self.isWindowModified() != bool(self.doc.modified):
+            self._update_title()  # the unsaved mark
 
     def show_scores(self) -> None:
         """Show the Scores panel (stems have just become known)."""
@@ -529,8 +536,7 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save masks", str(start),
                                                         "Mask files (*.npz)")
         if path:
-            if self._guard(self.doc.save_masks, path):
-                self.doc.modified = False
+            if self._guard(self.doc.save_masks, path):  # an export: the project is unsaved
                 self.statusBar().showMessage(f"saved {path}", 5000)
 
     def export_png_dialog(self) -> None:
@@ -576,21 +582,9 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
                 break
 
     def closeEvent(self, ev):
-        if self.item_index is not None and not self.leave_item():
-            ev.ignore()  # the item could not be saved: say so (done), and stay open
+        if not self.maybe_save("closing"):
+            ev.ignore()  # cancelled, or the save failed (said): the window stays open
             return
-        if self.confirm_close and self.doc is not None and self.doc.modified \
-                and self.item_index is None:
-            answer = QtWidgets.QMessageBox.question(
-                self, "Unsaved masks", "Save the masks before closing?",
-                QtWidgets.QMessageBox.StandardButton.Save
-                | QtWidgets.QMessageBox.StandardButton.Discard
-                | QtWidgets.QMessageBox.StandardButton.Cancel)
-            if answer == QtWidgets.QMessageBox.StandardButton.Cancel:
-                ev.ignore()
-                return
-            if answer == QtWidgets.QMessageBox.StandardButton.Save:
-                self.save_masks_dialog()
         if self._fill_task is not None:
             self._fill_task.cancel()
         self.metrics.shutdown()

@@ -100,20 +100,122 @@ class ProjectsMixin:
             f"The last session with this file ended without saving {n} edit(s). Recover them?")
         return answer == QtWidgets.QMessageBox.StandardButton.Yes
 
-    def save_project_dialog(self) -> None:
+    # -- saving, and what happens to unsaved work -----------------------------------------
+    def save(self) -> bool:
+        """File ▸ Save (Ctrl+S): the project, in place; the first time, where the user says
+        (a dataset's item has its project already).  False if nothing was saved."""
         if self.doc is None:
-            return
-        from maskstudio.core.project import save_project
+            return False
+        if self.doc.project_path is None:
+            return self.save_as()
+        return self._save_to(self.doc.project_path)
 
-        if self.item_index is not None:  # a dataset's item has its project already
-            if self._guard(save_project, self.doc, self.doc.project_path):
-                self.statusBar().showMessage(f"saved {self.doc.project_path.name}", 5000)
-            return
+    def save_as(self) -> bool:
+        """File ▸ Save As (Ctrl+Shift+S): the project, where the user says, always asked."""
+        if self.doc is None:
+            return False
         start = self.doc.project_path or (self.doc.clip.path.with_suffix(".msproj")
                                           if self.doc.clip.path else "")
+        path = self.ask_save_path(start)
+        return bool(path) and self._save_to(path)
+
+    save_project_dialog = save_as
+
+    def ask_save_path(self, start) -> str | None:
+        """Where to save the project (None: the user cancelled)."""
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save the project", str(start),
                                                         "maskstudio projects (*.msproj)")
-        if path and self._guard(save_project, self.doc, path):
-            self._remember(self.doc.project_path)
-            self.statusBar().showMessage(f"saved {self.doc.project_path}", 5000)
+        return path or None
 
+    def _save_to(self, path) -> bool:
+        from maskstudio.core.project import save_project
+
+        doc = self.doc
+        saved = self._guard(save_project, doc, path)
+        if saved is None:
+            return False
+        if self.item_index is None:
+            self._remember(doc.project_path)
+        self.statusBar().showMessage(f"saved {doc.project_path}", 5000)
+        self._update_title()
+        return True
+
+    def ask_save_changes(self, action: str, reason: str = "") -> str:
+        """Save, discard or cancel before ``action`` drops the unsaved work: "save",
+        "discard" or "cancel" (Esc and closing the question cancel)."""
+        B = QtWidgets.QMessageBox.StandardButton
+        name = self._document_name()
+        text = (f"{reason}\n\n" if reason else "") + (
+            f"Save the changes to '{name}' before {action}?\n\n"
+            f"Save writes the project; Discard drops the unsaved edits (they will not be "
+            f"offered back at the next start).")
+        answer = QtWidgets.QMessageBox.question(self, "Unsaved changes", text,
+                                                B.Save | B.Discard | B.Cancel, B.Save)
+        return {B.Save: "save", B.Discard: "discard"}.get(answer, "cancel")
+
+    def maybe_save(self, action: str) -> bool:
+        """Before anything replaces or closes the open work: True when it may go (saved,
+        unchanged, or discarded), False when the user cancelled or the save failed.
+
+        A dataset's item is saved in place without asking; only when that fails is the user
+        asked, as for any other file."""
+        doc = self.doc
+        if self.item_index is not None:
+            self.dataset_panel.flush_notes()
+        if doc is None or not doc.modified:
+            return True
+        reason = ""
+        if self.item_index is not None and doc.project_path is not None:
+            from maskstudio.core.project import save_project
+            from maskstudio.reporting import describe_failure
+
+            try:
+                save_project(doc, doc.project_path)
+                self._update_title()
+                return True
+            except Exception as exc:  # noqa: BLE001 - said in the question that follows
+                reason = f"'{doc.project_path.name}' could not be saved: " \
+                         f"{describe_failure(exc)[0]}"
+                if not (self.confirm_close and self.interactive):
+                    show_error(self, reason)
+                    return False
+        elif not (self.confirm_close and self.interactive):
+            return True  # nobody to ask (tests, --screenshot): the journal keeps the edits
+        answer = self.ask_save_changes(action, reason)
+        if answer == "save":
+            return self.save_as() if reason else self.save()
+        if answer == "discard":
+            self.discard_changes()
+            return True
+        return False
+
+    def discard_changes(self) -> None:
+        """Drop the unsaved edits for good: their crash journal goes, so the next start does
+        not offer them back.  The document stays on screen until it is replaced."""
+        doc = self.doc
+        if doc.journal is not None:
+            doc.journal.discard()
+            doc.journal = None
+        doc.modified = False
+        self._update_title()
+
+    def _document_name(self) -> str:
+        doc = self.doc
+        if doc is None:
+            return ""
+        if self.item_index is not None and self.dataset is not None:
+            ds = self.dataset
+            return f"{ds.items[self.item_index].name} ({self.item_index + 1}/{len(ds.items)})" \
+                   f" — {ds.path.name}"
+        if doc.project_path is not None:
+            return doc.project_path.name
+        return doc.clip.path.name if doc.clip.path else "untitled"
+
+    def _update_title(self) -> None:
+        """The project's (or file's, or item's) name, and "*" while there is unsaved work."""
+        if self.doc is None:
+            self.setWindowTitle("maskstudio")
+            self.setWindowModified(False)
+            return
+        self.setWindowTitle(f"{self._document_name()}[*] — maskstudio")
+        self.setWindowModified(bool(self.doc.modified))

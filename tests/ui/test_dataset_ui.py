@@ -239,8 +239,7 @@ def test_save_project_saves_the_item_in_place(open_window, dataset, qtbot, monke
     doc = win.doc
     doc.fill(0, rectangle(0, 40, 0, 30, n_bins=doc.n_bins, n_frames=doc.n_frames))
     assert doc.modified
-    press(qtbot, win, Key.Key_S, QtCore.Qt.KeyboardModifier.ControlModifier
-          | QtCore.Qt.KeyboardModifier.ShiftModifier)
+    press(qtbot, win, Key.Key_S, QtCore.Qt.KeyboardModifier.ControlModifier)  # File > Save
     assert not doc.modified
     saved = load_project(Dataset.open(dataset).project_path(Dataset.open(dataset).items[0]),
                          start_journal=False)
