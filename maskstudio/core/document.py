@@ -28,13 +28,12 @@ from maskstudio.core.separation import (ExportSet, check_source_name, output_tar
                                         write_outputs)
 from maskstudio.core.spectrogram import SpectrogramImage
 from maskstudio.core.stft import STFTConfig, stft_frames
+from maskstudio.core.palette import PALETTE, next_color
 from maskstudio.core.tiles import TiledMasks
 from maskstudio.errors import MaskFileError, MaskStudioError, ParameterError
 
 __all__ = ["Layer", "Document", "PALETTE", "GridMismatchError"]
 
-PALETTE = [(235, 87, 64), (64, 156, 235), (96, 204, 96), (240, 192, 48), (186, 104, 232),
-           (56, 204, 204), (240, 128, 184), (160, 160, 160)]
 RESIDUAL_COLOR = (220, 220, 220)
 _BLOCK = 2048  #: frames per block for whole-file operations
 
@@ -53,7 +52,7 @@ class Layer:
     """How a source layer looks and where it came from (its values live in the store)."""
 
     name: str
-    color: tuple = (235, 87, 64)
+    color: tuple = PALETTE[0]
     opacity: float = 0.7
     visible: bool = True
     solo: bool = False
@@ -234,7 +233,7 @@ class Document:
         """Add a layer (empty, or with ``data`` [F, T]); undoable.  Returns its index."""
         name = check_source_name(self.unique_name(name or f"source{len(self.layers) + 1}"),
                                  what="the layer name")
-        color = tuple(color or PALETTE[len(self.layers) % len(PALETTE)])
+        color = tuple(color or next_color([la.color for la in self.layers]))
         layer = Layer(name, color, provenance=dict(provenance or {"kind": "painted"}),
                       label=str(label), uid=self.new_uid())
         index = len(self.layers)

@@ -22,9 +22,12 @@ from maskstudio.ui.mask_sources import MaskSourcesMixin
 from maskstudio.ui.metrics_panel import MetricsPanel
 from maskstudio.ui.playback import PlaybackMixin
 from maskstudio.ui.projects import ProjectsMixin
+from maskstudio.ui.icons import tool_icon
 from maskstudio.ui.workers import report_failure, run_task, show_error
 
 MAX_RECENT = 10
+OP_VERBS = {"invert": "invert", "binarize": "binarise", "threshold": "threshold"}
+PANEL_WIDTH = 320  #: the left column of panels, at first: a layer row fits
 TOOL_KEYS = [("brush", "B", "Brush"), ("eraser", "E", "Eraser"), ("rect", "R", "Rectangle"),
              ("time", "Y", "Time range"), ("band", "U", "Frequency band"),
              ("lasso", "L", "Lasso"), ("pan", "H", "Pan")]
@@ -60,22 +63,24 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         dock = QtWidgets.QDockWidget("Layers", self)
         dock.setObjectName("layersDock")
         dock.setWidget(self.layers)
-        dock.setMinimumWidth(330)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, dock)
         self.levels = LevelsPanel(self)
         ldock = QtWidgets.QDockWidget("Levels", self)
         ldock.setObjectName("levelsDock")
         ldock.setWidget(self.levels)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, ldock)
-        self.resizeDocks([dock, ldock], [340, 340], QtCore.Qt.Orientation.Horizontal)
         self.metrics = MetricsPanel(self)
         mdock = QtWidgets.QDockWidget("Scores", self)
         mdock.setObjectName("scoresDock")
         mdock.setWidget(self.metrics)
-        self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, mdock)
-        mdock.setMinimumWidth(400)
+        # one column of panels at the left, the Scores tabbed with the Levels: the spectrogram
+        # keeps most of the width (at least 60 % from 1100 px wide)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, mdock)
+        self.tabifyDockWidget(ldock, mdock)
+        ldock.raise_()
         mdock.hide()  # shown when there are stems to score against (show_scores)
         self.docks = [dock, ldock, mdock]
+        self.resizeDocks([dock], [PANEL_WIDTH], QtCore.Qt.Orientation.Horizontal)
         self.options = OptionsBar(self)
         self._init_playback()
         self.status_label = QtWidgets.QLabel("Open an audio file: File > Open (Ctrl+O), "
@@ -141,10 +146,13 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         self.tool_group = QtGui.QActionGroup(self)
         tools = QtWidgets.QToolBar("Tools", self)
         tools.setObjectName("toolsBar")
+        tools.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        tools.setIconSize(QtCore.QSize(18, 18))
         for name, key, text in TOOL_KEYS:
             act = self._action(f"{text}  ({key})", lambda _=False, n=name: self.set_tool(n),
                                key, m, checkable=True)
             act.setData(name)
+            act.setIcon(tool_icon(name))
             self.tool_group.addAction(act)
             tools.addAction(act)
         self.tool_group.actions()[0].setChecked(True)
@@ -159,6 +167,9 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         self._action("Zoom to &fit", self.view.zoom_to_fit, "Ctrl+0", m)
         self._action("&STFT settings…", self.stft_dialog, None, m)
         self._action("&Difference from the oracle", self.metrics.difference.toggle, "D", m)
+        self.act_outline = self._action("&Outline the layers", self._outline_toggled, "O", m,
+                                        tip="draw each layer as the contour of mask ≥ 0.5 "
+                                            "over a faint fill", checkable=True)
         m.addSeparator()
         for d in self.docks:
             m.addAction(d.toggleViewAction())
@@ -188,7 +199,7 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         self.options.changed.connect(self._options_changed)
         self._connect_playback()
         self.levels.rangeChanged.connect(self._levels_dragged)
-        self.view.rendered.connect(lambda: self.levels.set_levels(self.view.visible_db()))
+        self.view.rendered.connect(self._rendered)
         self.metrics.differenceChanged.connect(self.view.set_difference)
 
     # -- settings -----------------------------------------------------------------------------
@@ -210,6 +221,9 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         o.cmap.setCurrentText(str(s.value("view/colormap", "grey")))
         o.floor.setValue(float(s.value("view/floor", -100)))
         o.ceiling.setValue(float(s.value("view/ceiling", 0)))
+        o.auto_contrast.setChecked(str(s.value("view/auto_contrast", "true")) == "true")
+        self.act_outline.setChecked(str(s.value("view/outline", "false")) == "true")
+        self.view.outline = self.act_outline.isChecked()
         self._options_changed()
         self._update_recent_menu()
 
@@ -225,6 +239,8 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         s.setValue("view/colormap", o.cmap.currentText())
         s.setValue("view/floor", o.floor.value())
         s.setValue("view/ceiling", o.ceiling.value())
+        s.setValue("view/auto_contrast", "true" if o.auto_contrast.isChecked() else "false")
+        s.setValue("view/outline", "true" if self.act_outline.isChecked() else "false")
         s.sync()
 
     def recent_files(self) -> list:
@@ -390,6 +406,7 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         v.brush_value = float(o.value.value())
         v.colormap = o.cmap.currentText() if o.cmap.currentText() in COLORMAPS else "grey"
         v.db_range = (o.floor.value(), max(o.ceiling.value(), o.floor.value() + 1))
+        v.auto_levels = o.auto_contrast.isChecked()
         self.levels.set_range(*v.db_range)
         v.sounds_like = o.sounds_like.isChecked()
         scale = o.scale.currentText()
@@ -404,7 +421,16 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
             self.doc.set_view_channel(channel)
             v.render()
 
+    def _rendered(self) -> None:
+        self.levels.set_levels(self.view.visible_db())
+        self.levels.set_range(*self.view.shown_db)
+
+    def _outline_toggled(self, on: bool) -> None:
+        self.view.outline = bool(on)
+        self.view.update_overlay(None)
+
     def _levels_dragged(self, lo: float, hi: float) -> None:
+        self.options.auto_contrast.setChecked(False)  # a dragged range is a manual one
         self.options.floor.setValue(lo)
         self.options.ceiling.setValue(hi)
 
@@ -461,10 +487,28 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         elif op == "smooth":
             self._guard(doc.smooth, k, sel)
         elif sel is not None:
-            self._guard(getattr(doc, op), k, sel)
-        else:
+            if self._guard(lambda: getattr(doc, op)(k, sel) or True):
+                self._said(op, k, "inside the selection")
+        elif self.confirm_whole_file(f"{OP_VERBS[op]} the layer '{doc.layers[k].name}' over "
+                                     f"the whole file? (Select a region first to change only "
+                                     f"that.)"):
             run_task(self, f"{op.capitalize()} the layer…",
-                     lambda p: getattr(doc, op)(k, None, progress=p))
+                     lambda p: getattr(doc, op)(k, None, progress=p),
+                     lambda _: self._said(op, k, "over the whole file"))
+
+    def confirm_whole_file(self, question: str) -> bool:
+        """Whether the user agrees to an operation on the whole file (there is no selection)."""
+        answer = QtWidgets.QMessageBox.question(
+            self, "The whole file", question,
+            QtWidgets.QMessageBox.StandardButton.Yes | QtWidgets.QMessageBox.StandardButton.Cancel,
+            QtWidgets.QMessageBox.StandardButton.Cancel)
+        return answer == QtWidgets.QMessageBox.StandardButton.Yes
+
+    def _said(self, op: str, k: int, scope: str) -> None:
+        """The status bar says what an operation changed, and where."""
+        if self.doc is not None and k < len(self.doc.layers):
+            self.statusBar().showMessage(
+                f"{OP_VERBS[op]}: layer '{self.doc.layers[k].name}', {scope}", 8000)
 
     def threshold_dialog(self) -> None:
         if not self._need_layer():
@@ -494,10 +538,16 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         self.settings.setValue("threshold/db", level)
         k = self.layers.active
         if dialog.whole_file():
+            if not self.confirm_whole_file(
+                    f"threshold the layer '{doc.layers[k].name}' at {level:.1f} dB over the "
+                    f"whole file? (Select a region first to change only that.)"):
+                return
             run_task(self, "Thresholding the whole file…",
-                     lambda p: doc.threshold(k, level, width_db=width, progress=p))
-        else:
-            self._guard(doc.threshold, k, level, width_db=width, selection=view.selection)
+                     lambda p: doc.threshold(k, level, width_db=width, progress=p),
+                     lambda _: self._said("threshold", k, "over the whole file"))
+        elif self._guard(lambda: doc.threshold(k, level, width_db=width,
+                                               selection=view.selection) or True):
+            self._said("threshold", k, "inside the selection")
 
     # -- export -----------------------------------------------------------------------------
     def export_dialog(self) -> None:

@@ -249,6 +249,13 @@ class OptionsBar(QtWidgets.QToolBar):
         self.cmap = self._combo(COLORMAPS, "colour map")
         self.floor = self._number(-160, 0, -100, "dB shown as the darkest colour", step=5)
         self.ceiling = self._number(-100, 20, 0, "dB shown as the brightest colour", step=5)
+        for w in (self.floor, self.ceiling):
+            w.setDecimals(0)
+        self.auto_contrast = QtWidgets.QCheckBox("auto")
+        self.auto_contrast.setToolTip("automatic contrast: the dB range from the 2nd to the "
+                                      "99.8th percentile of what is on screen; off: the "
+                                      "floor and ceiling typed here")
+        self.auto_contrast.toggled.connect(self._auto)
         self.sounds_like = QtWidgets.QCheckBox("as heard")
         self.sounds_like.setToolTip("show what the active layer will sound like: "
                                     "mask × mixture")
@@ -257,7 +264,13 @@ class OptionsBar(QtWidgets.QToolBar):
                          ("colours", self.cmap), ("dB", self.floor), ("to", self.ceiling)):
             self.addWidget(QtWidgets.QLabel(f" {label} "))
             self.addWidget(w)
+        self.addWidget(self.auto_contrast)
         self.addWidget(self.sounds_like)
+
+    def _auto(self, on: bool) -> None:
+        self.floor.setEnabled(not on)
+        self.ceiling.setEnabled(not on)
+        self.changed.emit()
 
     def _number(self, lo, hi, value, tip, *, step=None, suffix=""):
         """An integer spin box, or a decimal one when ``step`` is given."""

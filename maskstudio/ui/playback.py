@@ -63,7 +63,9 @@ class PlaybackMixin:
             self.start_playback(pos)
 
     def _wave_clicked(self, ev) -> None:
-        if self.doc is None:
+        """A click on the waveform or the time ruler (Shift+click on the spectrogram) moves the
+        play cursor; a plain click on the spectrogram belongs to the tool (a brush dab)."""
+        if self.doc is None or not self.view.is_seek_click(ev):
             return
         pos = self.view.wave.vb.mapSceneToView(ev.scenePos())
         self.play_cursor = max(0.0, min(pos.x(), self.doc.clip.duration))

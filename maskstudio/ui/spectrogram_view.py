@@ -5,7 +5,8 @@ resolution (max-pooled from the document), as a uint8 image with a 256-entry loo
 explicit levels, under a uint8 RGBA overlay of the layers.  After an edit only the screen
 columns of the changed box are recomputed.  Axes: seconds across; Hz on a linear, log or mel
 scale up.  The wheel zooms time (Ctrl: frequency); dragging with the middle button, or with the
-hand tool, pans.
+hand tool, pans.  A click with the brush paints one dab; a click on the waveform or the time
+ruler (or a Shift+click on the spectrogram) moves the play cursor.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from maskstudio.core.tiles import cell_ranges, pool_max
 from maskstudio.core.spectrogram import (DB_FLOOR, DB_STEP, from_scale, row_edges,
                                          time_edges, to_scale)
 from maskstudio.errors import MaskStudioError
+from maskstudio.ui import overlay
+from maskstudio.ui.overlay import DIFF_LESS, DIFF_MORE  # noqa: F401 - the view's legend
 from maskstudio.ui.active_layer import ActiveLayer
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
@@ -30,15 +33,31 @@ OPENING_SECONDS = 60.0
 COLORMAPS = ("grey", "inferno", "viridis", "magma", "CET-L4", "turbo")
 
 
-DIFF_MORE = np.array([255, 150, 30], np.uint8)  #: the mask takes more than the oracle
-DIFF_LESS = np.array([40, 150, 255], np.uint8)  #: the mask takes less than the oracle
-
-
 def lookup_table(name: str) -> np.ndarray:
     if name == "grey":
         ramp = np.arange(256, dtype=np.uint8)
         return np.stack([ramp] * 3, axis=1)
     return pg.colormap.get(name).getLookupTable(0.0, 1.0, 256, alpha=False)
+
+
+def color_map(name: str) -> pg.ColorMap:
+    """The colour map ``name`` for the colour bar (named, so a change can be seen)."""
+    cmap = pg.ColorMap(None, lookup_table(name))
+    cmap.name = name
+    return cmap
+
+
+AUTO_PERCENTILES = (2.0, 99.8)  #: automatic contrast: the dB range of these percentiles
+AUTO_MIN_SPAN = 40.0  #: ... widened down to at least this many dB
+
+
+def auto_range(levels: np.ndarray) -> tuple:
+    """The dB range that the shown levels (``[h, w]`` uint8 of the display grid) fill: from
+    their 2nd to their 99.8th percentile, at least 40 dB wide."""
+    sample = levels[::2, ::2] if levels.size > 4096 else levels
+    lo, hi = (DB_FLOOR + DB_STEP * np.percentile(sample, AUTO_PERCENTILES)).tolist()
+    hi = max(hi + 3.0, DB_FLOOR + AUTO_MIN_SPAN)
+    return (float(min(lo, hi - AUTO_MIN_SPAN)), float(hi))
 
 
 class FrequencyAxis(pg.AxisItem):
@@ -86,6 +105,15 @@ class EditViewBox(pg.ViewBox):
         ev.accept()
         self._view.tool_drag(ev)
 
+    def mouseClickEvent(self, ev):
+        shift = bool(ev.modifiers() & QtCore.Qt.KeyboardModifier.ShiftModifier)
+        if ev.button() == QtCore.Qt.MouseButton.LeftButton and not shift \
+                and self._view.tool in ("brush", "eraser"):
+            ev.accept()  # a dab, not a seek: the play cursor is moved on the ruler
+            self._view.tool_click(ev)
+            return
+        super().mouseClickEvent(ev)
+
 
 class SpectrogramView(QtWidgets.QWidget):
     """Shows a :class:`~maskstudio.core.document.Document` and edits it with the mouse."""
@@ -108,6 +136,9 @@ class SpectrogramView(QtWidgets.QWidget):
         self.db_range = (-100.0, 0.0)
         self.colormap = "grey"
         self.sounds_like = False  # show mask x mixture for the active layer
+        self.outline = False  # layers as contours of mask >= 0.5 over a faint fill
+        self.auto_levels = True  # the dB range from percentiles of what is on screen
+        self.shown_db = self.db_range  # the dB range in use (automatic or db_range)
         self.selection = None  # (Box, alpha) in bins and frames
         self.preview = None  # (Box, values) drawn instead of the active layer (threshold)
         self.difference = None  # {layer: (oracle store, index)}: draw mask − oracle instead
@@ -153,6 +184,18 @@ class SpectrogramView(QtWidgets.QWidget):
         self.vb.sigRangeChanged.connect(lambda *a: self._render_timer.start())
         self.vb.sigResized.connect(lambda *a: self._render_timer.start())
         self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
+        self.colorbar = pg.ColorBarItem(values=self.db_range, width=12, interactive=False,
+                                        colorMap=color_map(self.colormap), label="dB")
+        self.graphics.addItem(self.colorbar, row=1, col=1)
+        self.empty = QtWidgets.QLabel("Open a file (Ctrl+O) or drop one here", self)
+        self.empty.setObjectName("emptyState")
+        self.empty.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.empty.setStyleSheet("#emptyState { background: #1b1b1f; color: #9a9aa6; "
+                                 "font-size: 15px; }")
+
+    def resizeEvent(self, ev):
+        super().resizeEvent(ev)
+        self.empty.setGeometry(self.rect())  # the empty state covers the unlabelled axes
 
     # -- document ---------------------------------------------------------------------------
     @property
@@ -167,6 +210,7 @@ class SpectrogramView(QtWidgets.QWidget):
 
     def set_document(self, doc) -> None:
         self.doc = doc
+        self.empty.hide()
         self.selection = None
         self.preview = None
         self.active.set_document(doc)
@@ -245,10 +289,14 @@ class SpectrogramView(QtWidgets.QWidget):
             m = self.doc.store.pooled(k, rows, cols)
             gain = 20 * np.log10(np.maximum(m, 1e-6)) / DB_STEP
             levels = np.clip(levels + gain, 0, 255).astype(np.uint8)
-        lo, hi = ((np.asarray(self.db_range) - DB_FLOOR) / DB_STEP)
+        self.shown_db = auto_range(levels) if self.auto_levels else self.db_range
+        lo, hi = ((np.asarray(self.shown_db) - DB_FLOOR) / DB_STEP)
         self._levels = levels
         self.image.setImage(levels, autoLevels=False, levels=(lo, hi),
                             lut=lookup_table(self.colormap))
+        self.colorbar.setLevels(self.shown_db)
+        if self.colorbar.colorMap().name != self.colormap:
+            self.colorbar.setColorMap(color_map(self.colormap))
         self.image.setRect(self._rect)
         self._overlay = self._compose(rows, cols, levels)
         self.overlay.setImage(self._overlay, autoLevels=False, levels=(0, 255))
@@ -288,39 +336,26 @@ class SpectrogramView(QtWidgets.QWidget):
         return store, j
 
     def _compose(self, rows, cols, levels) -> np.ndarray:
-        """RGBA of the layers over the view: each layer's colour where it holds the bin,
-        weighted by how bright the spectrogram is there, so silence stays dark."""
-        h, w = rows.size - 1, cols.size - 1
-        lo, hi = ((np.asarray(self.db_range) - DB_FLOOR) / DB_STEP)
-        bright = np.clip((levels.astype(np.float32) - lo) / max(hi - lo, 1), 0, 1) ** 0.6
+        """RGBA of the layers over the view (see :mod:`maskstudio.ui.overlay`): a bin's
+        opacity is its mask value times the layer's opacity, whatever the mixture's level."""
         oracle = self._oracle_of_active()
         if oracle is not None:
-            d = self._layer_alpha(self.active_layer, rows, cols) - oracle[0].pooled(
-                oracle[1], rows, cols)
-            out = np.zeros((h, w, 4), np.uint8)
-            out[..., :3] = np.where((d > 0)[..., None], DIFF_MORE, DIFF_LESS)
-            out[..., 3] = 255 * np.clip(np.abs(d) * 1.5, 0, 1) * np.maximum(bright, 0.25)
-            return out
-        rgb = np.zeros((h, w, 3), np.float32)
-        total = np.zeros((h, w), np.float32)
+            return overlay.difference(self._layer_alpha(self.active_layer, rows, cols)
+                                      - oracle[0].pooled(oracle[1], rows, cols))
         doc = self.doc
         solo = any(layer.solo for layer in doc.layers)
         shown = [i for i, layer in enumerate(doc.layers)
                  if (layer.solo if solo else layer.visible)]
         values = {i: self._layer_alpha(i, rows, cols) for i in range(len(doc.layers))}
-        for i in shown:
-            a = values[i] * doc.layers[i].opacity
-            rgb += a[..., None] * np.asarray(doc.layers[i].color, np.float32)
-            total += a
-        res = doc.residual
+        res, residual = doc.residual, None
         if res.visible and doc.layers:
-            r = np.clip(1 - sum(values.values()), 0, 1) * res.opacity
-            rgb += r[..., None] * np.asarray(res.color, np.float32)
-            total += r
-        out = np.zeros((h, w, 4), np.uint8)
-        out[..., :3] = np.clip(rgb / np.maximum(total[..., None], 1e-6), 0, 255)
-        out[..., 3] = 255 * np.minimum(total, 1) * bright
-        return out
+            residual = (np.clip(1 - sum(values.values()), 0, 1), res.color, res.opacity)
+        if not shown and residual is None:
+            return np.zeros((rows.size - 1, cols.size - 1, 4), np.uint8)
+        return overlay.compose([values[i] for i in shown],
+                               [doc.layers[i].color for i in shown],
+                               [doc.layers[i].opacity for i in shown],
+                               residual=residual, outline=self.outline)
 
     def update_overlay(self, box: Box | None) -> None:
         """Recompute the overlay where ``box`` meets the view (all of it for None)."""
@@ -335,8 +370,14 @@ class SpectrogramView(QtWidgets.QWidget):
         c1 = int(np.searchsorted(starts, box.t1, side="left"))
         if c1 <= c0:
             return
-        self._overlay[:, c0:c1] = self._compose(self._rows, self._cols[c0:c1 + 1],
-                                                self._levels[:, c0:c1])
+        # a contour depends on its neighbours: recompute one more column each side, with one
+        # more of context
+        m = 1 if self.outline else 0
+        w = self._cols.size - 1
+        a, b = max(0, c0 - 2 * m), min(w, c1 + 2 * m)
+        rgba = self._compose(self._rows, self._cols[a:b + 1], self._levels[:, a:b])
+        lo, hi = max(0, c0 - m), min(w, c1 + m)
+        self._overlay[:, lo:hi] = rgba[:, lo - a:hi - a]
         self.overlay.updateImage()
 
     # -- tools ----------------------------------------------------------------------------
@@ -386,11 +427,44 @@ class SpectrogramView(QtWidgets.QWidget):
                 if ev.isFinish():
                     self._finish_selection()
         except Exception as exc:  # noqa: BLE001 - every failed stroke gets its dialog
-            if self.doc.history.recording:
-                self.doc.end_edit()
-            from maskstudio.reporting import describe_failure
+            self._stroke_failed(exc)
 
-            self.errorRaised.emit(describe_failure(exc)[0])
+    def tool_click(self, ev) -> None:
+        """A click with the brush or the eraser paints one dab: one undo step."""
+        if self.doc is None:
+            return
+        pos = self.vb.mapSceneToView(ev.scenePos())
+        try:
+            if not self.doc.layers:
+                raise MaskStudioError("there is no layer to paint on: add one with "
+                                      "Masks > New layer (Ctrl+N)")
+            self._stroke_last = None
+            self.doc.begin_edit("erase" if self.tool == "eraser" else "brush")
+            self._paint_to(*self.to_grid(pos.x(), pos.y()))
+            self.doc.end_edit()
+        except Exception as exc:  # noqa: BLE001 - every failed dab gets its dialog
+            self._stroke_failed(exc)
+        finally:
+            self._stroke_last = None
+
+    def _stroke_failed(self, exc) -> None:
+        if self.doc.history.recording:
+            self.doc.end_edit()
+        from maskstudio.reporting import describe_failure
+
+        self.errorRaised.emit(describe_failure(exc)[0])
+
+    def is_seek_click(self, ev) -> bool:
+        """Whether a click moves the play cursor: a left click on the waveform or on the time
+        ruler under the spectrogram, or a Shift+click on the spectrogram."""
+        if ev.button() != QtCore.Qt.MouseButton.LeftButton:
+            return False
+        p = ev.scenePos()
+        if self.wave.sceneBoundingRect().contains(p) \
+                or self.plot.getAxis("bottom").sceneBoundingRect().contains(p):
+            return True
+        shift = bool(ev.modifiers() & QtCore.Qt.KeyboardModifier.ShiftModifier)
+        return shift and self.vb.sceneBoundingRect().contains(p)
 
     def _press_grid(self, ev) -> tuple:
         pos = self.vb.mapSceneToView(ev.buttonDownScenePos())

@@ -136,8 +136,11 @@ def test_threshold_gives_the_expected_binary_mask(window, qtbot, mixture_files):
         dlg.level.setValue(-40.0)
         assert window.view.preview is not None  # the live preview is on screen
     _accept_dialog_soon(qtbot, "thresholdDialog", setup)
+    asked = []  # no selection: the whole file, after a yes
+    window.confirm_whole_file = lambda question: asked.append(question) or True
     window.threshold_dialog()
     qtbot.waitUntil(lambda: active_tasks() <= 1 and len(doc.history) == 2, timeout=10000)
+    assert len(asked) == 1 and "whole file" in asked[0]
     mix = load_audio(mixture_files["mixture"]).samples
     S = stft(mix, **doc.config.kwargs()) / np.float32(doc.spectrogram._ref)
     expected = (magnitude_db(S, channel_axis=0) > -40.0).astype(np.float32)
