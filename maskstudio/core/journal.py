@@ -15,7 +15,11 @@ tiles of layers that appeared.  One discipline holds throughout:
   :class:`JournalWriteError`; :class:`~maskstudio.core.history.History` then puts the store
   back, so the document never runs ahead of its journal;
 - one editor at a time: a journal is locked (:mod:`filelock`) while a document records into
-  it, and a second editor is told the file is open elsewhere (:class:`JournalInUseError`).
+  it, and a second editor is told the file is open elsewhere (:class:`JournalInUseError`);
+- a journal stays small: when it passes :attr:`Journal.compact_bytes` and
+  :attr:`Journal.compact_ratio` times the size of the masks themselves, it is rewritten
+  atomically as its header plus one snapshot record of the live state (every stored tile, the
+  grid), so replaying it still gives the live state on the same save.
 """
 
 from __future__ import annotations
@@ -109,6 +113,11 @@ def _layer_meta(layer) -> dict:
 
 class Journal:
     """Append-only record of a document's finished steps, for crash recovery."""
+
+    #: compact when the file passes this many bytes ...
+    compact_bytes = 64 << 20
+    #: ... and this many times the bytes of one snapshot (the stored tiles of every layer)
+    compact_ratio = 8
 
     def __init__(self, path, base: dict, *, end: int = 0, lock=None):
         self.path = Path(path)
@@ -206,7 +215,8 @@ class Journal:
                 f"save the project") from None
         self._end += len(record)
 
-    def _record(self, doc, writes: list, full_uids=(), config: bool = False) -> None:
+    def _record(self, doc, writes: list, full_uids=(), config: bool = False,
+                snapshot: bool = False) -> None:
         header = {"layers": [_layer_meta(layer) for layer in doc.layers], "writes": [],
                   "notes": doc.notes, "status": doc.status}
         if config:
@@ -233,8 +243,40 @@ class Journal:
                     {"uid": uid, "shape": list(data.shape), "offset": offset})
                 chunks.append(data.tobytes())
                 offset += data.nbytes
+        if snapshot:
+            header["reset"] = True  # every stored tile is here: the ones it lacks are zeros
         self._append(header, b"".join(chunks))
         self._uids = set(index)
+        if self._end > self.compact_bytes and not snapshot:
+            snapshot = sum(t.nbytes for tiles in doc.store.layer_tiles()
+                           for t in tiles.values())
+            if self._end > self.compact_ratio * snapshot:
+                self.compact(doc)
+
+    def compact(self, doc) -> None:
+        """Rewrite the journal as its header and one snapshot record of ``doc`` (whose state
+        its records replay to), atomically: a crash leaves the old file or the new one.  The
+        base (the save it continues) stays, so recovery replays it on the same save.  A
+        failure leaves the old journal, which is whole, and is not raised: the edit is
+        recorded already."""
+        from maskstudio.core.audio_io import atomic_write
+
+        head = json.dumps(self.base).encode()
+        start = _MAGIC + struct.pack("<I", len(head)) + head
+        old_path, old_end = self.path, self._end
+        scratch = self.path.with_name(self.path.name + ".compact")
+        try:
+            scratch.write_bytes(start)
+            self.path, self._end = scratch, len(start)
+            self.record_snapshot(doc)  # whole records, the same discipline as any other
+            data = scratch.read_bytes()
+            atomic_write(old_path, lambda tmp: Path(tmp).write_bytes(data), suffix=".journal")
+            self._end = len(data)
+        except (OSError, MaskStudioError):
+            self._end = old_end
+        finally:
+            self.path = old_path
+            scratch.unlink(missing_ok=True)
 
     def record_step(self, doc, step, values: str) -> None:
         """After a step was done ("new") or undone ("old"): the values now in its boxes, in
@@ -255,7 +297,7 @@ class Journal:
 
     def record_snapshot(self, doc) -> None:
         """Everything: after a change of grid, or to start a journal with layers in it."""
-        self._record(doc, [], [layer.uid for layer in doc.layers], config=True)
+        self._record(doc, [], [layer.uid for layer in doc.layers], config=True, snapshot=True)
 
     # -- reading ----------------------------------------------------------------------------
     @staticmethod
@@ -319,6 +361,9 @@ def apply_record(doc, header: dict, payload: bytes) -> None:
             doc.store.set_layer_tiles([{} for _ in doc.layers])
             doc.complex_masks.clear()
     tiles = {layer.uid: t for layer, t in zip(doc.layers, doc.store.layer_tiles())}
+    if header.get("reset"):  # a snapshot: every stored tile is in it
+        tiles = {}
+        doc.complex_masks.clear()
     layers = [Layer(**dict(meta, color=tuple(meta["color"]))) for meta in header["layers"]]
     doc.layers = layers
     doc.store.set_layer_tiles([tiles.get(layer.uid, {}) for layer in layers])

@@ -302,6 +302,22 @@ class JournalMachine(RuleBasedStateMachine):
         now = self.doc.journal.path.stat().st_size
         assert now in (size, self.doc.journal._end), "a refused record left bytes"
 
+    @rule(auto=st.booleans())
+    def compact(self, auto):
+        """The journal is rewritten as one snapshot: by hand, or by the next record passing a
+        (tiny) size threshold; replaying it still gives the live state."""
+        j, d = self.doc.journal, self.doc
+        if auto:
+            j.compact_bytes, j.compact_ratio = 0, 0
+            try:
+                self._attempt(lambda: d.set_notes(d.notes + "."))
+            finally:
+                del j.compact_bytes, j.compact_ratio
+        else:
+            j.compact(d)
+        assert j.path.stat().st_size == j._end
+        self.records = [(j._end, _state(d))]
+
     @rule()
     def save(self):
         d = self.doc
@@ -437,3 +453,33 @@ def test_a_full_disk_refuses_the_edit_and_leaves_no_torn_bytes(tmp_path, monkeyp
     fresh = Document(load_audio(path), GRIDS[0])
     recover(j.path, fresh)
     np.testing.assert_array_equal(fresh.store.dense(0), doc.store.dense(k))
+
+
+def test_compaction_shrinks_the_journal_and_recovers_the_live_state(tmp_path):
+    """Many strokes on a saved project, some erasing saved tiles back to zero: the compacted
+    journal is a fraction of the size and replays on the save to exactly the live state."""
+    path = tmp_path / "mix.wav"
+    sf.write(str(path), harmonic(SR * 4, sr=SR), SR, subtype="FLOAT")
+    doc = Document(load_audio(path), GRIDS[0])
+    k = doc.add_layer("voice")
+    doc.add_layer("drums")
+    doc.fill(k, rectangle(0, 129, 0, 200, n_bins=doc.n_bins, n_frames=doc.n_frames), 1.0)
+    project = save_project(doc, tmp_path / "p.msproj")
+    doc.erase(k, rectangle(0, 129, 0, 200, n_bins=doc.n_bins, n_frames=doc.n_frames))
+    rng = np.random.default_rng(0)
+    for _ in range(600):  # an hour of retouching one passage: the journal outgrows the masks
+        box, alpha = brush_stroke([(int(rng.integers(0, 60)), int(rng.integers(0, 60)))],
+                                  8, 8, n_bins=doc.n_bins, n_frames=doc.n_frames)
+        doc.apply(int(rng.integers(0, 2)), box, alpha, float(rng.choice([0.0, 0.5, 1.0])))
+    j = doc.journal
+    before = j.path.stat().st_size
+    snapshot = sum(t.nbytes for ts in doc.store.layer_tiles() for t in ts.values())
+    assert before > 8 * snapshot
+    j.compact_bytes = before - 1  # (64 MB in use)
+    doc.set_notes("compacted")  # the record that passes the threshold
+    after = j.path.stat().st_size
+    assert after < snapshot + 4096 and after < before // 8, (before, after, snapshot)
+    assert len(Journal.read(j.path)[1]) == 1
+    live = _state(doc)
+    doc.close()
+    _assert_same(_state(load_project(project, use_journal=True)), live, "after compaction")
