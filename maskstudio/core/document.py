@@ -116,25 +116,32 @@ class Document:
 
     def _commit(self, step: Step, values: str) -> None:
         """A step was done, undone or redone: mark the layers it edited (a model's or an
-        oracle's layer painted over is no longer what it computed), then record what the store
-        now holds.  If the journal refuses the record, the marks go back too."""
-        before = {}
-        if values == "new":
+        oracle's layer painted over is no longer what it computed; undo unmarks them), then
+        record what the store now holds.  If the journal refuses the record, the marks go
+        back too."""
+        if step.marks is None:  # the first time the step is done: which layers it marks
+            step.marks = {}
             for atom in step.atoms:
                 for j, index in enumerate(atom.layers):
                     layer = self.layers[index] if index < len(self.layers) else None
-                    if (layer is not None and index not in before
+                    if (layer is not None and layer.uid not in step.marks
                             and layer.provenance.get("kind") != "painted"
                             and not layer.provenance.get("edited")
                             and not np.array_equal(atom.new[j], atom.old[j])):
-                        before[index] = layer.provenance
-                        layer.provenance = dict(layer.provenance, edited=True)
+                        step.marks[layer.uid] = (layer.provenance,
+                                                 dict(layer.provenance, edited=True))
+        by_uid = {layer.uid: layer for layer in self.layers}
+
+        def put(which: int) -> None:
+            for uid, provs in step.marks.items():
+                if uid in by_uid:
+                    by_uid[uid].provenance = provs[which]
+        put(1 if values == "new" else 0)
         try:
             if self.journal is not None:
                 self.journal.record_step(self, step, values)
         except BaseException:
-            for index, prov in before.items():
-                self.layers[index].provenance = prov
+            put(0 if values == "new" else 1)
             raise
 
     def new_uid(self) -> int:

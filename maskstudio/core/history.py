@@ -44,6 +44,9 @@ class Step:
     undo_fn: Callable | None = None
     redo_fn: Callable | None = None
     extra_bytes: int = 0
+    #: layer uid -> (properties before, after) that the step changed besides the masks (the
+    #: "edited" mark of a model's layer); undo puts back the first, redo the second
+    marks: dict | None = None
 
     @property
     def nbytes(self) -> int:
