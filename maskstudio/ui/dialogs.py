@@ -256,7 +256,9 @@ SHORTCUTS = [
     ("Space", "play / pause (with playback)"), ("Ctrl+Shift+S", "save the project"),
     ("Ctrl+Shift+O", "open a dataset"), ("Page Down / Page Up", "next / previous item"),
     ("Ctrl+Return", "item done: open the next one to do"),
-    ("D", "difference from the oracle (with stems)"),
+    ("D", "difference from the oracle (with stems)"), ("O", "outline the layers"),
+    ("click", "brush / eraser: one dab"),
+    ("Shift+click", "move the play cursor (or click the waveform or the time ruler)"),
 ]
 
 
