@@ -93,6 +93,7 @@ def xvfb():
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        proc.stderr.close()
 
 
 def test_the_window_paints_on_the_real_x11_platform(xvfb, tmp_path, write_wav):
