@@ -102,32 +102,39 @@ class History:
     def push(self, step: Step) -> None:
         """Add a finished step (its changes are already in the store).  If the journal
         refuses it, the step's changes are reverted and the error propagates."""
-        if self.on_commit:
-            try:
-                self.on_commit(step, "new")
-            except BaseException:
-                self._revert(step)
-                raise
+        self._commit(step, "new", self._revert)
         self._done.append(step)
         self._undone.clear()
         self._trim()
 
-    def _revert(self, step: Step) -> None:
-        """Put back what ``step`` changed, as an undo does, without recording anything."""
+    def _commit(self, step: Step, values: str, put_back) -> None:
+        """Hand the step to ``on_commit``; if that refuses it, ``put_back(step)`` undoes
+        what was just done to the store, and the error propagates."""
+        if self.on_commit:
+            try:
+                self.on_commit(step, values)
+            except BaseException:
+                put_back(step)
+                raise
+
+    def _backward(self, step: Step) -> None:
         for atom in reversed(step.atoms):
             self.store.write(list(atom.layers), atom.f0, atom.t0, atom.old)
         if step.undo_fn is not None:
             step.undo_fn()
-        if self.on_apply and (step.atoms or step.undo_fn is not None):
-            self.on_apply(step, True)
 
-    def _reapply(self, step: Step) -> None:
+    def _forward(self, step: Step) -> None:
         for atom in step.atoms:
             self.store.write(list(atom.layers), atom.f0, atom.t0, atom.new)
         if step.redo_fn is not None:
             step.redo_fn()
-        if self.on_apply:
-            self.on_apply(step, False)
+
+    def _revert(self, step: Step) -> None:
+        """Put back what ``step`` changed, as an undo does, without recording anything (the
+        views were told of its changes as they were made, so they are told again)."""
+        self._backward(step)
+        if self.on_apply and (step.atoms or step.undo_fn is not None):
+            self.on_apply(step, True)
 
     def _trim(self) -> None:
         total = sum(s.nbytes for s in self._done)
@@ -172,16 +179,8 @@ class History:
         if not self._done:
             return None
         step = self._done[-1]
-        for atom in reversed(step.atoms):
-            self.store.write(list(atom.layers), atom.f0, atom.t0, atom.old)
-        if step.undo_fn is not None:
-            step.undo_fn()
-        if self.on_commit:
-            try:
-                self.on_commit(step, "old")
-            except BaseException:
-                self._reapply(step)
-                raise
+        self._backward(step)
+        self._commit(step, "old", self._forward)
         self._undone.append(self._done.pop())
         if self.on_apply:
             self.on_apply(step, True)
@@ -192,16 +191,8 @@ class History:
         if not self._undone:
             return None
         step = self._undone[-1]
-        for atom in step.atoms:
-            self.store.write(list(atom.layers), atom.f0, atom.t0, atom.new)
-        if step.redo_fn is not None:
-            step.redo_fn()
-        if self.on_commit:
-            try:
-                self.on_commit(step, "new")
-            except BaseException:
-                self._revert(step)
-                raise
+        self._forward(step)
+        self._commit(step, "new", self._backward)
         self._done.append(self._undone.pop())
         if self.on_apply:
             self.on_apply(step, False)
