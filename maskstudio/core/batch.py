@@ -292,7 +292,8 @@ def export_dataset(dataset: Dataset, out_dir, *, phase: str = "mixture", progres
                            for la in doc.layers]}
         text = json.dumps(meta, indent=1)
         if doc.layers:
-            doc.export(folder, phase=phase, extra={"metadata.json": text})
+            doc.export(folder, phase=phase, extra={"metadata.json": text},
+                       protect=[item.mixture, *item.sources.values()])
         else:
             with ExportSet(folder, ["metadata.json"], protect=[item.mixture]) as files:
                 atomic_write(files.path("metadata.json"),

@@ -495,9 +495,12 @@ class Document:
         live scores.  Returns the stems that could not be loaded (moved, changed length)."""
         missing = []
         for layer in self.layers:
-            for name, path in layer.provenance.get("stems", {}).items():
+            stems = layer.provenance.get("stems") if isinstance(layer.provenance, dict) else None
+            for name, path in (stems.items() if isinstance(stems, dict) else ()):
                 if name in self.references or name in missing:
                     continue
+                if not isinstance(name, str) or not isinstance(path, str):
+                    continue  # a damaged provenance names nothing that can be loaded
                 try:
                     self.references[name] = conform_reference(load_audio(path), self.clip,
                                                               name=f"stem '{name}'")
@@ -526,6 +529,8 @@ class Document:
     def replace_values(self, names, masks: np.ndarray, label: str) -> None:
         """Set the named layers to ``masks`` as one undoable step (a re-run separation)."""
         idx = [self.index(n) for n in names]
+        for i in idx:  # a lock forbids a re-run as much as a brush
+            self.check_editable(i)
         old = self.store.read(idx, 0, self.n_bins, 0, self.n_frames)
         new = np.broadcast_to(masks[:, None] if old.ndim == 4 else masks, old.shape)
         new = np.ascontiguousarray(new, dtype=np.float32)
@@ -591,9 +596,22 @@ class Document:
         data = np.stack([self.store.dense(i) for i in idx])
         return MaskSet([self.layers[i].name for i in idx], data)
 
+    def inputs(self) -> list:
+        """Every file this document was made from, which an export must never overwrite: the
+        mixture, the stems of oracle layers, the mask files of model layers."""
+        found = [self.clip.path]
+        for layer in self.layers:
+            prov = layer.provenance if isinstance(layer.provenance, dict) else {}
+            stems = prov.get("stems")
+            if isinstance(stems, dict):
+                found += [Path(p) for p in stems.values() if isinstance(p, (str, Path))]
+            if isinstance(prov.get("file"), (str, Path)):
+                found.append(Path(prov["file"]))
+        return [p for p in found if p is not None]
+
     def export(self, out_dir, *, names: Sequence[str] | None = None, phase: str = "mixture",
                fmt: str = "wav", n_iter=None, cutoff_hz: float = 6000.0, progress=None,
-               extra: dict | None = None) -> list:
+               extra: dict | None = None, protect: Sequence = ()) -> list:
         """Layers (all, or ``names``) and the residual as audio, and their masks, into
         ``out_dir``; with one layer, the residual is its inverted mask.  ``extra`` maps more
         file names to their text (a dataset export's ``metadata.json``).  The files appear
@@ -601,7 +619,9 @@ class Document:
 
         With the mixture's or the oracle's phase the files are rendered and written block by
         block from the layers' tiles, so an hour-long file exports in little memory; the other
-        phase modes work on the whole file."""
+        phase modes work on the whole file.  No input (:meth:`inputs`, and ``protect``) is
+        ever overwritten."""
+        protect = self.inputs() + list(protect)
         idx = [self.index(n) for n in names] if names else list(range(len(self.layers)))
         if not idx:
             raise ParameterError("there are no layers to export: add or load a layer first")
@@ -617,21 +637,23 @@ class Document:
                 "layers": [dataclasses.asdict(layer) for layer in self.layers]}
         if phase in ("mixture", "oracle"):
             return self._export_streaming(out_dir, idx, phase, fmt, refs, meta, progress,
-                                          extra)
+                                          extra, protect)
         masks = self.mask_set(names)
         if phase == "complex":
             masks = MaskSet(masks.names, self.complex_data([self.index(n) for n in masks.names]))
         signals = render(self.clip, masks, self.config, phase=phase, references=refs,
                          n_iter=n_iter, cutoff_hz=cutoff_hz, progress=progress)
         return write_outputs(out_dir, self.clip, masks, signals, self.config, fmt=fmt,
-                             metadata=meta, what="the layer name", extra=extra)
+                             metadata=meta, what="the layer name", extra=extra,
+                             protect=protect)
 
-    def _export_streaming(self, out_dir, idx, phase, fmt, refs, meta, progress, extra=None
-                          ) -> list:
+    def _export_streaming(self, out_dir, idx, phase, fmt, refs, meta, progress, extra=None,
+                          protect=()) -> list:
         """Render block by block from the tiles into files that appear only when all are
         complete (an error or Cancel leaves the folder as it was)."""
         names = [self.layers[i].name for i in idx]
-        targets = output_targets(out_dir, names, fmt, [self.clip.path], what="the layer name")
+        protect = list(protect) or self.inputs()
+        targets = output_targets(out_dir, names, fmt, protect, what="the layer name")
         extra = dict(extra or {})
         F, T, lead = self.n_bins, self.n_frames, self.store.lead
 
@@ -640,7 +662,7 @@ class Document:
             return v if lead else v[:, None]
 
         with ExportSet(out_dir, [t.name for t in targets] + list(extra),
-                       protect=[self.clip.path]) as staged:
+                       protect=protect) as staged:
             with contextlib.ExitStack() as files:
                 writers = [files.enter_context(AudioWriter(
                     staged.path(t.name), self.samplerate, self.clip.n_channels, like=self.clip))
@@ -665,4 +687,4 @@ class Document:
             path, [la.name for la in self.layers],
             (len(self.layers),) + self.store.lead + (self.n_bins, self.n_frames),
             lambda i, f0, f1: self.store.read([i], f0, f1, 0, self.n_frames)[0],
-            self.config, self.samplerate, metadata=meta, protect=[self.clip.path])
+            self.config, self.samplerate, metadata=meta, protect=self.inputs())

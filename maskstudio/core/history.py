@@ -101,7 +101,11 @@ class History:
 
     def push(self, step: Step) -> None:
         """Add a finished step (its changes are already in the store).  If the journal
-        refuses it, the step's changes are reverted and the error propagates."""
+        refuses it, the step's changes are reverted and the error propagates.  A stroke
+        still open is finished first (a layer added or removed mid-stroke would otherwise mix
+        two numberings of the layers in one step)."""
+        if self._open is not None and self._open is not step:
+            self.end()
         self._commit(step, "new", self._revert)
         self._done.append(step)
         self._undone.clear()

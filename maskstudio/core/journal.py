@@ -218,7 +218,7 @@ class Journal:
     def _record(self, doc, writes: list, full_uids=(), config: bool = False,
                 snapshot: bool = False) -> None:
         header = {"layers": [_layer_meta(layer) for layer in doc.layers], "writes": [],
-                  "notes": doc.notes, "status": doc.status}
+                  "notes": doc.notes, "status": doc.status, "lead": list(doc.store.lead)}
         if config:
             header["config"] = doc.config.to_dict()
         chunks, offset = [], 0
@@ -361,6 +361,13 @@ def apply_record(doc, header: dict, payload: bytes) -> None:
             doc.store.set_layer_tiles([{} for _ in doc.layers])
             doc.complex_masks.clear()
     tiles = {layer.uid: t for layer, t in zip(doc.layers, doc.store.layer_tiles())}
+    lead = tuple(header.get("lead", doc.store.lead))
+    if lead != doc.store.lead:  # per-channel masks loaded into an empty document
+        from maskstudio.core.tiles import TiledMasks
+
+        doc.store = TiledMasks(doc.n_bins, doc.n_frames, tile=doc.store.tile, lead=lead)
+        doc._make_history()
+        tiles = {}
     if header.get("reset"):  # a snapshot: every stored tile is in it
         tiles = {}
         doc.complex_masks.clear()

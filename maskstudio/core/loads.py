@@ -154,6 +154,9 @@ def load_layers(doc, names, data: np.ndarray, provenance: dict, label: str, *,
     mags = np.abs(data) if complex_masks else data
     if not np.isfinite(mags).all():
         raise MaskFileError("the loaded masks hold NaN or infinite values: recompute them")
+    if mags.shape[-2:] != (doc.n_bins, doc.n_frames):  # checked before anything changes
+        raise MaskFileError(f"masks of shape {mags.shape[-2:]} do not fit this view's "
+                            f"[freq, time] = {(doc.n_bins, doc.n_frames)}")
     if mags.ndim == 4 and doc.store.lead != mags.shape[1:2]:
         if doc.layers:
             raise MaskFileError("these masks have one mask per channel, but the open layers "
@@ -163,9 +166,6 @@ def load_layers(doc, names, data: np.ndarray, provenance: dict, label: str, *,
         doc._make_history()
     lead, F, T = doc.store.lead, doc.n_bins, doc.n_frames
     shape = (len(names),) + lead + (F, T)
-    if mags.shape[-2:] != (F, T):
-        raise MaskFileError(f"masks of shape {mags.shape[-2:]} do not fit this view's "
-                            f"[freq, time] = {(F, T)}")
     mags = np.broadcast_to(mags[:, None] if mags.ndim == 3 and lead else mags, shape)
 
     K = len(doc.layers)

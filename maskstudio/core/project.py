@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import uuid
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -204,8 +203,7 @@ def load_project(path, *, mixture=None, use_journal: bool = False,
         except MaskStudioError:  # a journal damaged at its start holds nothing to recover
             base, records = {}, []
         if records and base.get("token") == meta["token"]:
-            for header, payload in records:
-                apply_record(doc, header, payload)
+            replay(doc, base, records, jpath)
             doc.modified = True
             Journal.resume(doc, jpath, lock=lock)
             return doc
@@ -229,9 +227,42 @@ def pending_recovery(path, token=None) -> int:
     return len(records) if base.get("token") == token else 0
 
 
+def replay(doc, base: dict, records, journal_path) -> None:
+    """Apply journal ``records`` (recorded on ``base``) to ``doc``, all or nothing: a journal
+    recorded on another grid is replayed on that grid when ``doc`` has no layers yet (the
+    default grid may have changed since), and refused otherwise; a record that cannot be
+    applied leaves ``doc`` exactly as it was and raises one :class:`MaskStudioError`."""
+    import copy
+
+    saved = {k: getattr(doc, k) for k in ("config", "store", "history", "spectrogram", "n_bins",
+                                          "n_frames", "notes", "status", "_next_uid")}
+    saved.update(layers=list(doc.layers), complex_masks=dict(doc.complex_masks))
+    doc.store = copy.deepcopy(doc.store)  # records write into it in place
+    doc._make_history()  # over the copy (a recovered document starts a new history)
+    try:
+        if isinstance(base.get("config"), dict):
+            cfg = _config_from(base["config"])
+            if cfg != doc.config:
+                if doc.layers:
+                    raise MaskStudioError(f"the journal '{journal_path}' was recorded on "
+                                          f"{cfg.describe()}, not on this document's grid")
+                doc.config = cfg
+                doc._make_grid(doc.store.lead)
+        for header, payload in records:
+            apply_record(doc, header, payload)
+    except BaseException as exc:
+        for k, v in saved.items():
+            setattr(doc, k, v)
+        if isinstance(exc, MaskStudioError) or not isinstance(exc, Exception):
+            raise
+        raise MaskStudioError(f"the journal '{journal_path}' does not fit this file (it may "
+                              f"belong to another file of the same name): {exc}") from None
+
+
 def recover(journal_path, doc) -> int:
     """Replay the journal at ``journal_path`` onto ``doc`` (opened on the same base) and go on
-    recording into it; returns how many records were replayed."""
+    recording into it; returns how many records were replayed.  All or nothing: on failure
+    ``doc`` is as it was, and the journal is untouched."""
     from maskstudio.core.journal import _acquire
 
     journal_path = Path(journal_path)
@@ -240,8 +271,7 @@ def recover(journal_path, doc) -> int:
         base, records, _ = Journal.scan(journal_path)
         if base.get("token") != getattr(doc, "save_token", None):
             raise MaskStudioError("this recovery journal belongs to another save of the project")
-        for header, payload in records:
-            apply_record(doc, header, payload)
+        replay(doc, base, records, journal_path)
         if records:
             doc.modified = True
         Journal.resume(doc, journal_path, lock=lock)
