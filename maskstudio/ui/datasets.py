@@ -125,6 +125,8 @@ class DatasetMixin:
                 ds.set_config(doc.config)
             if project.exists():
                 self._offer_recovery(doc, project=project, mixture=item.mixture)
+                if self.doc is not doc:  # not opened (declined read-only): stay where we were
+                    return
             elif not self._start_item(doc, project):
                 return
             self.doc.references.update(refs)  # (a recovered document is a new object)

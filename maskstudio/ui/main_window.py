@@ -11,7 +11,6 @@ from maskstudio.core.audio_io import load_audio
 from maskstudio.core.document import Document
 from maskstudio.core.spectrogram import FREQ_SCALES
 from maskstudio.core.stft import STFTConfig
-from maskstudio.errors import MaskStudioError
 from maskstudio.ui.dialogs import (AUDIO_FILTER, ExportDialog, ShortcutsDialog, STFTDialog,
                                    ThresholdDialog)
 from maskstudio.ui.active_layer import ActiveLayer
@@ -307,7 +306,7 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         if self._fill_task is not None:
             self._fill_task.cancel()
         if self.doc is not None and self.doc is not doc:
-            self.doc.close()  # its journal stays for recovery; its lock goes
+            self.release_document(self.doc)  # journal kept for recovery, or discarded
         self.doc = doc
         doc.subscribe(lambda e, p: self.bridge.event.emit(e, p))
         self.options.set_channels(doc.clip.n_channels)
@@ -641,7 +640,7 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         self.stop_playback()
         self.save_settings()
         if self.doc is not None:
-            self.doc.close()  # the journal stays for recovery; another session may open it
+            self.release_document(self.doc)  # journal kept for recovery, or discarded
         super().closeEvent(ev)
 
 

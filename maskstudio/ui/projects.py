@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pyqtgraph.Qt import QtWidgets
 
-from maskstudio.errors import MaskStudioError
 from maskstudio.ui.dialogs import AUDIO_FILTER
 from maskstudio.ui.workers import report_failure, show_error
 
@@ -57,7 +56,7 @@ class ProjectsMixin:
             path = journal_for(doc)
             if self.doc is not None and self.doc.journal is not None and \
                     self.doc.journal.path == path:
-                self.doc.close()  # this window reopens its own file: it is not "elsewhere"
+                self.release_document(self.doc)  # reopening its own file: not "elsewhere"
             if journal_in_use(path) and not self.confirm_read_only(doc):
                 return
             try:
@@ -70,7 +69,12 @@ class ProjectsMixin:
                     except JournalInUseError:
                         raise
                     except Exception as exc:  # noqa: BLE001 - any failure gets its dialog
+                        kept = self._keep_aside(path)
                         report_failure(self, exc, prefix="could not recover: ")
+                        if kept is not None:
+                            self.statusBar().showMessage(
+                                f"the journal that could not be recovered is kept as {kept}",
+                                15000)
                 if not recovered:
                     Journal.start(doc)
             except JournalInUseError:
@@ -84,6 +88,19 @@ class ProjectsMixin:
                 show_error(self, f"{describe_failure(exc)[0]}\n\nThe file is open, but edits "
                                  f"are not protected against a crash until it is saved.")
         self.set_document(doc)
+
+    @staticmethod
+    def _keep_aside(path):
+        """Move a journal that could not be recovered out of the way of the new one, so the
+        edits in it are not overwritten (a newer maskstudio, or a person, may get them back)."""
+        import os
+
+        kept = path.with_name(path.name + ".unrecovered")
+        try:
+            os.replace(path, kept)
+        except OSError:
+            return None
+        return kept
 
     def confirm_read_only(self, doc) -> bool:
         name = doc.project_path.name if doc.project_path else (
@@ -190,14 +207,25 @@ class ProjectsMixin:
         return False
 
     def discard_changes(self) -> None:
-        """Drop the unsaved edits for good: their crash journal goes, so the next start does
-        not offer them back.  The document stays on screen until it is replaced."""
-        doc = self.doc
-        if doc.journal is not None:
+        """Drop the unsaved edits for good once the document is replaced or the window
+        closes: then their crash journal goes, so the next start does not offer them back.
+        Until then the journal stays, so an open that fails or is cancelled leaves the
+        document on screen still protected (see :meth:`release_document`)."""
+        self._discarded = self.doc
+        self.doc.modified = False
+        self._update_title()
+
+    def release_document(self, doc) -> None:
+        """``doc`` leaves the window: its journal is closed (kept for recovery), or removed
+        if the user discarded its edits and has not edited since."""
+        if doc is None:
+            return
+        if getattr(self, "_discarded", None) is doc and not doc.modified \
+                and doc.journal is not None:
             doc.journal.discard()
             doc.journal = None
-        doc.modified = False
-        self._update_title()
+        self._discarded = None
+        doc.close()
 
     def _document_name(self) -> str:
         doc = self.doc

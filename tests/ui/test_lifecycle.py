@@ -173,3 +173,20 @@ def test_a_new_file_starts_without_the_old_selection_and_play_position(window, o
     assert view.selection is None and view.sel_item.path().isEmpty()
     assert window.play_cursor == 0.0 and window.transport.time_label.text().strip() == "0:00.00"
     assert all(line.value() == 0.0 for line in window.playheads.lines)
+
+
+def test_discard_then_an_open_that_fails_keeps_the_document_protected(window, monkeypatch,
+                                                                       tmp_path):
+    """Discard takes effect when the document is replaced: if the open fails, the edits on
+    screen are still journaled (before, the journal was gone and every later edit was lost
+    on a crash, without a word)."""
+    edit(window)
+    doc = window.doc
+    journal = journal_for(doc)
+    answer(monkeypatch, window, "discard")
+    broken = tmp_path / "broken.msproj"
+    broken.write_bytes(b"PK\x03\x04 not a project")
+    window.open_path(broken)
+    assert window.doc is doc and doc.journal is not None and journal.exists()
+    edit(window, 40, 60)  # a later edit is journaled
+    assert doc.modified and journal.stat().st_size > 0
