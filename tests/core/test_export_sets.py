@@ -113,7 +113,8 @@ def test_a_killed_export_leaves_the_old_set_or_the_new_one(stems, tmp_path):
     states, kills, runs = Counter(), 0, 0
     start = time.monotonic()
     while kills < 30:
-        assert time.monotonic() - start < 90, f"only {kills} kills in 90 s"
+        # a bound so a broken export cannot loop for ever (about 25 s here; generous for CI)
+        assert time.monotonic() - start < 400, f"only {kills} kills in 400 s"
         kind = ("ibm", "irm")[runs % 2]
         proc = subprocess.Popen(oracle_cmd(stems, kind, out), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
@@ -124,7 +125,7 @@ def test_a_killed_export_leaves_the_old_set_or_the_new_one(stems, tmp_path):
             time.sleep(rng.uniform(0, 0.15))
         elif runs % 3 == 2:  # aim at the moves: the instant the commit record appears
             wait_for(proc, lambda: any((p / "COMMIT").exists() for p in out.iterdir()
-                                       if p.name.startswith(STAGING_PREFIX)), 0)
+                                       if p.name.startswith(STAGING_PREFIX)), 0.0005)
         else:  # anywhere in the run
             time.sleep(rng.uniform(0.1, 0.9))
         if proc.poll() is None:

@@ -63,7 +63,7 @@ def test_kill_9_in_a_loop_never_loses_a_finished_edit(tmp_path):
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     rnd = random.Random(1234)
     survived, edits_checked, in_flight_reached_disk = 0, 0, 0
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 600  # a bound, not a speed test (about 45 s here)
     for seed in range(KILLS):
         assert time.monotonic() < deadline, f"only {survived} kills in the time allowed"
         start = replay(mixture, journal)  # what the next session recovers

@@ -2,13 +2,12 @@
 real mouse events paints, the window grabs, and it closes (CI installs Xvfb: .ci/run)."""
 
 import os
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import textwrap
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,30 +62,28 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def _free_display() -> int:
-    for n in range(90, 190):
-        if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists():
-            return n
-    pytest.fail("no free X display number between :90 and :189")
-
-
 @pytest.fixture
 def xvfb():
     if shutil.which("Xvfb") is None:
         pytest.skip("Xvfb is not installed (.ci/run installs it with apt-get: xvfb)")
-    n = _free_display()
-    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1600x1000x24", "-nolisten",
-                             "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Xvfb picks a free display itself and writes its number to the pipe (-displayfd): no
+    # race with another X server starting beside us
+    r, w = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1600x1000x24",
+                             "-nolisten", "tcp"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, pass_fds=(w,))
+    os.close(w)
     try:
-        deadline = time.monotonic() + 10
-        while not Path(f"/tmp/.X11-unix/X{n}").exists():
-            if proc.poll() is not None:
-                pytest.fail(f"Xvfb :{n} exited: {proc.stderr.read().decode(errors='replace')}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"Xvfb :{n} did not start in 10 s")
-            time.sleep(0.05)
+        ready, _, _ = select.select([r], [], [], 10)
+        number = os.read(r, 64).decode().strip() if ready else ""
+        if not number.isdigit():
+            proc.kill()
+            pytest.fail(f"Xvfb did not start in 10 s: "
+                        f"{proc.stderr.read().decode(errors='replace')[:500]}")
+        n = int(number)
         yield f":{n}"
     finally:
+        os.close(r)
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=10)
