@@ -4,10 +4,14 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports Qt
 
+import atexit  # noqa: E402
+import shutil  # noqa: E402
 import tempfile  # noqa: E402
 
-# crash journals of the tests' sessions go to a folder of their own, not the user's
+# crash journals of the tests' sessions go to a folder of their own, not the user's, and it
+# goes when the run ends
 os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="maskstudio-test-state-")
+atexit.register(shutil.rmtree, os.environ["XDG_STATE_HOME"], ignore_errors=True)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
