@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from maskstudio.core.batch import run_batch
-from maskstudio.core.dataset import Dataset
-from maskstudio.core.stft import STFTConfig
+from maskstudio.annotation.batch import run_batch
+from maskstudio.annotation.dataset import Dataset
+from maskstudio.dsp.stft import STFTConfig
 
 SR = 44100
 

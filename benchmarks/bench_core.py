@@ -26,9 +26,9 @@ if hasattr(os, "sched_setaffinity"):
 import numpy as np  # noqa: E402
 import scipy.signal  # noqa: E402
 
-from maskstudio.core.phase import (fast_griffin_lim, resynthesize,  # noqa: E402
+from maskstudio.dsp.phase import (fast_griffin_lim, resynthesize,  # noqa: E402
                                    spectral_convergence)
-from maskstudio.core.stft import STFTConfig, istft, stft, synthesize  # noqa: E402
+from maskstudio.dsp.stft import STFTConfig, istft, stft, synthesize  # noqa: E402
 
 SR = 44100
 CFG = STFTConfig(n_fft=2048, hop_length=512)

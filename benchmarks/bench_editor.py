@@ -49,7 +49,7 @@ def make_file(path: Path, minutes: float) -> Path:
 
 
 def decode_and_stft_seconds(path: Path) -> float:
-    from maskstudio.core.stft import stft
+    from maskstudio.dsp.stft import stft
 
     t0 = time.perf_counter()
     x, _ = sf.read(str(path), dtype="float32", always_2d=True)

@@ -29,9 +29,9 @@ from bench_editor import make_file  # noqa: E402
 
 from maskstudio.audio.backend import NullBackend  # noqa: E402
 from maskstudio.audio.player import Player  # noqa: E402
-from maskstudio.core.audio_io import load_audio  # noqa: E402
-from maskstudio.core.document import Document  # noqa: E402
-from maskstudio.core.stream import Heard, StreamRenderer  # noqa: E402
+from maskstudio.io.audiofile import load_audio  # noqa: E402
+from maskstudio.editing.document import Document  # noqa: E402
+from maskstudio.dsp.stream import Heard, StreamRenderer  # noqa: E402
 
 RESULTS = []
 

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from maskstudio.core.metrics import si_sdr
-from maskstudio.core.oracle import oracle_masks
-from maskstudio.core.phase import resynthesize
-from maskstudio.core.stft import STFTConfig
+from maskstudio.dsp.metrics import si_sdr
+from maskstudio.dsp.oracle import oracle_masks
+from maskstudio.dsp.phase import resynthesize
+from maskstudio.dsp.stft import STFTConfig
 
 KINDS = ("ibm", "irm", "wiener", "psm", "cirm")
 EXACT_DB = 100.0  #: above this both sides are the source to float precision

@@ -53,7 +53,7 @@ def _add_stft_options(p, *, defaults: bool = True):
 
 
 def _add_phase_options(p):
-    from maskstudio.core.phase import PHASE_MODES
+    from maskstudio.dsp.phase import PHASE_MODES
 
     g = p.add_argument_group("phase")
     g.add_argument("--phase", default="mixture", choices=PHASE_MODES, metavar="MODE",
@@ -67,7 +67,7 @@ def _add_phase_options(p):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from maskstudio.core.oracle import MASK_KINDS
+    from maskstudio.dsp.oracle import MASK_KINDS
 
     parser = _Parser(prog="maskstudio", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"maskstudio {__version__}")
@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _config(args, *, default=None):
     """The STFT the options ask for.  Without ``--n-fft``: None, or the ``default`` grid (the
     one for the mixture's rate, or the dataset's) with the other options given kept."""
-    from maskstudio.core.stft import STFTConfig
+    from maskstudio.dsp.stft import STFTConfig
 
     n_fft = args.n_fft
     if n_fft is None:
@@ -159,14 +159,14 @@ def _config(args, *, default=None):
 
 def _check_phase_args(args) -> None:
     """``--n-iter`` and ``--cutoff-hz``: whole and bounded, finite and not negative."""
-    from maskstudio.core.checks import check_phase_options
+    from maskstudio.checks import check_phase_options
 
     check_phase_options(args.n_iter, args.cutoff_hz, names=("--n-iter", "--cutoff-hz"))
 
 
 def _parse_sources(specs):
-    from maskstudio.core.names import name_key
-    from maskstudio.core.separation import check_source_name
+    from maskstudio.io.names import name_key
+    from maskstudio.io.export import check_source_name
 
     if not specs:
         raise ParameterError("give at least one reference stem with --source NAME=PATH")
@@ -200,10 +200,10 @@ def _progress(label):
 
 
 def cmd_oracle(args) -> int:
-    from maskstudio.core.audio_io import conform_reference, load_audio
-    from maskstudio.core.masks import MaskSet
-    from maskstudio.core.oracle import check_oracle_options, oracle_masks
-    from maskstudio.core.separation import render, write_outputs
+    from maskstudio.io.audiofile import conform_reference, load_audio
+    from maskstudio.dsp.masks import MaskSet
+    from maskstudio.dsp.oracle import check_oracle_options, oracle_masks
+    from maskstudio.io.export import render, write_outputs
 
     sources = _parse_sources(args.source)
     config = _config(args)  # explicit settings are checked before any file is read
@@ -211,7 +211,7 @@ def cmd_oracle(args) -> int:
     checked = check_oracle_options(lc_db=args.lc_db, p=args.p, beta=args.beta)
     mixture = load_audio(args.mixture)
     if config is None:
-        from maskstudio.core.stft import STFTConfig
+        from maskstudio.dsp.stft import STFTConfig
 
         config = _config(args, default=STFTConfig.for_samplerate(mixture.samplerate))
     refs = [conform_reference(load_audio(p), mixture, name=f"source '{n}'")
@@ -240,9 +240,9 @@ def cmd_oracle(args) -> int:
 
 
 def cmd_separate(args) -> int:
-    from maskstudio.core.audio_io import load_audio
-    from maskstudio.core.maskfile import load_masks
-    from maskstudio.core.separation import render, write_outputs
+    from maskstudio.io.audiofile import load_audio
+    from maskstudio.io.npz import load_masks
+    from maskstudio.io.export import render, write_outputs
 
     if args.phase == "oracle":
         raise ParameterError("--phase oracle needs the reference stems: use 'maskstudio oracle' "
@@ -276,12 +276,12 @@ def cmd_play(args) -> int:
 
     from maskstudio.audio.player import Player
     from maskstudio.audio.sd_backend import SoundDeviceBackend
-    from maskstudio.core.audio_io import load_audio
-    from maskstudio.core.maskfile import load_masks
-    from maskstudio.core.checks import check_number
-    from maskstudio.core.phase import PHASE_MODES
-    from maskstudio.core.stft import STFTConfig
-    from maskstudio.core.stream import Heard, StreamRenderer
+    from maskstudio.io.audiofile import load_audio
+    from maskstudio.io.npz import load_masks
+    from maskstudio.checks import check_number
+    from maskstudio.dsp.phase import PHASE_MODES
+    from maskstudio.dsp.stft import STFTConfig
+    from maskstudio.dsp.stream import Heard, StreamRenderer
 
     if args.phase not in PHASE_MODES or args.phase == "oracle":
         raise ParameterError(f"--phase {args.phase!r} cannot be played here: choose one of "
@@ -343,8 +343,8 @@ def cmd_play(args) -> int:
 
 
 def cmd_batch(args) -> int:
-    from maskstudio.core.batch import available_cores, run_batch
-    from maskstudio.core.dataset import Dataset
+    from maskstudio.annotation.batch import available_cores, run_batch
+    from maskstudio.annotation.dataset import Dataset
 
     cores = available_cores()
     if args.jobs is not None and args.jobs < 1:
@@ -358,7 +358,7 @@ def cmd_batch(args) -> int:
     if args.mask:
         mode = ("mask", args.mask)
     elif args.separator:
-        from maskstudio.core.separators import available_separators
+        from maskstudio.dsp.separators import available_separators
 
         if args.separator not in available_separators():
             raise ParameterError(f"unknown separator {args.separator!r}: choose one of "
@@ -392,7 +392,7 @@ def cmd_batch(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from maskstudio.core.info import describe_file
+    from maskstudio.io.info import describe_file
 
     print(describe_file(args.file))
     return 0
@@ -412,8 +412,8 @@ def cmd_devices(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from maskstudio.core.audio_io import load_audio
-    from maskstudio.core.metrics import si_sdr
+    from maskstudio.io.audiofile import load_audio
+    from maskstudio.dsp.metrics import si_sdr
     from maskstudio.demo import demo_folder, demo_stems
 
     folder = demo_folder()
@@ -492,7 +492,7 @@ def _run_editor(argv) -> int:
     # while the first imports Qt and pyqtgraph (half a second).
     from concurrent.futures import ThreadPoolExecutor
 
-    from maskstudio.core.audio_io import load_audio
+    from maskstudio.io.audiofile import load_audio
     from maskstudio.demo import demo_folder
 
     target = Path(args.file) if args.file else demo_folder() / "mixture.flac"

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from maskstudio.cli import main
-from maskstudio.core.audio_io import load_audio
+from maskstudio.io.audiofile import load_audio
 
 from .conftest import SR, clicks, harmonic
 

@@ -144,7 +144,7 @@ def _cases(d: Path) -> dict:
     return cases
 
 
-#: Malformed mask files (their classes are fuzzed in tests/core/test_hostile_inputs.py):
+#: Malformed mask files (their classes are fuzzed in tests/io/test_hostile_inputs.py):
 #: through the CLI's own main() here, to keep the subprocess table quick.
 MASK_VARIANTS = ("meta_list", "meta_number", "meta_deep", "names_scalar", "names_wrong_length",
                  "zero_sources", "n_fft_inf", "n_fft_huge", "n_fft_fraction", "samplerate_nan",
@@ -239,7 +239,7 @@ def test_the_valid_file_of_the_table_works(files, tmp_path):
 ])
 def test_an_os_error_anywhere_is_one_line_naming_the_path(monkeypatch, capsys, files, exc,
                                                          words):
-    import maskstudio.core.separation as separation
+    import maskstudio.io.export as separation
 
     def fail(*args, **kwargs):
         raise exc

@@ -1,7 +1,7 @@
 """The player: renders ahead of the playhead on a worker thread, hands blocks to a backend.
 
 No Qt here and no heavy work in the audio callback (python-sounddevice's advice): a producer
-thread renders a short lookahead with a :class:`~maskstudio.core.stream.StreamRenderer` into a
+thread renders a short lookahead with a :class:`~maskstudio.dsp.stream.StreamRenderer` into a
 queue, and the backend's ``pull`` only copies from it.  Changing what is heard, or editing a
 mask, reaches the sound with the next rendered chunk: within the lookahead plus one chunk
 (about a third of a second).  The GUI polls :meth:`Player.position` with a timer.
@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from maskstudio.core.stream import Heard, StreamRenderer
+from maskstudio.dsp.stream import Heard, StreamRenderer
 
 __all__ = ["Player"]
 

@@ -51,7 +51,7 @@ class ActiveLayer(QtCore.QObject):
 
     @property
     def layer(self):
-        """The active :class:`~maskstudio.core.document.Layer`, or None."""
+        """The active :class:`~maskstudio.editing.document.Layer`, or None."""
         i = self.index
         return None if i is None else self.doc.layers[i]
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from pyqtgraph.Qt import QtCore, QtWidgets
 
-from maskstudio.core.dataset import Dataset
+from maskstudio.annotation.dataset import Dataset
 from maskstudio.errors import MaskStudioError
-from maskstudio.ui.dataset_panel import DatasetPanel
+from maskstudio.ui.items_panel import DatasetPanel
 from maskstudio.ui.workers import report_failure, run_task, show_error
 
 
@@ -91,9 +91,9 @@ class DatasetMixin:
 
     def open_item(self, index: int, *, wait: bool = False):
         """Save the open item, then open item ``index``: its project, or a new one."""
-        from maskstudio.core.audio_io import conform_reference, load_audio
-        from maskstudio.core.document import Document
-        from maskstudio.core.project import MixtureMovedError, load_project
+        from maskstudio.io.audiofile import conform_reference, load_audio
+        from maskstudio.editing.document import Document
+        from maskstudio.annotation.project import MixtureMovedError, load_project
 
         ds = self.dataset
         if ds is None or not 0 <= index < len(ds.items):
@@ -163,7 +163,7 @@ class DatasetMixin:
 
     def _start_item(self, doc, project: Path) -> bool:
         """A first visit: one empty layer per label, and a project to keep it in."""
-        from maskstudio.core.project import save_project
+        from maskstudio.annotation.project import save_project
 
         for label in self.dataset.labels:
             doc.add_layer(label, label=label, record=False)
@@ -217,7 +217,7 @@ class DatasetMixin:
 
     # -- export ---------------------------------------------------------------------------
     def export_dataset_dialog(self) -> None:
-        from maskstudio.core.batch import export_dataset
+        from maskstudio.annotation.batch import export_dataset
 
         if self.dataset is None:
             return show_error(self, "open a dataset first (File > Open dataset…)")

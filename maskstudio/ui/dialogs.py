@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pyqtgraph.Qt import QtCore, QtWidgets
 
-from maskstudio.core.phase import PHASE_MODES
-from maskstudio.core.stft import STFTConfig
+from maskstudio.dsp.phase import PHASE_MODES
+from maskstudio.dsp.stft import STFTConfig
 
 AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3 *.aif *.aiff *.WAV *.FLAC);;All files (*)"
 WINDOWS = ("hann", "hamming", "blackman", "blackmanharris", "bartlett")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyqtgraph.Qt import QtWidgets
 
-from maskstudio.core.loads import LOAD_MODES, default_mode
+from maskstudio.editing.loads import LOAD_MODES, default_mode
 
 MODE_TEXT = {
     "replace": ("Replace", "layers of the same name take the loaded values; the other layers "

@@ -7,10 +7,10 @@ from pathlib import Path
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from maskstudio import __version__
-from maskstudio.core.audio_io import load_audio
-from maskstudio.core.document import Document
-from maskstudio.core.spectrogram import FREQ_SCALES
-from maskstudio.core.stft import STFTConfig
+from maskstudio.io.audiofile import load_audio
+from maskstudio.editing.document import Document
+from maskstudio.editing.spectrogram import FREQ_SCALES
+from maskstudio.dsp.stft import STFTConfig
 from maskstudio.ui.dialogs import (AUDIO_FILTER, ExportDialog, ShortcutsDialog, STFTDialog,
                                    ThresholdDialog)
 from maskstudio.ui.active_layer import ActiveLayer
@@ -18,7 +18,7 @@ from maskstudio.ui.panels import LayersPanel, LevelsPanel, OptionsBar
 from maskstudio.ui.spectrogram_view import COLORMAPS, SpectrogramView
 from maskstudio.ui.datasets import DatasetMixin
 from maskstudio.ui.mask_sources import MaskSourcesMixin
-from maskstudio.ui.metrics_panel import MetricsPanel
+from maskstudio.ui.scores_panel import MetricsPanel
 from maskstudio.ui.playback import PlaybackMixin
 from maskstudio.ui.projects import ProjectsMixin
 from maskstudio.ui.icons import tool_icon
@@ -517,7 +517,7 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
                                  threshold=float(self.settings.value("threshold/db", -50)))
 
         def preview(level, width):
-            from maskstudio.core.edits import Box
+            from maskstudio.editing.edits import Box
 
             cols = view._cols
             box = Box(0, doc.n_bins, int(cols[0]), int(max(cols[-1], cols[0] + 1)))

@@ -1,9 +1,9 @@
 """Masks from elsewhere, in the window: oracle from stems, separators, a model's mask file.
 
 A mixin of :class:`~maskstudio.ui.main_window.MainWindow`; the work is the document's
-(:mod:`maskstudio.core.document`), run off the GUI thread where it is long.  A load into a
+(:mod:`maskstudio.editing.document`), run off the GUI thread where it is long.  A load into a
 view that has layers asks how the masks meet them (replace, add, fill the residual:
-:mod:`maskstudio.core.loads`) and says in the status bar what it did.
+:mod:`maskstudio.editing.loads`) and says in the status bar what it did.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pyqtgraph.Qt import QtCore, QtWidgets
 
-from maskstudio.core.document import GridMismatchError
+from maskstudio.editing.document import GridMismatchError
 from maskstudio.ui import load_dialogs
 from maskstudio.ui.dialogs import OracleDialog
 from maskstudio.ui.workers import report_failure, run_task, show_error
@@ -51,7 +51,7 @@ class MaskSourcesMixin:
                         lambda p: doc.compute_oracle(kind, stems, progress=p, **options), done)
 
     def _fill_separators(self, menu) -> None:
-        from maskstudio.core.separators import available_separators
+        from maskstudio.dsp.separators import available_separators
 
         menu.clear()
         for name in available_separators():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
-from maskstudio.core.spectrogram import FREQ_SCALES
+from maskstudio.editing.spectrogram import FREQ_SCALES
 from maskstudio.ui.active_layer import ActiveLayer
 from maskstudio.ui.spectrogram_view import COLORMAPS
 

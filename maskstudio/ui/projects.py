@@ -1,7 +1,7 @@
 """Projects in the window: open and save them, locate a moved mixture, recover after a crash.
 
 A mixin of :class:`~maskstudio.ui.main_window.MainWindow`; files and journals are
-:mod:`maskstudio.core.project`'s.
+:mod:`maskstudio.annotation.project`'s.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ class ProjectsMixin:
     """File ▸ Save project, opening .msproj files, and the offer to recover unsaved edits."""
 
     def open_project(self, path, mixture=None) -> None:
-        from maskstudio.core.project import MixtureMovedError, load_project
+        from maskstudio.annotation.project import MixtureMovedError, load_project
 
         try:
             doc = load_project(path, mixture=mixture, start_journal=False)
@@ -49,7 +49,7 @@ class ProjectsMixin:
         """If the last session of this file ended without saving, offer its edits back; then
         journal every finished step from here on.  A file that another session is editing
         is offered read-only (no journal, and no save over the other session's project)."""
-        from maskstudio.core.project import (Journal, JournalInUseError, journal_for,
+        from maskstudio.annotation.project import (Journal, JournalInUseError, journal_for,
                                              journal_in_use, pending_recovery, recover)
 
         if self.journaling:
@@ -145,7 +145,7 @@ class ProjectsMixin:
         return path or None
 
     def _save_to(self, path) -> bool:
-        from maskstudio.core.project import save_project
+        from maskstudio.annotation.project import save_project
 
         doc = self.doc
         saved = self._guard(save_project, doc, path)
@@ -183,7 +183,7 @@ class ProjectsMixin:
             return True
         reason = ""
         if self.item_index is not None and doc.project_path is not None:
-            from maskstudio.core.project import save_project
+            from maskstudio.annotation.project import save_project
             from maskstudio.reporting import describe_failure
 
             try:

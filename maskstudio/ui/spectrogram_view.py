@@ -15,8 +15,8 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
-from maskstudio.core.edits import Box, brush_stroke, polygon, rectangle
-from maskstudio.core.spectrogram import (DB_FLOOR, DB_STEP, from_scale, row_edges,
+from maskstudio.editing.edits import Box, brush_stroke, polygon, rectangle
+from maskstudio.editing.spectrogram import (DB_FLOOR, DB_STEP, from_scale, row_edges,
                                          time_edges, to_scale)
 from maskstudio.errors import MaskStudioError
 from maskstudio.ui import overlay
@@ -63,7 +63,7 @@ class EditViewBox(pg.ViewBox):
 
 
 class SpectrogramView(QtWidgets.QWidget):
-    """Shows a :class:`~maskstudio.core.document.Document` and edits it with the mouse."""
+    """Shows a :class:`~maskstudio.editing.document.Document` and edits it with the mouse."""
 
     cursorMoved = QtCore.Signal(object)  # dict for the status line, or None
     rendered = QtCore.Signal()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtWidgets
 
-from maskstudio.core.phase import PHASE_MODES
-from maskstudio.core.stream import Heard, StreamRenderer
+from maskstudio.dsp.phase import PHASE_MODES
+from maskstudio.dsp.stream import Heard, StreamRenderer
 from maskstudio.errors import MaskStudioError
 
 HEARD_CHOICES = [("mixture", "mixture"), ("layer", "active layer"), ("residual", "residual"),

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from maskstudio.core.edits import Box
-from maskstudio.core.spectrogram import DB_FLOOR, DB_STEP, from_scale, to_scale
-from maskstudio.core.tiles import cell_ranges, pool_max
+from maskstudio.editing.edits import Box
+from maskstudio.editing.spectrogram import DB_FLOOR, DB_STEP, from_scale, to_scale
+from maskstudio.editing.tiles import cell_ranges, pool_max
 
 COLORMAPS = ("grey", "inferno", "viridis", "magma", "CET-L4", "turbo")
 

@@ -21,7 +21,7 @@ def mixture_files(tmp_path):
 def window(qtbot, tmp_path, mixture_files):
     from pyqtgraph.Qt import QtCore
 
-    from maskstudio.core.stft import STFTConfig
+    from maskstudio.dsp.stft import STFTConfig
     from maskstudio.ui.app import make_app
     from maskstudio.ui.main_window import MainWindow
 

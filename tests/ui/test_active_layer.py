@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyqtgraph.Qt import QtCore, QtTest, QtWidgets
 
-from maskstudio.core.edits import Box
+from maskstudio.editing.edits import Box
 
 from .test_window import _grid, drag
 
@@ -125,7 +125,7 @@ OPS = st.lists(st.one_of(
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(ops=OPS)
 def test_any_sequence_of_layer_steps_keeps_one_active_layer(window, ops):
-    from maskstudio.core.document import Document
+    from maskstudio.editing.document import Document
 
     window.set_document(Document(window.doc.clip, window.doc.config))  # a fresh file each time
     doc = window.doc

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
-from maskstudio.core.palette import PALETTE, delta_e, lab, next_color
+from maskstudio.editing.palette import PALETTE, delta_e, lab, next_color
 from maskstudio.ui import overlay
 from maskstudio.ui.workers import active_tasks
 
@@ -78,7 +78,7 @@ def _quiet_mixture(tmp_path, write_wav):
 @pytest.mark.parametrize("outline", [False, True])
 def test_a_mask_over_a_quiet_region_is_as_visible_as_over_a_loud_one(window, tmp_path,
                                                                       write_wav, outline):
-    from maskstudio.core.stft import STFTConfig
+    from maskstudio.dsp.stft import STFTConfig
 
     window.open_path(_quiet_mixture(tmp_path, write_wav),
                      config=STFTConfig(n_fft=512, hop_length=128), wait=True)
@@ -196,7 +196,7 @@ def test_a_whole_file_operation_asks_first_and_says_where_it_acted(window, qtbot
         (doc.n_bins, doc.n_frames)).astype(np.float32))
     asked = []
     window.confirm_whole_file = lambda question: asked.append(question) or False
-    from maskstudio.core.edits import rectangle
+    from maskstudio.editing.edits import rectangle
 
     window.view.set_selection(rectangle(10, 40, 10, 60, n_bins=doc.n_bins,
                                         n_frames=doc.n_frames))

@@ -9,8 +9,8 @@ from ..conftest import SR, clicks, harmonic
 
 
 def test_declining_read_only_keeps_the_window_on_its_item(qtbot, tmp_path, monkeypatch):
-    from maskstudio.core.dataset import Dataset
-    from maskstudio.core.stft import STFTConfig
+    from maskstudio.annotation.dataset import Dataset
+    from maskstudio.dsp.stft import STFTConfig
     from maskstudio.ui.main_window import MainWindow
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 from pyqtgraph.Qt import QtCore, QtWidgets
 
-from maskstudio.core.dataset import Dataset
-from maskstudio.core.edits import rectangle
-from maskstudio.core.project import load_project
-from maskstudio.core.stft import STFTConfig
+from maskstudio.annotation.dataset import Dataset
+from maskstudio.editing.edits import rectangle
+from maskstudio.annotation.project import load_project
+from maskstudio.dsp.stft import STFTConfig
 from maskstudio.ui.spectrogram_view import DIFF_LESS
 from maskstudio.ui.workers import active_tasks
 
-from ..core.test_dataset_batch import make_dataset
+from ..annotation.test_dataset_batch import make_dataset
 from .test_window import drag
 
 CFG = STFTConfig(n_fft=512, hop_length=128)

@@ -7,13 +7,13 @@ import pytest
 import soundfile as sf
 from pyqtgraph.Qt import QtWidgets
 
-from maskstudio.core.dataset import Dataset
-from maskstudio.core.stft import STFTConfig
+from maskstudio.annotation.dataset import Dataset
+from maskstudio.dsp.stft import STFTConfig
 from maskstudio.ui import load_dialogs
 from maskstudio.ui.workers import active_tasks
 
 from ..conftest import SR
-from ..core.test_dataset_batch import make_dataset
+from ..annotation.test_dataset_batch import make_dataset
 
 TOL = 1e-6
 

@@ -5,7 +5,7 @@ from pyqtgraph.Qt import QtCore, QtWidgets
 
 from maskstudio.audio.backend import NullBackend
 from maskstudio.audio.devices import AudioUnavailable
-from maskstudio.core.phase import resynthesize
+from maskstudio.dsp.phase import resynthesize
 
 
 def _with_null_backend(window):
@@ -64,7 +64,7 @@ def test_an_edit_while_playing_is_heard_in_the_next_chunk(window, qtbot):
     backend.advance(2048)
     assert not backend.recording().any()
     doc = window.doc
-    from maskstudio.core.edits import rectangle
+    from maskstudio.editing.edits import rectangle
 
     doc.fill(0, rectangle(0, doc.n_bins, 0, doc.n_frames, n_bins=doc.n_bins,
                           n_frames=doc.n_frames))

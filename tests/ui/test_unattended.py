@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from maskstudio.core.audio_io import load_audio
-from maskstudio.core.document import Document
-from maskstudio.core.project import save_project
-from maskstudio.core.stft import STFTConfig
+from maskstudio.io.audiofile import load_audio
+from maskstudio.editing.document import Document
+from maskstudio.annotation.project import save_project
+from maskstudio.dsp.stft import STFTConfig
 
 
 @pytest.fixture

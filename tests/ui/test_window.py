@@ -8,10 +8,10 @@ import soundfile as sf
 import pytest
 from pyqtgraph.Qt import QtCore, QtGui, QtTest, QtWidgets
 
-from maskstudio.core.audio_io import load_audio
-from maskstudio.core.masks import magnitude_db
-from maskstudio.core.spectrogram import to_scale
-from maskstudio.core.stft import stft
+from maskstudio.io.audiofile import load_audio
+from maskstudio.dsp.masks import magnitude_db
+from maskstudio.editing.spectrogram import to_scale
+from maskstudio.dsp.stft import stft
 from maskstudio.ui.workers import active_tasks
 
 
@@ -303,7 +303,7 @@ def test_lasso_selection_then_invert_binarise_smooth(window, qtbot):
 
 
 def test_unsaved_edits_are_offered_back_after_a_crash(window, qtbot, mixture_files, tmp_path):
-    from maskstudio.core.stft import STFTConfig
+    from maskstudio.dsp.stft import STFTConfig
     from maskstudio.ui.main_window import MainWindow
 
     window.new_layer()
@@ -323,7 +323,7 @@ def test_unsaved_edits_are_offered_back_after_a_crash(window, qtbot, mixture_fil
     assert asked and asked[0] >= 2  # the new layer and the stroke
     np.testing.assert_array_equal(win2.doc.store.dense(0), painted)
     # saved as a project, it reopens without asking
-    from maskstudio.core.project import save_project
+    from maskstudio.annotation.project import save_project
 
     path = save_project(win2.doc, tmp_path / "take.msproj")
     win2.close()  # (while it is open, another window would be offered it read-only)

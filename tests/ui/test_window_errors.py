@@ -60,7 +60,7 @@ def test_saving_a_project_into_a_read_only_folder_shows_a_dialog(window, monkeyp
 ])
 def test_a_raw_os_error_in_save_shows_a_dialog_naming_the_path(window, monkeypatch, tmp_path,
                                                                exc, words):
-    import maskstudio.core.document as document
+    import maskstudio.editing.document as document
 
     def fail(*args, **kwargs):
         raise exc

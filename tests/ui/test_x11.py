@@ -16,10 +16,10 @@ SCRIPT = textwrap.dedent("""
     import sys
     import numpy as np
     from pyqtgraph.Qt import QtCore, QtGui, QtTest, QtWidgets
-    from maskstudio.core.stft import STFTConfig
+    from maskstudio.dsp.stft import STFTConfig
     from maskstudio.ui.app import make_app
     from maskstudio.ui.main_window import MainWindow
-    from maskstudio.core.spectrogram import to_scale
+    from maskstudio.editing.spectrogram import to_scale
 
     path, out, settings = sys.argv[1:4]
     app = make_app()

@@ -1,0 +1,282 @@
+"""Projects that lose nothing: an atomic project file, and a journal of every finished step.
+
+A project (``.msproj``) is a zip of plain arrays: ``project.json`` (the mixture by path relative
+to the project and its SHA-256, the STFT grid, every layer's name, label, colour, lock and
+provenance, notes and status), each layer's stored tiles, and the complex masks of cIRM layers,
+so reopening restores the masks bit for bit and sparse layers stay small.  Saving is atomic
+(write beside, fsync, rename).
+
+The journal (``<project>.journal``, or one per mixture in the recovery folder before the first
+save; see :mod:`maskstudio.annotation.journal`) receives every finished step, so killing the program
+loses at most the record being written; on the next start :func:`recover` replays the journal
+over the last save.  A project being edited is locked: a second session is told it is open
+elsewhere, and cannot save over it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from maskstudio.io.audiofile import atomic_write, load_audio
+from maskstudio.annotation.journal import (LAYER_FIELDS, Journal, JournalInUseError,
+                                     JournalWriteError, apply_record, journal_for,
+                                     journal_in_use, recovery_dir)
+from maskstudio.dsp.stft import STFTConfig
+from maskstudio.errors import MaskStudioError
+
+__all__ = ["PROJECT_VERSION", "MixtureMovedError", "Journal", "JournalInUseError",
+           "JournalWriteError", "save_project", "load_project", "recover", "file_checksum",
+           "recovery_dir", "journal_for", "journal_in_use", "pending_recovery"]
+
+PROJECT_VERSION = 1
+_LAYER_FIELDS = LAYER_FIELDS
+
+
+class MixtureMovedError(MaskStudioError):
+    """The project's mixture is missing or has changed since the project was saved."""
+
+    def __init__(self, message: str, expected: Path):
+        super().__init__(message)
+        self.expected = expected
+
+
+def file_checksum(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _layer_meta(layer) -> dict:
+    d = {k: getattr(layer, k) for k in _LAYER_FIELDS}
+    d["color"] = list(d["color"])
+    return d
+
+
+def _config_dict(cfg: STFTConfig) -> dict:
+    return cfg.to_dict()
+
+
+def _config_from(d: dict) -> STFTConfig:
+    d = dict(d)
+    if isinstance(d.get("window"), list):
+        d["window"] = tuple(d["window"])
+    return STFTConfig(**d)
+
+
+# -- project files --------------------------------------------------------------------------
+def save_project(doc, path) -> Path:
+    """Write ``doc`` to a ``.msproj`` atomically and start a fresh journal beside it."""
+    path = Path(path)
+    if path.suffix != ".msproj":
+        path = path.with_suffix(".msproj")
+    mix = Path(doc.clip.path).resolve() if doc.clip.path else None
+    if mix is None:
+        raise MaskStudioError("this mixture has no file, so a project cannot refer to it")
+    token = uuid.uuid4().hex
+    meta = {
+        "format_version": PROJECT_VERSION, "token": token,
+        "mixture": os.path.relpath(mix, path.resolve().parent), "mixture_abs": str(mix),
+        "checksum": file_checksum(mix), "samplerate": doc.samplerate,
+        "n_samples": doc.clip.n_samples, "n_channels": doc.clip.n_channels,
+        "config": _config_dict(doc.config), "lead": list(doc.store.lead),
+        "tile": doc.store.tile, "layers": [_layer_meta(layer) for layer in doc.layers],
+        "residual": _layer_meta(doc.residual), "notes": doc.notes, "status": doc.status,
+        "next_uid": doc._next_uid,
+    }
+    arrays = {}
+    for layer in doc.layers:  # cIRM layers keep their complex masks, by layer id
+        if layer.uid in doc.complex_masks:
+            arrays[f"complex_{layer.uid}"] = np.asarray(doc.complex_masks[layer.uid],
+                                                        np.complex64)
+    for layer, tiles in zip(doc.layers, doc.store.layer_tiles()):
+        keys = sorted(tiles)
+        arrays[f"idx_{layer.uid}"] = np.array(keys, dtype=np.int64)
+        arrays[f"tiles_{layer.uid}"] = (np.stack([tiles[k] for k in keys]) if keys else
+                                        np.zeros((0,) + doc.store.lead + (doc.n_bins,
+                                                                          doc.store.tile),
+                                                 np.float32))
+
+    def write(tmp):
+        with open(tmp, "wb") as fh:
+            np.savez(fh, project=np.str_(json.dumps(meta)), **arrays)
+
+    old_journal = doc.journal
+    jpath = Path(str(path) + ".journal")
+    if old_journal is not None and old_journal.path == jpath:
+        lock = old_journal._lock  # this document is the one editing that project
+        old_journal._lock = None
+    else:  # refuse before writing if another session edits that project
+        from maskstudio.annotation.journal import _acquire
+
+        lock = _acquire(jpath)
+    try:
+        atomic_write(path, write, suffix=".msproj")
+    except BaseException:
+        if old_journal is not None and old_journal.path == jpath:
+            old_journal._lock = lock
+        else:
+            lock.release()
+        raise
+    doc.project_path, doc.save_token, doc.modified = path, token, False
+    try:
+        Journal.start(doc, jpath, lock=lock)
+    except MaskStudioError as exc:
+        if doc.journal is not None and doc.journal is old_journal:
+            old_journal.close()
+        doc.journal = None
+        raise JournalWriteError(f"'{path.name}' was saved, but {exc}; edits from now on are "
+                                f"not protected against a crash") from None
+    if old_journal is not None and old_journal.path != jpath:
+        old_journal.discard()  # the recovery journal of the unsaved state is now redundant
+    return path
+
+
+def _read_meta(path: Path):
+    """The open project archive and its ``project.json``, checked field by field
+    (:func:`_check_meta`); any damage is one MaskStudioError naming the file."""
+    from maskstudio.annotation.schema import ProjectArchive
+
+    archive = ProjectArchive(path, newest=PROJECT_VERSION)
+    return archive, archive.meta
+
+
+def _check_meta(meta) -> dict:
+    """``project.json``'s schema: every field's type and range (see
+    :func:`maskstudio.annotation.schema.check_meta`)."""
+    from maskstudio.annotation.schema import check_meta
+
+    return check_meta(meta, newest=PROJECT_VERSION)
+
+
+def load_project(path, *, mixture=None, use_journal: bool = False,
+                 start_journal: bool = True):
+    """Open a project.  The mixture is looked for at its relative path, then its absolute
+    one (or at ``mixture`` if given) and checked by checksum; a missing or changed file
+    raises :class:`MixtureMovedError` so the user can be asked to locate it.  With
+    ``use_journal`` the steps recorded after the last save are replayed (and the journal goes
+    on); otherwise a fresh journal starts, unless ``start_journal`` is False (the caller first
+    asks whether to recover)."""
+    from maskstudio.editing.document import Document, Layer
+    from maskstudio.editing.tiles import TiledMasks
+
+    path = Path(path)
+    z, meta = _read_meta(path)  # every field checked; arrays checked as they are read
+    with z:
+        candidates = [Path(mixture)] if mixture else [
+            (path.parent / meta["mixture"]), Path(meta["mixture_abs"])]
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            raise MixtureMovedError(f"the mixture of '{path.name}' was not found at "
+                                    f"'{candidates[0]}': locate it", candidates[0])
+        if file_checksum(found) != meta["checksum"]:
+            raise MixtureMovedError(f"'{found}' has changed since '{path.name}' was saved (its "
+                                    f"checksum differs): locate the original", found)
+        doc = Document(load_audio(found), meta["config"])
+        tiles, complex_masks = z.masks_for(doc)  # each array checked against the grid
+        doc.store = TiledMasks(doc.n_bins, doc.n_frames, tile=meta["tile"], lead=meta["lead"])
+        doc._make_history()
+        doc.layers = [Layer(**m) for m in meta["layers"]]
+        doc.store.set_layer_tiles(tiles)
+        doc.complex_masks.update(complex_masks)  # cIRM layers' complex masks, by layer id
+        doc.residual = Layer(**meta["residual"])
+    doc.notes, doc.status = meta["notes"], meta["status"]
+    doc._next_uid = meta["next_uid"]
+    doc.project_path, doc.save_token, doc.modified = path, meta["token"], False
+    if not (use_journal or start_journal):
+        return doc
+    jpath = journal_for(doc)
+    from maskstudio.annotation.journal import _acquire
+
+    lock = _acquire(jpath)  # before reading it: another session may be writing it
+    try:
+        try:
+            base, records, _ = (Journal.scan(jpath) if use_journal and jpath.exists()
+                                else ({}, [], 0))
+        except MaskStudioError:  # a journal damaged at its start holds nothing to recover
+            base, records = {}, []
+        if records and base.get("token") == meta["token"]:
+            replay(doc, base, records, jpath)
+            doc.modified = True
+            Journal.resume(doc, jpath, lock=lock)
+            return doc
+        Journal.start(doc, jpath, lock=lock)
+    except BaseException:
+        lock.release()
+        raise
+    return doc
+
+
+def pending_recovery(path, token=None) -> int:
+    """How many recorded steps the journal at ``path`` holds on the save ``token`` (None: an
+    unsaved mixture); 0 when there is nothing to recover."""
+    path = Path(path)
+    if not path.exists() or journal_in_use(path):
+        return 0  # nothing, or the steps of a session that is still running
+    try:
+        base, records = Journal.read(path)
+    except (MaskStudioError, ValueError, OSError):
+        return 0
+    return len(records) if base.get("token") == token else 0
+
+
+def replay(doc, base: dict, records, journal_path) -> None:
+    """Apply journal ``records`` (recorded on ``base``) to ``doc``, all or nothing: a journal
+    recorded on another grid is replayed on that grid when ``doc`` has no layers yet (the
+    default grid may have changed since), and refused otherwise; a record that cannot be
+    applied leaves ``doc`` exactly as it was and raises one :class:`MaskStudioError`."""
+    import copy
+
+    saved = {k: getattr(doc, k) for k in ("config", "store", "history", "spectrogram", "n_bins",
+                                          "n_frames", "notes", "status", "_next_uid")}
+    saved.update(layers=list(doc.layers), complex_masks=dict(doc.complex_masks))
+    doc.store = copy.deepcopy(doc.store)  # records write into it in place
+    doc._make_history()  # over the copy (a recovered document starts a new history)
+    try:
+        if isinstance(base.get("config"), dict):
+            cfg = _config_from(base["config"])
+            if cfg != doc.config:
+                if doc.layers:
+                    raise MaskStudioError(f"the journal '{journal_path}' was recorded on "
+                                          f"{cfg.describe()}, not on this document's grid")
+                doc.config = cfg
+                doc._make_grid(doc.store.lead)
+        for header, payload in records:
+            apply_record(doc, header, payload)
+    except BaseException as exc:
+        for k, v in saved.items():
+            setattr(doc, k, v)
+        if isinstance(exc, MaskStudioError) or not isinstance(exc, Exception):
+            raise
+        raise MaskStudioError(f"the journal '{journal_path}' does not fit this file (it may "
+                              f"belong to another file of the same name): {exc}") from None
+
+
+def recover(journal_path, doc) -> int:
+    """Replay the journal at ``journal_path`` onto ``doc`` (opened on the same base) and go on
+    recording into it; returns how many records were replayed.  All or nothing: on failure
+    ``doc`` is as it was, and the journal is untouched."""
+    from maskstudio.annotation.journal import _acquire
+
+    journal_path = Path(journal_path)
+    lock = _acquire(journal_path)
+    try:
+        base, records, _ = Journal.scan(journal_path)
+        if base.get("token") != getattr(doc, "save_token", None):
+            raise MaskStudioError("this recovery journal belongs to another save of the project")
+        replay(doc, base, records, journal_path)
+        if records:
+            doc.modified = True
+        Journal.resume(doc, journal_path, lock=lock)
+    except BaseException:
+        lock.release()
+        raise
+    return len(records)
+

@@ -1,0 +1,205 @@
+"""How good the masks being edited are, when the stems are known; the oracle's figures beside.
+
+A :class:`MaskScorer` holds a mixture, its reference stems and an STFT grid.  It computes, once,
+the oracle masks of the stems and the oracle's scores; then, for the current masks, each
+source's SI-SDR and the mask's IoU/F1 against the oracle (fast: one inverse STFT per source),
+and BSS Eval's SDR/SIR/SAR (slow: a few seconds a minute of audio).  The editor calls
+:meth:`MaskScorer.score` on a worker thread after each edit, from a snapshot of the masks;
+``progress`` may raise :class:`~maskstudio.errors.Cancelled` when a newer edit arrives.
+
+Layers are matched to stems by name, or by label when no layer has the stem's name
+(:func:`match_layers`).  BSS Eval's SIR counts the interference of the matched sources only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from maskstudio.dsp.metrics import bss_eval, mask_f1, mask_iou, si_sdr
+from maskstudio.dsp.oracle import MASK_KINDS, oracle_masks
+from maskstudio.dsp.phase import resynthesize
+from maskstudio.dsp.stft import STFTConfig
+from maskstudio.editing.tiles import TiledMasks
+from maskstudio.errors import ParameterError
+
+__all__ = ["MaskScorer", "match_layers", "SCORE_KEYS"]
+
+#: What :meth:`MaskScorer.score` reports per source (BSS Eval's three only with ``bss``).
+SCORE_KEYS = ("si_sdr", "sdr", "sir", "sar", "iou", "f1")
+_KEEP = 2  #: masks remembered per stem with their BSS Eval (the oracle's, the last edit's)
+
+
+def match_layers(layers, stems) -> dict:
+    """``{stem: layer index}``: the layer named like the stem, else the first labelled so.
+
+    ``layers`` are objects with ``name`` and ``label`` (the document's layers)."""
+    out = {}
+    for stem in stems:
+        by_name = [i for i, la in enumerate(layers) if la.name == stem]
+        by_label = [i for i, la in enumerate(layers) if getattr(la, "label", "") == stem]
+        if by_name or by_label:
+            out[stem] = (by_name or by_label)[0]
+    return out
+
+
+class MaskScorer:
+    """Scores of masks against reference stems, and of the stems' oracle masks.
+
+    Parameters
+    ----------
+    mixture : np.ndarray [shape=(C, n)]
+    references : dict of str to np.ndarray [shape=(C, n)]
+        The stems, conformed to the mixture (:func:`maskstudio.io.audiofile.conform_reference`).
+    config : STFTConfig
+        The grid of the masks.
+    oracle_kind : {'ibm', 'irm', 'wiener', 'psm'}
+        The oracle masks compare with.
+    per_channel : bool
+        Whether the masks have one plane per channel ``[C, F, T]``.
+    """
+
+    def __init__(self, mixture: np.ndarray, references: dict, config: STFTConfig, *,
+                 oracle_kind: str = "irm", per_channel: bool = False):
+        mixture = np.asarray(mixture, dtype=np.float32)
+        if mixture.ndim != 2:
+            raise ParameterError(f"mixture must be [channels, samples], not {mixture.shape}")
+        if not references:
+            raise ParameterError("scoring needs at least one stem")
+        kind = str(oracle_kind).lower()
+        if kind not in MASK_KINDS or kind == "cirm":
+            raise ParameterError(f"unknown oracle {oracle_kind!r}: choose ibm, irm, wiener or psm")
+        for name, ref in references.items():
+            if np.shape(ref) != mixture.shape:
+                raise ParameterError(f"stem '{name}' is {np.shape(ref)}, the mixture "
+                                     f"{mixture.shape}: conform it first")
+        self.mixture = mixture
+        self.references = {n: np.asarray(r, dtype=np.float32) for n, r in references.items()}
+        self.names = list(self.references)
+        self.config = config
+        self.oracle_kind = kind
+        self.per_channel = bool(per_channel)
+        self._oracle = None
+        self._oracle_scores = {}
+        self._seen = {}  # {stems: {stem: [(mask, its BSS Eval), ...]}}, newest first
+        self._ref_side = {}  # {stems: bss_eval's cache of the references' part}
+        self._last = None  # (masks, key, data, estimates, scores) of the last call
+
+    # -- the oracle -------------------------------------------------------------------------
+    def oracle_masks(self, progress=None) -> np.ndarray:
+        """The oracle masks of the stems ``[J, (C,) F, T]``, in :attr:`names` order."""
+        if self._oracle is None:
+            self._oracle = oracle_masks(self.mixture, list(self.references.values()),
+                                        self.config, self.oracle_kind,
+                                        per_channel=self.per_channel, progress=progress)
+        return self._oracle
+
+    def oracle_store(self) -> TiledMasks:
+        """The oracle masks as tiles (channels averaged), for the difference view."""
+        om = self.oracle_masks()
+        store = TiledMasks(om.shape[-2], om.shape[-1])
+        for m in om:
+            store.add_layer(m.mean(axis=0) if m.ndim == 3 else m)
+        return store
+
+    @property
+    def has_oracle_bss(self) -> bool:
+        """Whether the oracle's BSS Eval is known (the slow part, computed once)."""
+        return True in self._oracle_scores
+
+    def oracle_scores(self, *, bss: bool = True, progress=None) -> dict:
+        """The oracle's scores (cached): what the best mask of this kind reaches."""
+        key = bool(bss)
+        if key not in self._oracle_scores:
+            om = self.oracle_masks()
+            self._oracle_scores[key] = self.score(dict(zip(self.names, om)), bss=bss,
+                                                  progress=progress, _vs_oracle=False)
+        return self._oracle_scores[key]
+
+    # -- scoring ----------------------------------------------------------------------------
+    def score(self, masks: dict, *, bss: bool = True, progress=None, _vs_oracle: bool = True
+              ) -> dict:
+        """Scores of ``masks {stem: mask [(C,) F, T]}`` (stems without a mask are left out).
+
+        Returns ``{stem: {"si_sdr", "iou", "f1"[, "sdr", "sir", "sar"]}}`` in dB and [0, 1];
+        BSS Eval's figures only with ``bss`` (and NaN for a silent stem).  Called again with
+        the very same ``masks`` dict (the editor's BSS Eval stage after its fast one), the
+        estimates and fast scores of the last call are reused: pass a new dict for new masks.
+        """
+        names = [n for n in self.names if n in masks]
+        unknown = set(masks) - set(self.names)
+        if unknown:
+            raise ParameterError(f"no stem for {', '.join(sorted(unknown))}")
+        if not names:
+            return {}
+        steps = len(names) + (len(names) if bss else 0)
+        done = len(names)
+        last = self._last
+        if last is not None and last[0] is masks and last[1] == (names, _vs_oracle):
+            data, estimates = last[2], last[3]  # the editor's next stage on the same snapshot
+            out = {n: dict(v) for n, v in last[4].items()}
+        else:
+            data = np.stack([np.asarray(masks[n], dtype=np.float32) for n in names])
+            expect = ((self.mixture.shape[0],) if self.per_channel else ()) + (
+                self.config.n_bins, self.config.n_frames(self.mixture.shape[-1]))
+            if data.shape[1:] != expect:
+                raise ParameterError(f"masks are {data.shape[1:]}, the grid is {expect}")
+            estimates, out = self._fast(names, data, _vs_oracle, progress, steps)
+            self._last = (masks, (names, _vs_oracle), data, estimates,
+                          {n: dict(v) for n, v in out.items()})
+        if bss:
+            self._bss(names, data, estimates, out, lambda: progress and progress(done, steps))
+            for j, n in enumerate(names):
+                for key in ("sdr", "sir", "sar"):
+                    out[n].setdefault(key, float("nan"))
+            if progress is not None:
+                progress(steps, steps)
+        return out
+
+    def _fast(self, names, data, vs_oracle, progress, steps):
+        """The estimates by the mixture's phase, their SI-SDR, and IoU/F1 against the oracle."""
+        estimates = resynthesize(self.mixture, data, self.config, phase="mixture",
+                                 include_residual=False)
+        out = {}
+        oracle = self.oracle_masks() if vs_oracle else None
+        for j, n in enumerate(names):
+            s = {"si_sdr": float(si_sdr(self.references[n], estimates[j]))}
+            if oracle is not None:
+                ref_mask = oracle[self.names.index(n)]
+                s["iou"] = float(mask_iou(data[j], ref_mask))
+                s["f1"] = float(mask_f1(data[j], ref_mask))
+            out[n] = s
+            if progress is not None:
+                progress(j + 1, steps)
+        return estimates, out
+
+    def _bss(self, names, masks, estimates, out, check) -> None:
+        """BSS Eval of the loud stems' estimates into ``out``.  A source's figures depend on
+        its own estimate and the references only, so a mask seen before (unchanged since the
+        last edit, or still the oracle's) is not evaluated again, and the references' part is
+        computed once per set of stems."""
+        loud = [j for j, n in enumerate(names) if np.any(self.references[n])]
+        if not loud:
+            return
+        subset = tuple(names[j] for j in loud)
+        seen = self._seen.setdefault(subset, {})
+        todo = []
+        for k, j in enumerate(loud):
+            hit = next((r for m, r in seen.get(names[j], []) if np.array_equal(m, masks[j])),
+                       None)
+            if hit is not None:
+                out[names[j]].update(hit)
+            else:
+                todo.append(k)
+        if todo:
+            refs = np.stack([self.references[n] for n in subset])
+            res = bss_eval(refs, estimates[loud], only=todo,
+                           cache=self._ref_side.setdefault(subset, {}),
+                           progress=lambda d, t: check())
+            for k in todo:
+                j = loud[k]
+                r = {"sdr": float(res.sdr[k, 0]), "sir": float(res.sir[k, 0]),
+                     "sar": float(res.sar[k, 0])}
+                out[names[j]].update(r)
+                kept = seen.setdefault(names[j], [])
+                kept.insert(0, (masks[j].copy(), r))
+                del kept[_KEEP:]

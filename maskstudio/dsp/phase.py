@@ -1,0 +1,296 @@
+"""Resynthesis of sources and residual from masks, with a choice of phase.
+
+- ``mixture``: ``|M| * Y``, the mixture's own phase.  Exact and the default: with it the
+  sources plus the residual equal the mixture to float precision, because the inverse STFT is
+  linear.  Computed block by block; no whole STFT of a source is held.
+- ``complex``: ``M * Y`` for complex masks (cIRM): the mask's own phase.
+- ``oracle``: the masked magnitude with the phase of each reference stem (an upper bound).
+- ``misi``: multiple input spectrogram inversion (Gunawan & Sen 2010).  All sources and the
+  residual are made consistent together, and each iteration's error ``mixture - sum`` is shared
+  out, so the estimates keep summing to the mixture.  The correction that improves a separated
+  source.
+- ``fgla``: fast Griffin-Lim (Perraudin et al. 2013, momentum 0.99) per layer, started from the
+  mixture phase: consistent, for content whose magnitude was painted.
+- ``hybrid``: MISI below ``cutoff_hz`` (6 kHz by default, the HANCE design), the mixture phase
+  above it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from maskstudio.checks import check_phase_options
+from maskstudio.dsp.masks import residual as residual_mask
+from maskstudio.dsp.stft import (STFTConfig, frame_major, istft, stft, stft_frames,
+                                  synthesize_blocks)
+from maskstudio.errors import ParameterError
+
+__all__ = ["PHASE_MODES", "DEFAULT_ITERATIONS", "resynthesize", "fast_griffin_lim",
+           "misi_stft", "spectral_convergence", "render_blocks"]
+
+PHASE_MODES = ("mixture", "misi", "fgla", "hybrid", "oracle", "complex")
+DEFAULT_ITERATIONS = {"misi": 5, "hybrid": 5, "fgla": 32}
+
+_TINY = np.float32(1e-12)
+
+Progress = Callable[[int, int], None]
+
+
+def _unit(X: np.ndarray) -> np.ndarray:
+    """``X / |X|`` (0 where X is 0); dividing is twice as fast as ``exp(1j * angle)``."""
+    mag = np.abs(X)
+    np.maximum(mag, _TINY, out=mag)
+    return X / mag
+
+
+def _impose_magnitude(X: np.ndarray, A: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``X <- A * X / |X|`` in place; ``scale`` is a float32 buffer shaped and laid out like A.
+
+    Taking the ratio ``A / |X|`` in float32 avoids a complex division; all three arrays share
+    the STFT's memory layout (see :func:`frame_major`).
+    """
+    np.abs(X, out=scale)
+    np.maximum(scale, _TINY, out=scale)
+    np.divide(A, scale, out=scale)
+    X *= scale
+    return X
+
+
+def _layers(masks: np.ndarray, n_channels: int, n_bins: int, n_frames: int) -> np.ndarray:
+    m = np.asarray(masks)
+    if m.ndim == 3:
+        m = m[:, None]
+    if m.ndim != 4 or m.shape[2:] != (n_bins, n_frames) or m.shape[1] not in (1, n_channels):
+        raise ParameterError(
+            f"masks of shape {np.shape(masks)} do not fit this mixture's STFT "
+            f"[freq, time] = ({n_bins}, {n_frames}) with {n_channels} channel(s)"
+        )
+    return m
+
+
+def _gains(m: np.ndarray, phase: str, include_residual: bool) -> np.ndarray:
+    """Per-layer complex or real gains applied to Y, with the residual appended."""
+    if phase == "complex":
+        g = m.astype(np.complex64)
+    else:
+        g = np.abs(m).astype(np.float32) if np.iscomplexobj(m) else m.astype(np.float32)
+    if include_residual:
+        g = np.concatenate([g, residual_mask(g)[None]], axis=0)
+    return g
+
+
+def resynthesize(mixture: np.ndarray, masks: np.ndarray, config: STFTConfig, *,
+                 phase: str = "mixture", samplerate: float | None = None,
+                 n_iter: int | None = None, cutoff_hz: float = 6000.0,
+                 momentum: float = 0.99, references: Sequence[np.ndarray] | None = None,
+                 include_residual: bool = True, progress: Progress | None = None
+                 ) -> np.ndarray:
+    """Time signals of every masked layer (and the residual, last).
+
+    Parameters
+    ----------
+    mixture : np.ndarray [shape=(C, n)], float
+    masks : np.ndarray [shape=(N, F, T) or (N, C, F, T)]
+        Real masks in [0, 1], or complex masks.
+    config : STFTConfig
+        The grid the masks live on.
+    phase : {'mixture', 'misi', 'fgla', 'hybrid', 'oracle', 'complex'}
+    samplerate : float
+        Needed by ``hybrid`` to place ``cutoff_hz``.
+    n_iter : int, optional
+        Iterations of MISI / fast Griffin-Lim (defaults: 5, 5, 32).
+    references : sequence of np.ndarray [shape=(C, n)], optional
+        One reference per mask, for ``oracle``.
+    include_residual : bool
+        Append the residual ``1 - sum(masks)``.
+    progress : callable(done, total), optional
+        Called as work advances; it may raise to cancel.
+
+    Returns
+    -------
+    np.ndarray [shape=(N + 1, C, n)], float32
+    """
+    if phase not in PHASE_MODES:
+        raise ParameterError(f"unknown phase mode {phase!r}: choose one of "
+                             f"{', '.join(PHASE_MODES)}")
+    mixture = np.asarray(mixture, dtype=np.float32)
+    if mixture.ndim != 2:
+        raise ParameterError(f"the mixture must be [channels, samples], got {mixture.shape}")
+    C, n = mixture.shape
+    T = config.n_frames(n)
+    m = _layers(masks, C, config.n_bins, T)
+    if phase == "complex" and not np.iscomplexobj(m):
+        raise ParameterError("the 'complex' phase mode needs complex masks (cIRM); these are "
+                             "real: use the 'mixture' phase")
+    if n_iter is None:
+        n_iter = DEFAULT_ITERATIONS.get(phase, 0)
+    n_iter, cutoff_hz = check_phase_options(n_iter, cutoff_hz)  # finite, whole, in range
+    if phase == "oracle":
+        if references is None or len(references) != m.shape[0]:
+            raise ParameterError("the 'oracle' phase needs one reference stem per mask")
+    if phase == "hybrid" and samplerate is None:
+        raise ParameterError("the 'hybrid' phase needs the sample rate to place its cutoff")
+    if phase in ("mixture", "complex", "oracle"):
+        return _render_linear(mixture, m, config, phase, include_residual, references, progress)
+    g = _gains(m, phase, include_residual)
+    if phase == "fgla":
+        return _fgla(mixture, g, config, n_iter, momentum, progress)
+    cutoff_bin = None
+    if phase == "hybrid":
+        freqs = config.frequencies(samplerate)
+        cutoff_bin = int(np.searchsorted(freqs, cutoff_hz))
+    return _misi(mixture, g, config, n_iter, cutoff_bin, progress)
+
+
+def _render_linear(mixture, m, config: STFTConfig, phase, include_residual, references,
+                   progress):
+    """``gain * Y`` (with the oracle's phase if asked), inverted block by block."""
+    C, n = mixture.shape
+    out = np.empty((m.shape[0] + (1 if include_residual else 0), C, n), dtype=np.float32)
+    done = 0
+    for block in render_blocks(mixture, lambda t0, t1: m[..., t0:t1], m.shape[0], config,
+                               phase=phase, references=references,
+                               include_residual=include_residual, progress=progress):
+        out[..., done:done + block.shape[-1]] = block
+        done += block.shape[-1]
+    return out
+
+
+def render_blocks(mixture: np.ndarray, mask_block, n_masks: int, config: STFTConfig, *,
+                  phase: str = "mixture", references=None, include_residual: bool = True,
+                  progress: Progress | None = None):
+    """The sources (and the residual) of the linear phase modes, a block of samples
+    ``[N + 1, C, k]`` at a time, in order: what export streams to its files.
+
+    ``mask_block(t0, t1)`` gives the masks of frames ``t0..t1`` as ``[N, 1 or C, F, t]``, so
+    the masks need not be held whole either (the editor reads them from its tiles).  Gains
+    (and the residual) are formed per block, in the block's memory layout.
+    """
+    if phase not in ("mixture", "complex", "oracle"):
+        raise ParameterError(f"the {phase!r} phase works on the whole file, not block by "
+                             f"block: use resynthesize")
+    C, n = mixture.shape
+    L = n_masks + (1 if include_residual else 0)
+    T = config.n_frames(n)
+    kw = config.kwargs()
+    refs = None
+    if phase == "oracle":
+        refs = [np.asarray(r, dtype=np.float32) for r in references]
+
+    def frames(t0, t1):
+        Y = stft_frames(mixture, t0, t1, **kw)  # [C, F, t]
+        g = _gains(frame_major(mask_block(t0, t1)), phase, include_residual)
+        X = g * Y[None]  # [L, C, F, t]
+        if refs is not None:
+            S = np.stack([stft_frames(r, t0, t1, **kw) for r in refs])
+            S = np.concatenate([S, (Y - S.sum(axis=0))[None]], axis=0)[:L]
+            ph = np.where(np.abs(S) > _TINY, _unit(S), _unit(Y)[None])
+            X = np.abs(X) * ph
+        if progress is not None:
+            progress(t1, T)
+        return X.reshape((L * C,) + X.shape[2:])
+
+    for block in synthesize_blocks(frames, T, L * C, length=n, **kw):
+        yield block.reshape(L, C, -1)
+
+
+def misi_stft(Y: np.ndarray, g: np.ndarray, config: STFTConfig, *, n_iter: int = 5,
+              cutoff_bin: int | None = None, length: int | None = None, progress=None
+              ) -> np.ndarray:
+    """MISI on an STFT: consistent estimates ``[L, C, F, T]`` of every layer (gains ``g``,
+    the residual included) of the mixture ``Y [C, F, T]``, whose sum stays the mixture.
+
+    ``cutoff_bin`` keeps the mixture's phase from that bin up (the hybrid).  Works on a whole
+    file or on a segment of frames (playback runs it block by block with context).
+    """
+    kw = config.kwargs()
+    X = frame_major(g) * Y[None]  # [L, C, F, T], mixture phase to start
+    A = np.abs(X)
+    scale = np.empty_like(A)
+    above = X[:, :, cutoff_bin:].copy() if cutoff_bin is not None else None
+    L = X.shape[0]
+    y_ref = istft(Y, length=length, **kw)  # the mixture as the grid sees it
+    for it in range(n_iter):
+        x = istft(X, length=length, **kw)
+        x += (y_ref - x.sum(axis=0)) / L
+        X = _impose_magnitude(stft(x, **kw), A, scale)
+        if above is not None:  # hybrid: the mixture's phase above the cutoff
+            X[:, :, cutoff_bin:] = above
+        if progress is not None:
+            progress(it + 1, n_iter + 1)
+    return X
+
+
+def _misi(mixture, g, config: STFTConfig, n_iter, cutoff_bin, progress):
+    n = mixture.shape[-1]
+    kw = config.kwargs()
+    Y = stft(mixture, **kw)
+    X = misi_stft(Y, g, config, n_iter=n_iter, cutoff_bin=cutoff_bin, length=n,
+                  progress=progress)
+    x = istft(X, length=n, **kw)
+    x += (istft(Y, length=n, **kw) - x.sum(axis=0)) / X.shape[0]  # the sum is the mixture
+    if progress is not None:
+        progress(n_iter + 1, n_iter + 1)
+    return x
+
+
+def fast_griffin_lim(magnitude: np.ndarray, init: np.ndarray, config: STFTConfig, *,
+                     n_iter: int = 32, momentum: float = 0.99, length: int | None = None,
+                     progress: Progress | None = None) -> np.ndarray:
+    """A signal whose STFT magnitude approaches ``magnitude``, by fast Griffin-Lim.
+
+    Perraudin, Balazs & Sondergaard (2013): alternate projections onto consistent spectrograms
+    and onto the target magnitude, with momentum.  Unlike ``librosa.griffinlim`` it starts from
+    a given phase, ``init`` (complex, same shape; only its phase is used).
+
+    Parameters
+    ----------
+    magnitude : np.ndarray [shape=(..., F, T)], real
+    init : np.ndarray [shape=(..., F, T)], complex
+    config : STFTConfig
+    n_iter : int
+    momentum : float
+        0 gives the classic Griffin-Lim; 0.99 converges faster.
+    length : int, optional
+        Samples of the output.
+
+    Returns
+    -------
+    np.ndarray [shape=(..., length)], float32
+    """
+    n_iter, _ = check_phase_options(n_iter)
+    from maskstudio.checks import check_number
+
+    momentum = check_number(momentum, "momentum", lo=0, hi=1, hint="0.99 is usual")
+    kw = config.kwargs()
+    A = frame_major(magnitude, np.float32)
+    alpha = np.float32(momentum)
+    c_prev = A * _unit(frame_major(init, np.complex64))
+    t = c_prev.copy()
+    scale = np.empty_like(A)
+    for it in range(n_iter):
+        c = _impose_magnitude(stft(istft(t, length=length, **kw), **kw), A, scale)
+        # t <- c + alpha (c - c_prev), reusing c_prev's buffer
+        np.subtract(c, c_prev, out=c_prev)
+        c_prev *= alpha
+        c_prev += c
+        t, c_prev = c_prev, c
+        if progress is not None:
+            progress(it + 1, n_iter + 1)
+    return istft(c_prev, length=length, **kw)
+
+
+def _fgla(mixture, g, config: STFTConfig, n_iter, momentum, progress):
+    n = mixture.shape[-1]
+    X = frame_major(g) * stft(mixture, **config.kwargs())[None]
+    return fast_griffin_lim(np.abs(X), X, config, n_iter=n_iter, momentum=momentum, length=n,
+                            progress=progress)
+
+
+def spectral_convergence(target_mag: np.ndarray, y: np.ndarray, config: STFTConfig) -> float:
+    """``|| A - |STFT(y)| ||_F / ||A||_F``: how consistent a signal is with a magnitude."""
+    rebuilt = np.abs(stft(y, **config.kwargs()))
+    target_mag = np.asarray(target_mag)
+    return float(np.linalg.norm(target_mag - rebuilt) / max(np.linalg.norm(target_mag), 1e-20))

@@ -1,0 +1,253 @@
+"""Streaming resynthesis for playback: what is heard, block by block, from any point.
+
+:class:`StreamRenderer` produces the samples of the mixture, one layer, the residual, the
+soloed layers or everything but the muted layers (optionally only inside a selection), with any
+phase mode, a chunk of frames at a time.  Its overlap-add is the inverse STFT's, carried across
+chunks, so the stream equals the offline export sample for sample (mixture phase) and nothing
+is computed for the whole file before the first sound.  "What is heard" is read at every chunk:
+changing it takes effect from the next chunk, and since every frame is windowed and overlapped
+the change crossfades over one window instead of clicking.  Iterative phases (MISI, hybrid, fast
+Griffin-Lim) run on each chunk with context frames on both sides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Sequence
+
+import numpy as np
+import scipy.fft
+
+from maskstudio.dsp.masks import residual as residual_mask
+from maskstudio.dsp.phase import DEFAULT_ITERATIONS, PHASE_MODES, fast_griffin_lim, misi_stft
+from maskstudio.dsp.stft import STFTConfig, frame_major, get_window, stft_frames
+from maskstudio.errors import ParameterError
+
+__all__ = ["Heard", "StreamRenderer", "HEARD_KINDS"]
+
+HEARD_KINDS = ("mixture", "layer", "residual", "solo", "unmuted")
+_TINY = np.float32(1e-12)
+
+
+@dataclasses.dataclass(frozen=True)
+class Heard:
+    """What the listener hears.
+
+    ``kind``: "mixture"; "layer" (``layers[0]``); "residual"; "solo" (the sum of ``layers``);
+    "unmuted" (the mixture without ``layers``, the muted ones).  ``selection`` ``(Box, alpha)``
+    restricts the sound to a time-frequency region.
+    """
+
+    kind: str = "mixture"
+    layers: tuple = ()
+    selection: tuple | None = None
+
+    def __post_init__(self):
+        if self.kind not in HEARD_KINDS:
+            raise ParameterError(f"cannot play {self.kind!r}: choose {', '.join(HEARD_KINDS)}")
+
+    def weights(self, n_layers: int) -> np.ndarray | None:
+        """Weight of each layer and the residual (last) in what is heard; None: the mixture."""
+        w = np.zeros(n_layers + 1, np.float32)
+        if self.kind == "mixture":
+            return None
+        if self.kind == "residual":
+            w[-1] = 1
+        elif self.kind in ("layer", "solo"):
+            for i in self.layers[:1] if self.kind == "layer" else self.layers:
+                if not 0 <= i < n_layers:
+                    raise ParameterError(f"there is no layer {i} to play")
+                w[i] = 1
+        else:  # unmuted: everything, residual included, but the muted layers
+            w[:] = 1
+            for i in self.layers:
+                if 0 <= i < n_layers:
+                    w[i] = 0
+        return w
+
+
+MaskSource = Callable[[int, int], np.ndarray]  # (t0, t1) -> masks [L, (C,) F, t1 - t0]
+
+
+class StreamRenderer:
+    """Renders what is heard of ``samples [C, n]`` under masks from ``masks(t0, t1)``."""
+
+    def __init__(self, samples: np.ndarray, config: STFTConfig, masks: MaskSource | None,
+                 n_layers: int, *, phase: str = "mixture", samplerate: int | None = None,
+                 n_iter: int | None = None, cutoff_hz: float = 6000.0,
+                 references: Sequence[np.ndarray] | None = None, chunk_frames: int = 16):
+        if phase not in PHASE_MODES:
+            raise ParameterError(f"unknown phase mode {phase!r}: choose one of "
+                                 f"{', '.join(PHASE_MODES)}")
+        if phase == "oracle" and (references is None or len(references) != n_layers):
+            raise ParameterError("the oracle phase needs the stems of every layer: load them "
+                                 "with the oracle")
+        if phase == "hybrid" and samplerate is None:
+            raise ParameterError("the hybrid phase needs the sample rate")
+        self.samples = samples
+        self.config = config
+        self.masks = masks
+        self.n_layers = n_layers
+        self.phase = phase
+        from maskstudio.checks import check_phase_options
+
+        self.n_iter, cutoff_hz = check_phase_options(
+            DEFAULT_ITERATIONS.get(phase, 0) if n_iter is None else n_iter, cutoff_hz)
+        self.cutoff_bin = (int(np.searchsorted(config.frequencies(samplerate), cutoff_hz))
+                           if phase == "hybrid" else None)
+        self.references = references
+        self.chunk = int(chunk_frames)
+        self.heard = Heard()
+        self.n_channels, self.n_samples = samples.shape
+        self.n_frames = config.n_frames(self.n_samples)
+        self._win = get_window(config.window, config.win_length, config.n_fft)
+        self._pad = config.n_fft // 2 if config.center else 0
+        R = -(-config.n_fft // config.hop_length)
+        self.context = min(24, max(R, self.n_iter * (R - 1))) if phase in (
+            "misi", "hybrid", "fgla") else 0
+        self.seek(0)
+
+    # -- position -------------------------------------------------------------------------
+    def seek(self, sample: int) -> None:
+        """Continue from ``sample``: the overlap-add restarts with every frame touching it."""
+        hop, n_fft = self.config.hop_length, self.config.n_fft
+        sample = int(np.clip(sample, 0, self.n_samples))
+        first = max(0, (sample + self._pad - n_fft) // hop + 1)
+        self._next_frame = first
+        self._acc_start = first * hop - self._pad
+        self._acc = np.zeros((self.n_channels, 0), np.float32)
+        self._wss = np.zeros(0, np.float32)
+        self.position = sample
+
+    @property
+    def finished(self) -> bool:
+        return self.position >= self.n_samples
+
+    # -- rendering ------------------------------------------------------------------------
+    def render(self, n: int) -> np.ndarray:
+        """The next (up to) ``n`` samples ``[C, k]``; ``k == 0`` at the end."""
+        out = []
+        got = 0
+        while got < n and not self.finished:
+            block = self._next_samples(n - got)
+            if block.shape[1] == 0:
+                continue
+            out.append(block)
+            got += block.shape[1]
+        if not out:
+            return np.zeros((self.n_channels, 0), np.float32)
+        return np.concatenate(out, axis=1)
+
+    def _next_samples(self, want: int) -> np.ndarray:
+        ready = self._ready_until() - self.position
+        if ready <= 0:
+            self._process_chunk()
+            ready = self._ready_until() - self.position
+        k = min(want, max(ready, 0))
+        a = self.position - self._acc_start
+        seg = self._acc[:, a:a + k]
+        w = self._wss[a:a + k]
+        out = np.where(w > _TINY, seg / np.maximum(w, _TINY), seg).astype(np.float32)
+        self.position += k
+        # drop what has been handed out
+        drop = self.position - self._acc_start
+        self._acc, self._wss = self._acc[:, drop:], self._wss[drop:]
+        self._acc_start = self.position
+        return out
+
+    def _ready_until(self) -> int:
+        """Samples before this index have every frame they will ever get."""
+        if self._next_frame >= self.n_frames:
+            return self.n_samples
+        return min(self.n_samples, self._next_frame * self.config.hop_length - self._pad)
+
+    def _process_chunk(self) -> None:
+        t0 = self._next_frame
+        t1 = min(self.n_frames, t0 + self.chunk)
+        X = self._heard_frames(t0, t1)  # [C, F, k]
+        hop, n_fft = self.config.hop_length, self.config.n_fft
+        frames = scipy.fft.irfft(X.swapaxes(-1, -2), n=n_fft, axis=-1)  # [C, k, n_fft]
+        frames *= self._win
+        end = (t1 - 1) * hop - self._pad + n_fft
+        grow = end - (self._acc_start + self._acc.shape[1])
+        if grow > 0:
+            self._acc = np.concatenate([self._acc, np.zeros((self.n_channels, grow), np.float32)],
+                                       axis=1)
+            self._wss = np.concatenate([self._wss, np.zeros(grow, np.float32)])
+        w2 = self._win ** 2
+        for j, t in enumerate(range(t0, t1)):
+            a = t * hop - self._pad - self._acc_start
+            lo = max(0, -a)  # a frame may start before what is kept (at a seek)
+            self._acc[:, a + lo:a + n_fft] += frames[:, j, lo:]
+            self._wss[a + lo:a + n_fft] += w2[lo:]
+        self._next_frame = t1
+
+    def _gains(self, t0: int, t1: int) -> np.ndarray:
+        """Gains of every layer and the residual over frames [t0, t1): [L + 1, C|1, F, k]."""
+        m = frame_major(self.masks(t0, t1))
+        if m.ndim == 3:
+            m = m[:, None]
+        if self.phase != "complex":
+            m = np.abs(m).astype(np.float32) if np.iscomplexobj(m) else m.astype(np.float32)
+        return np.concatenate([m, residual_mask(m)[None]], axis=0)
+
+    def _selection(self, t0: int, t1: int):
+        sel = self.heard.selection
+        if sel is None:
+            return None
+        box, alpha = sel
+        a = np.zeros((self.config.n_bins, t1 - t0), np.float32)
+        lo, hi = max(t0, box.t0), min(t1, box.t1)
+        if hi > lo:
+            a[box.f0:box.f1, lo - t0:hi - t0] = alpha[:, lo - box.t0:hi - box.t0]
+        return a
+
+    def _heard_frames(self, t0: int, t1: int) -> np.ndarray:
+        kw = self.config.kwargs()
+        heard = self.heard
+        # the mixture needs no masks and no phase correction: it is its own exact phase
+        weights = None if self.masks is None or heard.kind == "mixture" \
+            else heard.weights(self.n_layers)
+        sel = self._selection(t0, t1)
+        if weights is None:
+            X = stft_frames(self.samples, t0, t1, **kw)
+        elif self.phase in ("misi", "hybrid", "fgla"):
+            X = self._iterative(t0, t1, weights)
+        else:
+            Y = stft_frames(self.samples, t0, t1, **kw)
+            g = self._gains(t0, t1)
+            if self.phase == "oracle":
+                S = np.stack([stft_frames(r, t0, t1, **kw) for r in self.references])
+                S = np.concatenate([S, (Y - S.sum(axis=0))[None]], axis=0)
+                mag = np.abs(g * Y[None])
+                unit = np.where(np.abs(S) > _TINY, S / np.maximum(np.abs(S), _TINY),
+                                (Y / np.maximum(np.abs(Y), _TINY))[None])
+                X = np.tensordot(weights, mag * unit, axes=(0, 0))
+            else:
+                X = np.tensordot(weights, g, axes=(0, 0)) * Y
+        return X * sel if sel is not None else X
+
+    def _iterative(self, t0: int, t1: int, weights: np.ndarray) -> np.ndarray:
+        c = self.context
+        a, b = max(0, t0 - c), min(self.n_frames, t1 + c)
+        Y = stft_frames(self.samples, a, b, **self.config.kwargs())
+        g = self._gains(a, b)
+        if self.phase == "fgla":
+            init = g * Y[None]
+            x = fast_griffin_lim(np.abs(init), init, self.config, n_iter=self.n_iter)
+            X = _stft_of(x, self.config, b - a)
+        else:
+            X = misi_stft(Y, g, self.config, n_iter=self.n_iter, cutoff_bin=self.cutoff_bin)
+        X = np.tensordot(weights, X, axes=(0, 0))
+        return X[..., t0 - a:t1 - a]
+
+
+def _stft_of(x: np.ndarray, config: STFTConfig, n_frames: int) -> np.ndarray:
+    """STFT of locally resynthesised signals, trimmed or padded to ``n_frames``."""
+    from maskstudio.dsp.stft import stft
+
+    X = stft(x, **config.kwargs())
+    if X.shape[-1] >= n_frames:
+        return X[..., :n_frames]
+    pad = [(0, 0)] * (X.ndim - 1) + [(0, n_frames - X.shape[-1])]
+    return np.pad(X, pad)

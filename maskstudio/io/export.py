@@ -1,0 +1,293 @@
+"""From a mixture and masks to files: the export the command line and the window share.
+
+Every export is a set of files (a file per source, the residual, ``masks.npz``, and for a
+batch ``metrics.json`` and ``.done``) that appears whole: :class:`ExportSet` writes each one
+into a hidden staging folder inside the output folder and moves them into place only when all
+are complete, the files readers wait on (``masks.npz``, ``.done``) last.  An error or Cancel
+leaves the folder as it was; what a killed export left is finished or removed by the next
+export into that folder (:func:`recover_exports`).  The user's input files are never
+overwritten, and every file lands inside the output folder, whatever the names.
+
+The window's export streams (it renders and writes block by block, see
+:meth:`maskstudio.editing.document.Document.export`); :func:`write_outputs` takes signals
+computed whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from maskstudio.io.atomic import atomic_write, fsync_folder, write_error
+from maskstudio.io.audiofile import AudioClip, check_not_input, save_audio
+from maskstudio.io.npz import save_masks
+from maskstudio.dsp.masks import MaskSet
+from maskstudio.io.names import check_inside, name_key, safe_file_name
+from maskstudio.dsp.phase import resynthesize
+from maskstudio.dsp.stft import STFTConfig
+from maskstudio.errors import ParameterError
+
+__all__ = ["check_source_name", "render", "write_outputs", "output_targets", "ExportSet",
+           "recover_exports", "STAGING_PREFIX", "MASKS"]
+
+RESERVED = ("residual", "mixture", "masks")
+MASKS = "masks.npz"
+#: Hidden staging folders of exports in progress start with this.
+STAGING_PREFIX = ".maskstudio-export-"
+_STAGING = re.compile(re.escape(STAGING_PREFIX) + r"[a-z0-9_]+")
+_COMMIT = "COMMIT"  #: in a staging folder: every file is complete, the moves may begin
+_LOCK = ".lock"  #: held by the export that owns a staging folder
+
+
+def check_source_name(name: str, *, what: str = "the source name") -> str:
+    """A source name doubles as a file name (:func:`~maskstudio.io.names.safe_file_name`)
+    and must not be one of maskstudio's own outputs (residual, mixture, masks)."""
+    safe_file_name(name, what=what)
+    if name_key(name) in RESERVED:
+        raise ParameterError(f"{what} '{name}' is reserved for maskstudio's own outputs: "
+                             f"rename it")
+    return name
+
+
+def render(mixture: AudioClip, masks: MaskSet, config: STFTConfig, *, phase: str = "mixture",
+           references: Sequence[np.ndarray] | None = None, n_iter: int | None = None,
+           cutoff_hz: float = 6000.0, progress=None) -> np.ndarray:
+    """Every source and the residual as time signals ``[S + 1, C, n]`` (residual last)."""
+    return resynthesize(mixture.samples, masks.data, config, phase=phase,
+                        samplerate=mixture.samplerate, n_iter=n_iter, cutoff_hz=cutoff_hz,
+                        references=references, progress=progress)
+
+
+def output_targets(out_dir, names, fmt: str, protect, *, what: str = "the source name"
+                   ) -> list:
+    """``<name>.<fmt>`` per source, ``residual.<fmt>`` and ``masks.npz`` in ``out_dir``.
+
+    Every name is checked as a file name (``what`` says where it came from), two names may
+    not give the same file anywhere (case-insensitive systems included), every target must
+    land inside ``out_dir`` and none may be one of the inputs; nothing is written."""
+    fmt = str(fmt).lower().lstrip(".")
+    if fmt not in ("wav", "flac"):
+        raise ParameterError(f"unknown output format {fmt!r}: choose wav or flac")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ParameterError(f"'{out_dir}' exists and is not a folder: choose an output folder")
+    seen = {}
+    for n in names:
+        check_source_name(n, what=what)
+        if name_key(n) in seen:
+            raise ParameterError(f"{what}s {seen[name_key(n)]!r} and {n!r} would write the "
+                                 f"same file on many systems: rename one of them")
+        seen[name_key(n)] = n
+    targets = [out_dir / f"{n}.{fmt}" for n in list(names) + ["residual"]]
+    targets.append(out_dir / MASKS)
+    for t in targets:
+        check_inside(out_dir, t)
+        check_not_input(t, protect)
+    return targets
+
+
+def write_outputs(out_dir, mixture: AudioClip, masks: MaskSet, signals: np.ndarray,
+                  config: STFTConfig, *, fmt: str = "wav", metadata: dict | None = None,
+                  protect: Sequence = (), what: str = "the source name",
+                  extra: dict | None = None, markers: Sequence[str] = (MASKS,)) -> list:
+    """Write ``<source>.<fmt>`` per source, ``residual.<fmt>`` and ``masks.npz`` into out_dir,
+    as one :class:`ExportSet` (they appear together, ``masks.npz`` last).
+
+    ``extra`` maps more file names to their text (a batch's ``metrics.json`` and ``.done``);
+    ``markers`` are moved into place last, in that order.  Returns the paths written (the
+    extra files not included).  Checks every target before writing any.
+    """
+    names = list(masks.names) + ["residual"]
+    if signals.shape[0] != len(names):
+        raise ParameterError(f"{signals.shape[0]} signals for {len(names)} layers")
+    protect = list(protect) + [mixture.path]
+    targets = output_targets(out_dir, masks.names, fmt, protect, what=what)
+    extra = dict(extra or {})
+    with ExportSet(out_dir, [t.name for t in targets] + list(extra), protect=protect,
+                   markers=markers) as files:
+        for sig, target in zip(signals, targets):
+            save_audio(files.path(target.name), sig, mixture.samplerate, like=mixture)
+        save_masks(files.path(MASKS), masks, config, mixture.samplerate, metadata=metadata)
+        for name, text in extra.items():
+            atomic_write(files.path(name), lambda tmp, t=text: Path(tmp).write_text(t))
+    return targets
+
+
+class ExportSet:
+    """Files that appear in ``folder`` together, or not at all.
+
+    Use as a context manager: write each file to :meth:`path`; on leaving without an error
+    the set is committed (a ``COMMIT`` record in the staging folder), the old ``markers`` are
+    removed, the files are moved into place, and the ``markers`` come last, so a reader that
+    waits for ``masks.npz`` finds every other file of the same export beside it.  An error
+    or Cancel removes the staging folder and leaves ``folder`` as it was.
+
+    Parameters
+    ----------
+    folder : path
+        The output folder (made if needed).
+    names : list of str
+        The file names of the set.  Each must land inside ``folder``.
+    protect : sequence of paths, keyword-only
+        The user's inputs: none of them may be replaced.
+    markers : sequence of str, keyword-only
+        Files moved last, in this order (``masks.npz``; a batch's ``.done`` after it).
+    """
+
+    def __init__(self, folder, names: Sequence[str], *, protect: Sequence = (),
+                 markers: Sequence[str] = (MASKS,)):
+        self.folder = Path(folder)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise ParameterError(f"'{self.folder}' exists and is not a folder: choose an "
+                                 f"output folder")
+        names = [str(n) for n in names]
+        keys = [name_key(n) for n in names]
+        if len(set(keys)) != len(keys):
+            raise ParameterError(f"two files of one export have the same name ({names}): "
+                                 f"rename one of them")
+        self.markers = [m for m in markers if m in names]
+        self.order = [n for n in names if n not in self.markers] + self.markers
+        for n in self.order:
+            target = check_inside(self.folder, self.folder / n)
+            if target.is_dir():
+                raise ParameterError(f"'{target}' is a folder: move it aside or choose another "
+                                     f"output folder")
+            check_not_input(target, protect)
+        self.staging: Path | None = None
+        self._lock = None
+
+    def path(self, name: str) -> Path:
+        """Where to write ``name`` (inside the staging folder)."""
+        if self.staging is None or name not in self.order:
+            raise ParameterError(f"'{name}' is not a file of this export")
+        return self.staging / name
+
+    def __enter__(self) -> "ExportSet":
+        from filelock import FileLock
+
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise write_error(self.folder, exc) from None
+        recover_exports(self.folder, names=self.order)
+        try:
+            self.staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.folder))
+            self._lock = FileLock(str(self.staging / _LOCK))
+            self._lock.acquire(timeout=0)
+        except OSError as exc:
+            self._discard()
+            raise write_error(self.folder, exc) from None
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            if exc_type is None:
+                self._commit()
+        finally:
+            self._discard()
+        return False
+
+    def _commit(self) -> None:
+        missing = [n for n in self.order if not (self.staging / n).is_file()]
+        if missing:  # a bug of the caller: an export set is written whole
+            raise RuntimeError(f"export set committed without {missing}")
+        record = json.dumps({"order": self.order, "markers": self.markers})
+        try:
+            atomic_write(self.staging / _COMMIT, lambda tmp: Path(tmp).write_text(record))
+            _move_all(self.staging, self.folder, self.order, self.markers)
+            (self.staging / _COMMIT).unlink()
+        except OSError as exc:
+            raise write_error(self.folder, exc) from None
+
+    def _discard(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+        if self.staging is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            self.staging = None
+
+
+def _move_all(staging: Path, folder: Path, order: Sequence[str], markers: Sequence[str]
+              ) -> None:
+    """Move the staged files into ``folder`` (idempotent: a second call finishes the first).
+
+    The old markers go first, so no marker ever stands beside files of another export."""
+    for m in markers:
+        if (staging / m).exists():
+            try:
+                (folder / m).unlink()
+            except FileNotFoundError:
+                pass
+    for n in order:
+        if (staging / n).exists():
+            os.replace(staging / n, folder / n)
+    fsync_folder(folder)
+
+
+def _plain(name) -> bool:
+    return isinstance(name, str) and name not in ("", ".", "..") and Path(name).name == name \
+        and "\\" not in name
+
+
+def recover_exports(folder, *, names: Sequence[str] = ()) -> int:
+    """Finish or remove what killed exports left in ``folder``; returns how many were found.
+
+    A staging folder (``.maskstudio-export-*``) whose export is gone (its lock is free) is
+    finished if it was committed (its files are moved into place), else removed; one whose
+    export still runs is left alone.  Temporaries of single-file writes of ``names``
+    (``.<name>.<8 characters><.tmp or the extension>``) are removed too.  Nothing else in
+    ``folder`` is touched."""
+    from filelock import FileLock, Timeout
+
+    folder = Path(folder)
+    found = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    temporaries = [re.compile(re.escape(f".{n}.") + r"[a-z0-9_]{8}(\.tmp|"
+                              + re.escape(Path(n).suffix) + r")") for n in names if _plain(n)]
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False) and _STAGING.fullmatch(entry.name):
+            lock = FileLock(os.path.join(entry.path, _LOCK))
+            try:
+                lock.acquire(timeout=0)
+            except (Timeout, OSError):
+                continue  # a live export (or one we cannot judge): leave it
+            found += 1
+            try:
+                _finish(Path(entry.path), folder)
+            finally:
+                lock.release()
+                shutil.rmtree(entry.path, ignore_errors=True)
+        elif entry.is_file(follow_symlinks=False) and any(r.fullmatch(entry.name)
+                                                          for r in temporaries):
+            found += 1
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                pass
+    return found
+
+
+def _finish(staging: Path, folder: Path) -> None:
+    """Move a committed staging folder's files into place; an uncommitted one is dropped."""
+    try:
+        record = json.loads((staging / _COMMIT).read_text(encoding="utf-8"))
+        order, markers = list(record["order"]), list(record["markers"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # not committed (or not ours to trust): its files are discarded
+    if not all(_plain(n) for n in order + markers) or not set(markers) <= set(order):
+        return
+    try:
+        _move_all(staging, folder, order, markers)
+    except OSError:
+        pass

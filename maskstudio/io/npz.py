@@ -1,0 +1,401 @@
+"""Mask files: ``.npz`` with the masks, their names and the STFT settings; bare ``.npy``.
+
+An ``.npz`` holds ``masks`` float32 ``[source, freq, time]`` (or ``[source, channel, freq,
+time]``; complex64 for complex masks), ``names``, ``samplerate``, ``n_fft``, ``hop_length``,
+``win_length``, ``window``, ``center`` and ``format_version``.  Everything is a plain array
+(no pickles), so numpy, librosa or a training script read it with ``np.load``.
+
+A bare ``.npy`` ``[freq, time]`` (or ``[source, freq, time]``) is accepted when its shape fits
+the mixture's STFT; a transposed one is recognised and explained, never applied.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from maskstudio.io.audiofile import atomic_write, check_not_input
+from maskstudio.checks import check_input_file, check_number, memory_budget
+from maskstudio.dsp.masks import MaskSet, check_mask, check_mask_shape
+from maskstudio.io.npy_header import READ_ERRORS, nbytes, read_header, read_member, size_text
+from maskstudio.dsp.stft import MAX_N_FFT, STFTConfig
+from maskstudio.errors import MaskFileError, MaskStudioError, ParameterError
+
+__all__ = ["FORMAT_VERSION", "MaskFile", "RawMaskFile", "save_masks", "write_mask_file",
+           "load_masks", "read_mask_file"]
+
+FORMAT_VERSION = 1
+
+
+@dataclasses.dataclass
+class RawMaskFile:
+    """A mask file as stored, checked only for being well formed.
+
+    ``data`` is ``[source, freq, time]`` or ``[source, channel, freq, time]``; ``config`` and
+    ``samplerate`` are None for a bare ``.npy``.
+    """
+
+    data: np.ndarray
+    names: list
+    config: STFTConfig | None
+    samplerate: int | None
+    path: Path
+    metadata: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class MaskFile:
+    """A mask file checked against a mixture: its masks and the grid they live on."""
+
+    masks: MaskSet
+    config: STFTConfig
+    samplerate: int | None
+    path: Path
+    metadata: dict = dataclasses.field(default_factory=dict)
+
+
+def save_masks(path, masks: MaskSet, config: STFTConfig, samplerate: int, *,
+               metadata: dict | None = None, protect=()) -> Path:
+    """Write ``masks`` with their STFT settings to an ``.npz``, atomically."""
+    data = masks.data
+    return write_mask_file(path, masks.names, data.shape, lambda i, f0, f1: data[i, ..., f0:f1, :],
+                           config, samplerate, dtype=data.dtype, metadata=metadata,
+                           protect=protect)
+
+
+#: Frequency bins written at a time by :func:`write_mask_file`.
+_BAND = 32
+
+
+def write_mask_file(path, names, shape: tuple, read_rows, config: STFTConfig,
+                    samplerate: int, *, dtype=np.float32, metadata: dict | None = None,
+                    protect=()) -> Path:
+    """Write a mask file whose masks are read a band of bins at a time.
+
+    ``read_rows(i, f0, f1)`` gives mask ``i``'s bins ``f0..f1`` over all frames,
+    ``[(C,) f1 - f0, T]``, so masks kept in time tiles are written without ever being whole
+    (the file is the same as ``np.savez`` writes).  Atomic, and never over one of ``protect``.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        raise MaskFileError(f"mask files are saved as .npz, not '{path.suffix}': rename "
+                            f"'{path.name}'")
+    check_not_input(path, protect)
+    window = config.window
+    small = dict(
+        names=np.array(list(names), dtype=np.str_),
+        samplerate=np.int64(samplerate),
+        n_fft=np.int64(config.n_fft),
+        hop_length=np.int64(config.hop_length),
+        win_length=np.int64(config.win_length),
+        window=np.str_(window if isinstance(window, str) else json.dumps(list(window))),
+        center=np.bool_(config.center),
+        format_version=np.int64(FORMAT_VERSION),
+        metadata=np.str_(json.dumps(metadata or {})),
+    )
+    shape = tuple(int(k) for k in shape)
+    dtype = np.dtype(dtype)
+    lead = shape[1:-2]  # (C,) for per-channel masks
+
+    def write(tmp):
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            with zf.open("masks.npy", "w", force_zip64=True) as fh:
+                np.lib.format.write_array_header_1_0(
+                    fh, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                         "shape": shape})
+                for i in range(shape[0]):
+                    for c in np.ndindex(*lead):
+                        for f0 in range(0, shape[-2], _BAND):
+                            rows = read_rows(i, f0, min(shape[-2], f0 + _BAND))
+                            fh.write(np.ascontiguousarray(rows[c], dtype=dtype).tobytes())
+            for key, value in small.items():
+                with zf.open(f"{key}.npy", "w") as fh:
+                    np.lib.format.write_array(fh, np.asanyarray(value), allow_pickle=False)
+
+    atomic_write(path, write, suffix=".npz")
+    return path
+
+
+#: Members of an .npz besides the masks (names, settings, metadata) are small; larger ones
+#: are refused unread.
+_SMALL_MEMBER = 1 << 20
+
+#: When the grid is unknown (``info``), the masks may declare at most this many bytes, or
+#: this many times the size they take in the file, whichever is more.
+_UNKNOWN_GRID_BYTES = 256 << 20
+_UNKNOWN_GRID_RATIO = 100
+
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _scalar(value: np.ndarray, key: str, path, **bounds):
+    """The number stored under ``key``, checked as :func:`check_number` does."""
+    v = np.asarray(value)
+    if v.size != 1 or v.dtype.kind not in "biuf":
+        raise MaskFileError(f"'{path}': its '{key}' is {_shown(v)}, not a number: re-save the "
+                            f"file with np.savez")
+    try:
+        return check_number(v.reshape(()).item() if v.dtype.kind != "b" else int(v.item()),
+                            key, **bounds)
+    except ParameterError as exc:
+        raise MaskFileError(f"'{path}': its {exc}; re-save the file with valid settings") \
+            from None
+
+
+def _text(value: np.ndarray, key: str, path) -> str:
+    v = np.asarray(value)
+    if v.size != 1 or v.dtype.kind not in "US":
+        raise MaskFileError(f"'{path}': its '{key}' is {_shown(v)}, not text: re-save the file "
+                            f"with np.savez")
+    item = v.reshape(()).item()
+    return item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)
+
+
+def _shown(v: np.ndarray) -> str:
+    if v.size != 1:
+        return f"an array of shape {v.shape} ({v.dtype})"
+    shown = repr(v.reshape(()).item())
+    return f"{shown[:40]}{'...' if len(shown) > 40 else ''} ({v.dtype})"
+
+
+def _config_from_file(small: dict, path) -> STFTConfig | None:
+    if "n_fft" not in small:
+        return None
+    window = _text(small["window"], "window", path) if "window" in small else "hann"
+    if window.lstrip().startswith("["):
+        try:
+            window = json.loads(window)
+        except (ValueError, RecursionError):
+            raise MaskFileError(f"'{path}': its window {window[:60]!r} is not valid: re-save "
+                                f"the file with a window name such as 'hann'") from None
+    ints = dict(lo=1, hi=MAX_N_FFT, integer=True)
+    kwargs = dict(
+        n_fft=_scalar(small["n_fft"], "n_fft", path, **ints),
+        hop_length=_scalar(small["hop_length"], "hop_length", path, **ints)
+        if "hop_length" in small else None,
+        win_length=_scalar(small["win_length"], "win_length", path, **ints)
+        if "win_length" in small else None,
+        center=bool(_scalar(small["center"], "center", path, lo=0, hi=1, integer=True))
+        if "center" in small else True,
+        window=window,
+    )
+    try:
+        return STFTConfig(**kwargs)
+    except ParameterError as exc:
+        raise MaskFileError(f"'{path}' has unusable STFT settings ({exc}): re-save it with "
+                            f"valid ones") from None
+
+
+def _metadata(small: dict, path) -> dict:
+    if "metadata" not in small:
+        return {}
+    text = _text(small["metadata"], "metadata", path)
+    try:
+        meta = json.loads(text)
+    except (ValueError, RecursionError):
+        raise MaskFileError(f"'{path}': its metadata is not valid JSON (or is nested too "
+                            f"deeply): re-save the file") from None
+    if not isinstance(meta, dict):
+        raise MaskFileError(f"'{path}': its metadata is a JSON {type(meta).__name__}, not an "
+                            f"object: re-save the file with a dict as metadata")
+    return meta
+
+
+def _names(small: dict, n_sources: int, path, default_stem: str) -> list:
+    if "names" not in small:
+        return [f"source{i + 1}" for i in range(n_sources)] if n_sources > 1 else \
+            [default_stem]
+    v = np.asarray(small["names"])
+    if v.ndim != 1 or v.dtype.kind not in "US":
+        raise MaskFileError(f"'{path}': its 'names' is {_shown(v)}; it must be a list of text, "
+                            f"one name per mask: re-save it with names=np.array([...])")
+    names = [n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n)
+             for n in v.tolist()]
+    if len(names) != n_sources:
+        raise MaskFileError(f"'{path}' has {len(names)} name(s) for {n_sources} mask(s): give "
+                            f"one name per mask")
+    return names
+
+
+def _check_masks_header(shape, dtype, path) -> None:
+    if dtype.kind not in "biufc":
+        raise MaskFileError(f"'{path}': its masks hold values of type {dtype}, not numbers: "
+                            f"save them as float32 (or complex64)")
+    if len(shape) not in (2, 3, 4):
+        raise MaskFileError(f"'{path}' holds masks of shape {shape}; masks are [freq, time], "
+                            f"[source, freq, time] or [source, channel, freq, time]")
+    if len(shape) > 2 and shape[0] == 0:
+        raise MaskFileError(f"'{path}' holds no masks (zero sources): save at least one")
+    if 0 in shape:
+        raise MaskFileError(f"'{path}' holds empty masks of shape {shape}: save masks with at "
+                            f"least one bin and one frame")
+
+
+def _check_size(size: int, held: int, packed: int, shape, path, *, grid_known: bool) -> None:
+    """Refuse, unread, masks declaring more than the file holds (``held`` bytes, ``packed``
+    into fewer when compressed) or more than memory allows."""
+    if size > held:
+        raise MaskFileError(f"'{path}' declares masks of shape {shape} ({size_text(size)}) "
+                            f"but holds only {size_text(max(held, 0))} of data: the file is "
+                            f"truncated or damaged; save it again")
+    if not grid_known and size > max(_UNKNOWN_GRID_BYTES, _UNKNOWN_GRID_RATIO * packed):
+        raise MaskFileError(f"'{path}' declares masks of {size_text(size)} packed into "
+                            f"{size_text(packed)}, which looks like a decompression bomb: if "
+                            f"it is genuine, apply it to its mixture (maskstudio separate), "
+                            f"which checks its shape first, or save it uncompressed")
+    budget = memory_budget()
+    if size > budget // 2:
+        raise MaskFileError(f"'{path}' holds masks of {size_text(size)}, more than half the "
+                            f"memory available ({size_text(budget)}): use a larger hop_length "
+                            f"or split the file")
+
+
+def _read(path, expect=None) -> RawMaskFile:
+    """Read a mask file; ``expect(config, samplerate, names, shape)`` may refuse it from its
+    declared shape and settings before the masks' data is read."""
+    path = Path(path)
+    st = check_input_file(path, MaskFileError, "a mask file")
+    suffix = path.suffix.lower()
+    if suffix not in (".npy", ".npz"):
+        raise MaskFileError(f"'{path}' is not a mask file: use .npz (or a bare .npy)")
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+            if suffix == ".npy":
+                if magic.startswith(_ZIP_MAGIC):
+                    raise MaskFileError(f"'{path}' is a zip archive (an .npz), not a bare "
+                                        f".npy: rename it to '{path.stem}.npz'")
+                fh.seek(0)
+                return _read_npy(fh, path, st.st_size, expect)
+            if magic == b"\x93NUMPY":
+                raise MaskFileError(f"'{path}' is a bare .npy array, not an .npz archive: "
+                                    f"rename it to '{path.stem}.npy'")
+            fh.seek(0)
+            return _read_npz(fh, path, expect)
+    except MaskStudioError:
+        raise
+    except MemoryError:
+        raise MaskFileError(f"'{path}' is too large for the memory available: use a "
+                            f"larger hop_length or split the file") from None
+    except READ_ERRORS as exc:
+        reason = str(exc).strip() or type(exc).__name__
+        raise MaskFileError(f"cannot read '{path}' as a mask file ({reason[:200]}): it is "
+                            f"damaged or not a mask file; re-save it with np.savez") from None
+
+
+def _read_npy(fh, path, file_size: int, expect) -> RawMaskFile:
+    shape, dtype = read_header(fh, MaskFileError, f"'{path}'")
+    _check_masks_header(shape, dtype, path)
+    if len(shape) not in (2, 3):
+        raise MaskFileError(f"'{path}' holds an array of shape {shape}; a .npy mask is "
+                            f"[freq, time] or [source, freq, time]")
+    n = 1 if len(shape) == 2 else shape[0]
+    names = _names({}, n, path, path.stem)
+    if expect is not None:
+        expect(None, None, names, shape if len(shape) == 3 else (1,) + shape)
+    held = file_size - fh.tell()
+    _check_size(nbytes(shape, dtype), held, held, shape, path, grid_known=expect is not None)
+    fh.seek(0)
+    data = np.lib.format.read_array(fh, allow_pickle=False)
+    if data.ndim == 2:
+        data = data[None]
+    return RawMaskFile(data, names, None, None, path)
+
+
+def _read_npz(fh, path, expect) -> RawMaskFile:
+    with zipfile.ZipFile(fh) as zf:
+        members = {info.filename[:-4]: info for info in zf.infolist()
+                   if info.filename.endswith(".npy")}
+        if "masks" not in members:
+            raise MaskFileError(f"'{path}' has no 'masks' array (it holds "
+                                f"{', '.join(sorted(members)) or 'nothing'})")
+        small = {key: read_member(zf, members[key], MaskFileError, f"'{path}': its '{key}'",
+                                  max_bytes=_SMALL_MEMBER)
+                 for key in ("format_version", "names", "samplerate", "n_fft", "hop_length",
+                             "win_length", "window", "center", "metadata") if key in members}
+        version = _scalar(small["format_version"], "format_version", path, lo=0,
+                          integer=True) if "format_version" in small else 1
+        if version > FORMAT_VERSION:
+            raise MaskFileError(f"'{path}' was written by a newer maskstudio (format "
+                                f"{version}): update maskstudio to read it")
+        config = _config_from_file(small, path)
+        samplerate = _scalar(small["samplerate"], "samplerate", path, lo=1, hi=10_000_000,
+                             integer=True) if "samplerate" in small else None
+        metadata = _metadata(small, path)
+        info = members["masks"]
+        with zf.open(info) as m:
+            shape, dtype = read_header(m, MaskFileError, f"'{path}': its masks")
+            _check_masks_header(shape, dtype, path)
+            full = shape if len(shape) > 2 else (1,) + shape
+            names = _names(small, full[0], path, path.stem)
+            if expect is not None:
+                expect(config, samplerate, names, full)
+            held = info.file_size - m.tell()
+            _check_size(nbytes(shape, dtype), held, info.compress_size, shape, path,
+                        grid_known=expect is not None)
+        with zf.open(info) as m:
+            data = np.lib.format.read_array(m, allow_pickle=False)
+    return RawMaskFile(data.reshape(full), names, config, samplerate, path, metadata)
+
+
+def read_mask_file(path) -> RawMaskFile:
+    """Read a mask file as it is, checking that it is well formed.
+
+    Every setting is checked (type, finite, in range), and the masks' declared shape and type
+    are judged from the array header before their data is read: a file declaring more than it
+    holds, or (with no grid to compare with) far more than its size suggests, is refused
+    unread.
+
+    Raises
+    ------
+    MaskFileError
+        The file is missing, not a regular file, damaged, or not a well-formed mask file.
+    """
+    return _read(path)
+
+
+def load_masks(path, *, n_channels: int, n_samples: int, samplerate: int,
+               config: STFTConfig | None = None, allow_complex: bool = True) -> MaskFile:
+    """Read a mask file and check it fits a mixture of ``n_channels`` x ``n_samples``.
+
+    The file's own STFT settings are used when it has them; ``config`` is the grid to assume
+    for a bare ``.npy`` (and, if given, must agree with the file's).  The settings, sample
+    rate and declared shape are checked against the mixture before the masks are read, so a
+    file declaring a huge array costs nothing; then every value is checked (finite, in
+    [0, 1] for real masks; complex masks only with ``allow_complex``).
+    """
+    found = {}
+
+    def expect(file_config, file_rate, names, shape):
+        cfg = file_config or config
+        if cfg is None:
+            raise MaskFileError(f"'{path}' does not say which STFT it was made with: give "
+                                f"n_fft and hop_length")
+        if file_config is not None and config is not None and file_config != config:
+            raise MaskFileError(f"'{path}' was made with {file_config.describe()}, but "
+                                f"{config.describe()} was asked for: use the file's settings")
+        if file_rate is not None and file_rate != samplerate:
+            raise MaskFileError(f"'{path}' was made at {file_rate} Hz but the mixture is at "
+                                f"{samplerate} Hz: resample the mixture or recompute the "
+                                f"masks")
+        n_frames = cfg.n_frames(n_samples)
+        check_mask_shape(shape[1:], n_bins=cfg.n_bins, n_frames=n_frames,
+                         n_channels=n_channels,
+                         name=f"mask '{names[0]}' in '{Path(path).name}'")
+        found.update(config=cfg, n_frames=n_frames)
+
+    mf = _read(path, expect)
+    raw, names, cfg = mf.data, mf.names, found["config"]
+    checked = [check_mask(raw[i], n_bins=cfg.n_bins, n_frames=found["n_frames"],
+                          n_channels=n_channels, allow_complex=allow_complex,
+                          name=f"mask '{names[i]}' in '{Path(path).name}'")
+               for i in range(raw.shape[0])]
+    try:
+        masks = MaskSet(names, np.stack(checked))
+    except MaskStudioError as exc:
+        raise MaskFileError(f"'{path}': {exc}") from None
+    return MaskFile(masks, cfg, mf.samplerate, Path(path), mf.metadata)

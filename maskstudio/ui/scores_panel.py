@@ -1,0 +1,262 @@
+"""The Scores panel: how good the masks are against the stems, updated after every edit.
+
+When the open mixture has stems (an oracle was loaded from them, or the dataset item has
+``sources/``), each stem's layer — the layer named like it, else labelled so — is scored by a
+:class:`~maskstudio.annotation.scores.MaskScorer` on a thread of its own: SI-SDR and IoU/F1
+against the oracle first (a fraction of a second), then BSS Eval's SDR/SIR/SAR (seconds).  An
+edit made meanwhile cancels the stale work; the window never waits.  The oracle's figures are
+shown under each source's.  The difference view colours where the active layer takes more than
+the oracle (orange) or less (blue).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
+
+from maskstudio.ui.workers import run_task
+
+COLUMNS = ["source", "SI-SDR", "SDR", "SIR", "SAR", "IoU", "F1"]
+ORACLE_KINDS = ("irm", "ibm", "wiener", "psm")
+DEBOUNCE_MS = 300
+#: Longer files are not scored live: one snapshot of their masks alone would take gigabytes
+#: (``maskstudio batch`` scores them headless).
+MAX_LIVE_SECONDS = 20 * 60
+
+
+def _fmt(value, key: str) -> str:
+    if value is None:
+        return ""
+    if not math.isfinite(value):
+        return "—"
+    return f"{value:.2f}" if key in ("iou", "f1") else f"{value:.1f}"
+
+
+class MetricsPanel(QtWidgets.QWidget):
+    """Scores of the layers that have a stem, and the oracle's beside them."""
+
+    differenceChanged = QtCore.Signal(object)  # {layer index: (oracle store, j)} or None
+    updated = QtCore.Signal(str)  # "fast" or "bss": a stage has been shown
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.doc = None
+        self.scorer = None
+        self._key = None
+        self._task = None
+        self._generation = 0
+        self._oracle_store = None
+        self._matches = {}
+        self._dirty = False
+        self.scores = {}  # what the table shows: {stem: {...}}, and "oracle"
+        self.oracle = {}
+        # one thread of its own, so a long BSS Eval never holds up opening a file
+        self.pool = QtCore.QThreadPool(self)
+        self.pool.setMaxThreadCount(1)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(QtWidgets.QLabel("oracle"))
+        self.kind = QtWidgets.QComboBox()
+        self.kind.addItems(list(ORACLE_KINDS))
+        self.kind.setToolTip("the oracle mask the scores and the difference view compare with")
+        self.kind.currentIndexChanged.connect(lambda *_: self.schedule())
+        row.addWidget(self.kind)
+        self.difference = QtWidgets.QCheckBox("difference view (D)")
+        self.difference.setToolTip("show where the active layer departs from the oracle: "
+                                   "orange where it takes more, blue where it takes less")
+        self.difference.toggled.connect(lambda *_: self._emit_difference())
+        row.addWidget(self.difference)
+        row.addStretch(1)
+        layout.addLayout(row)
+        self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(
+            QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setToolTip("dB for SI-SDR, SDR, SIR and SAR (mixture phase); IoU and F1 of "
+                              "the mask against the oracle mask, both binarised at 0.5")
+        layout.addWidget(self.table, 1)
+        self.state = QtWidgets.QLabel("")
+        self.state.setWordWrap(True)
+        layout.addWidget(self.state)
+        self.legend = QtWidgets.QLabel(
+            "<span style='color:#ff961e'>■</span> the layer takes more than the oracle &nbsp; "
+            "<span style='color:#2896ff'>■</span> less")
+        self.legend.setVisible(False)
+        layout.addWidget(self.legend)
+        self._timer = QtCore.QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
+        self._timer.timeout.connect(self.update_now)
+
+    # -- following the document ---------------------------------------------------------------
+    def set_document(self, doc) -> None:
+        self.doc = doc
+        self.scorer, self._key, self._oracle_store = None, None, None
+        self.scores, self.oracle = {}, {}
+        kind = self._oracle_kind_of(doc)
+        if kind:
+            self.kind.blockSignals(True)
+            self.kind.setCurrentText(kind)
+            self.kind.blockSignals(False)
+        self.update_now()
+
+    @staticmethod
+    def _oracle_kind_of(doc):
+        for layer in (doc.layers if doc is not None else []):
+            kind = layer.provenance.get("mask") if layer.provenance.get("kind") == "oracle" \
+                else None
+            if kind in ORACLE_KINDS:
+                return kind
+        return None
+
+    def follow_oracle(self, kind: str) -> None:
+        """Compare with the kind of oracle just loaded (its layers then score IoU 1)."""
+        if kind in ORACLE_KINDS and kind != self.kind.currentText():
+            self.kind.setCurrentText(kind)  # schedules a new score
+
+    def doc_event(self, event: str) -> None:
+        if event in ("masks", "layers", "spectrogram"):
+            self.schedule()
+
+    def schedule(self) -> None:
+        """Score again once the edits pause (every stroke would be wasted work)."""
+        self._timer.start()
+
+    def showEvent(self, ev):
+        super().showEvent(ev)
+        if self._dirty:
+            self.schedule()
+
+    @property
+    def busy(self) -> bool:
+        """Whether scoring is under way or waiting for the edits to pause."""
+        return self._task is not None or self._timer.isActive()
+
+    def shutdown(self) -> None:
+        """Stop scoring (the window is closing): no stale result will arrive."""
+        self._timer.stop()
+        self._generation += 1
+        self.doc = None
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    # -- scoring ----------------------------------------------------------------------------
+    def update_now(self):
+        """Snapshot the masks (here, on the GUI thread) and score them on the panel's thread."""
+        self._timer.stop()
+        self._generation += 1
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        doc = self.doc
+        if doc is None or not doc.references:
+            self._show_nothing("No stems for this mixture. Load them with Masks > Oracle from "
+                               "stems, or open a dataset item that has sources/.")
+            return None
+        if doc.clip.duration > MAX_LIVE_SECONDS:
+            self._show_nothing(f"Live scores cover files up to {MAX_LIVE_SECONDS // 60} minutes; "
+                               f"this one is {doc.clip.duration / 60:.0f}. Score it headless "
+                               f"with maskstudio batch.")
+            return None
+        if not self.isVisible():
+            self._dirty = True
+            return None
+        self._dirty = False
+        from maskstudio.annotation.scores import MaskScorer, match_layers  # (not at launch)
+
+        kind = self.kind.currentText()
+        key = (id(doc), tuple((n, id(r)) for n, r in doc.references.items()), doc.config,
+               kind, doc.store.lead)
+        if key != self._key:
+            self.scorer = MaskScorer(doc.clip.samples, doc.references, doc.config,
+                                     oracle_kind=kind, per_channel=doc.store.lead != ())
+            self._key, self._oracle_store = key, None
+        self._matches = match_layers(doc.layers, self.scorer.names)
+        masks = {stem: doc.store.dense(i) for stem, i in self._matches.items()}
+        self._emit_difference()
+        return self._run_stage(masks, "fast")
+
+    def _run_stage(self, masks: dict, stage: str):
+        """``fast``: SI-SDR and IoU/F1; then ``bss``: BSS Eval of the masks; then, once per
+        item, ``oracle``: BSS Eval of the oracle.  Each stage starts the next when shown."""
+        scorer, generation, t0 = self.scorer, self._generation, time.perf_counter()
+        need_store = stage == "fast" and self._oracle_store is None
+        self.state.setText({"fast": "scoring…", "bss": "computing BSS Eval…",
+                            "oracle": "computing the oracle's BSS Eval…"}[stage])
+
+        def work(progress):
+            if stage == "oracle":
+                return None, scorer.oracle_scores(bss=True, progress=progress), None
+            oracle = scorer.oracle_scores(bss=scorer.has_oracle_bss) if stage == "fast" else None
+            store = scorer.oracle_store() if need_store else None
+            return scorer.score(masks, bss=stage == "bss", progress=progress), oracle, store
+
+        def done(result):
+            if generation != self._generation:
+                return  # an edit came in meanwhile: its own run shows its scores
+            scores, oracle, store = result
+            self.scores = scores if scores is not None else self.scores
+            self.oracle = oracle if oracle is not None else self.oracle
+            if store is not None:
+                self._oracle_store = store
+                self._emit_difference()
+            self._fill_table()
+            pending = not scorer.has_oracle_bss
+            took = f"{time.perf_counter() - t0:.2f} s"
+            self.state.setText({
+                "fast": f"SI-SDR and IoU/F1 updated in {took}; BSS Eval follows…",
+                "bss": f"SDR/SIR/SAR updated in {took}"
+                       + ("; the oracle's follow…" if pending else ""),
+                "oracle": f"the oracle's SDR/SIR/SAR computed in {took}"}[stage])
+            self.updated.emit(stage)
+            nxt = {"fast": "bss", "bss": "oracle" if pending else None}.get(stage)
+            self._task = self._run_stage(masks, nxt) if nxt else None
+
+        def fail(message):
+            if generation == self._generation:
+                self._task = None
+                self.state.setText(f"could not score: {message}")
+
+        self._task = run_task(self, "", work, done, on_fail=fail, modal=False, pool=self.pool)
+        return self._task
+
+    # -- showing ----------------------------------------------------------------------------
+    def _show_nothing(self, message: str) -> None:
+        self.scores, self.oracle, self._matches = {}, {}, {}
+        self.table.setRowCount(0)
+        self.state.setText(message)
+        self._emit_difference()
+
+    def _fill_table(self) -> None:
+        names = self.scorer.names
+        self.table.setRowCount(2 * len(names))
+        grey = QtGui.QBrush(QtGui.QColor("#8a8a90"))
+        for r, stem in enumerate(names):
+            mine = self.scores.get(stem)
+            layer = self.doc.layers[self._matches[stem]].name if stem in self._matches else None
+            title = stem if layer in (None, stem) else f"{stem} ({layer})"
+            if mine is None:
+                title += ": no layer named or labelled so"
+            cells = [title] + [_fmt((mine or {}).get(k), k) for k in
+                               ("si_sdr", "sdr", "sir", "sar", "iou", "f1")]
+            orc = self.oracle.get(stem, {})
+            ocells = [f"   oracle {self.scorer.oracle_kind}"] + [
+                _fmt(orc.get(k), k) for k in ("si_sdr", "sdr", "sir", "sar")] + ["", ""]
+            for c, (a, b) in enumerate(zip(cells, ocells)):
+                self.table.setItem(2 * r, c, QtWidgets.QTableWidgetItem(a))
+                item = QtWidgets.QTableWidgetItem(b)
+                item.setForeground(grey)
+                self.table.setItem(2 * r + 1, c, item)
+
+    def _emit_difference(self) -> None:
+        self.legend.setVisible(self.difference.isChecked())
+        if not self.difference.isChecked() or self._oracle_store is None or self.scorer is None:
+            self.differenceChanged.emit(None)
+            return
+        names = self.scorer.names
+        self.differenceChanged.emit({i: (self._oracle_store, names.index(stem))
+                                     for stem, i in self._matches.items()})
