@@ -26,8 +26,7 @@ if hasattr(os, "sched_setaffinity"):
 import numpy as np  # noqa: E402
 import scipy.signal  # noqa: E402
 
-from maskstudio.dsp.phase import (fast_griffin_lim, resynthesize,  # noqa: E402
-                                   spectral_convergence)
+from maskstudio.dsp.phase import fast_griffin_lim, resynthesize, spectral_convergence  # noqa: E402
 from maskstudio.dsp.stft import STFTConfig, istft, stft, synthesize  # noqa: E402
 
 SR = 44100

@@ -63,7 +63,7 @@ def bench_first_spectrogram(path: Path, tmp: Path) -> None:
     runs = []
     env = dict(os.environ, MASKSTUDIO_BENCH_FIRST_FRAME="1", QT_QPA_PLATFORM="offscreen",
                XDG_CONFIG_HOME=str(tmp / "config"))
-    for i in range(3):
+    for _i in range(3):
         t0 = time.time()  # the real command, from process launch
         out = subprocess.run([sys.executable, "-m", "maskstudio", str(path)], env=env,
                              capture_output=True, text=True, timeout=300)
@@ -108,7 +108,8 @@ def bench_brush_and_memory(path: Path, tmp: Path) -> None:
         types = {"press": QtCore.QEvent.Type.MouseButtonPress,
                  "move": QtCore.QEvent.Type.MouseMove,
                  "release": QtCore.QEvent.Type.MouseButtonRelease}
-        button = QtCore.Qt.MouseButton.LeftButton if kind != "move" else QtCore.Qt.MouseButton.NoButton
+        button = (QtCore.Qt.MouseButton.LeftButton if kind != "move"
+                  else QtCore.Qt.MouseButton.NoButton)
         QtWidgets.QApplication.sendEvent(vp, QtGui.QMouseEvent(
             types[kind], pos, pos, button, buttons, QtCore.Qt.KeyboardModifier.NoModifier))
 

@@ -23,12 +23,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from maskstudio.io.audiofile import AudioClip  # noqa: E402
-from maskstudio.editing.document import Document  # noqa: E402
-from maskstudio.editing.edits import brush_stroke, rectangle  # noqa: E402
 from maskstudio.annotation.scores import MaskScorer  # noqa: E402
 from maskstudio.dsp.stft import STFTConfig  # noqa: E402
+from maskstudio.editing.document import Document  # noqa: E402
+from maskstudio.editing.edits import brush_stroke, rectangle  # noqa: E402
 from maskstudio.errors import Cancelled  # noqa: E402
+from maskstudio.io.audiofile import AudioClip  # noqa: E402
 
 SR = 44100
 RESULTS = []

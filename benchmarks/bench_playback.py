@@ -26,12 +26,11 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_editor import make_file  # noqa: E402
-
 from maskstudio.audio.backend import NullBackend  # noqa: E402
 from maskstudio.audio.player import Player  # noqa: E402
-from maskstudio.io.audiofile import load_audio  # noqa: E402
-from maskstudio.editing.document import Document  # noqa: E402
 from maskstudio.dsp.stream import Heard, StreamRenderer  # noqa: E402
+from maskstudio.editing.document import Document  # noqa: E402
+from maskstudio.io.audiofile import load_audio  # noqa: E402
 
 RESULTS = []
 

@@ -165,8 +165,8 @@ def _check_phase_args(args) -> None:
 
 
 def _parse_sources(specs):
-    from maskstudio.io.names import name_key
     from maskstudio.io.export import check_source_name
+    from maskstudio.io.names import name_key
 
     if not specs:
         raise ParameterError("give at least one reference stem with --source NAME=PATH")
@@ -200,9 +200,9 @@ def _progress(label):
 
 
 def cmd_oracle(args) -> int:
-    from maskstudio.io.audiofile import conform_reference, load_audio
     from maskstudio.dsp.masks import MaskSet
     from maskstudio.dsp.oracle import check_oracle_options, oracle_masks
+    from maskstudio.io.audiofile import conform_reference, load_audio
     from maskstudio.io.export import render, write_outputs
 
     sources = _parse_sources(args.source)
@@ -223,7 +223,7 @@ def cmd_oracle(args) -> int:
     masks = MaskSet(list(sources), data)
     report = masks.overlap() if not masks.is_complex else None
     if report is not None and report.overlaps:
-        warnings.warn(report.describe())
+        warnings.warn(report.describe(), stacklevel=2)
     phase = args.phase
     if args.mask == "cirm" and phase == "mixture":
         phase = "complex"  # a cIRM carries its own phase: using only |cIRM| would waste it
@@ -241,8 +241,8 @@ def cmd_oracle(args) -> int:
 
 def cmd_separate(args) -> int:
     from maskstudio.io.audiofile import load_audio
-    from maskstudio.io.npz import load_masks
     from maskstudio.io.export import render, write_outputs
+    from maskstudio.io.npz import load_masks
 
     if args.phase == "oracle":
         raise ParameterError("--phase oracle needs the reference stems: use 'maskstudio oracle' "
@@ -258,7 +258,7 @@ def cmd_separate(args) -> int:
         if report.overlaps and args.normalize:
             masks = masks.normalized()
         elif report.overlaps:
-            warnings.warn(report.describe() + " (--normalize)")
+            warnings.warn(report.describe() + " (--normalize)", stacklevel=2)
     signals = render(mixture, masks, mf.config, phase=args.phase, n_iter=args.n_iter,
                      cutoff_hz=args.cutoff_hz, progress=_progress(f"resynthesis ({args.phase})"))
     metadata = dict(mf.metadata, mixture=str(mixture.path), phase=args.phase,
@@ -276,12 +276,12 @@ def cmd_play(args) -> int:
 
     from maskstudio.audio.player import Player
     from maskstudio.audio.sd_backend import SoundDeviceBackend
-    from maskstudio.io.audiofile import load_audio
-    from maskstudio.io.npz import load_masks
     from maskstudio.checks import check_number
     from maskstudio.dsp.phase import PHASE_MODES
     from maskstudio.dsp.stft import STFTConfig
     from maskstudio.dsp.stream import Heard, StreamRenderer
+    from maskstudio.io.audiofile import load_audio
+    from maskstudio.io.npz import load_masks
 
     if args.phase not in PHASE_MODES or args.phase == "oracle":
         raise ParameterError(f"--phase {args.phase!r} cannot be played here: choose one of "
@@ -338,7 +338,7 @@ def cmd_play(args) -> int:
         player.stop()
     if player.underruns:
         warnings.warn(f"rendering fell behind {player.underruns} time(s): try --preroll 2 or "
-                      f"the mixture phase")
+                      f"the mixture phase", stacklevel=2)
     return 0
 
 
@@ -352,7 +352,8 @@ def cmd_batch(args) -> int:
                              f"it out to use the {cores} core(s))")
     jobs = cores if args.jobs is None else args.jobs
     if jobs > cores:
-        warnings.warn(f"--jobs {jobs} is more than the {cores} core(s): using {cores}")
+        warnings.warn(f"--jobs {jobs} is more than the {cores} core(s): using {cores}",
+                      stacklevel=2)
         jobs = cores
     dataset = Dataset.open(args.dataset)
     if args.mask:
@@ -412,9 +413,9 @@ def cmd_devices(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from maskstudio.io.audiofile import load_audio
-    from maskstudio.dsp.metrics import si_sdr
     from maskstudio.demo import demo_folder, demo_stems
+    from maskstudio.dsp.metrics import si_sdr
+    from maskstudio.io.audiofile import load_audio
 
     folder = demo_folder()
     stems = demo_stems()
@@ -492,8 +493,8 @@ def _run_editor(argv) -> int:
     # while the first imports Qt and pyqtgraph (half a second).
     from concurrent.futures import ThreadPoolExecutor
 
-    from maskstudio.io.audiofile import load_audio
     from maskstudio.demo import demo_folder
+    from maskstudio.io.audiofile import load_audio
 
     target = Path(args.file) if args.file else demo_folder() / "mixture.flac"
     pool = ThreadPoolExecutor(max_workers=1)

@@ -22,18 +22,18 @@ from pathlib import Path
 
 import numpy as np
 
-from maskstudio.io.atomic import atomic_write
-from maskstudio.io.audiofile import conform_reference, load_audio
 from maskstudio.annotation.dataset import Dataset, Item
-from maskstudio.io.npz import load_masks
 from maskstudio.dsp.masks import MaskSet
 from maskstudio.dsp.metrics import bss_eval, si_sdr
-from maskstudio.io.names import check_inside, safe_file_name
 from maskstudio.dsp.oracle import oracle_masks
-from maskstudio.io.export import MASKS, ExportSet, render, write_outputs
 from maskstudio.dsp.separators import run_separator
 from maskstudio.dsp.stft import STFTConfig, stft
 from maskstudio.errors import MaskStudioError, ParameterError
+from maskstudio.io.atomic import atomic_write
+from maskstudio.io.audiofile import conform_reference, load_audio
+from maskstudio.io.export import MASKS, ExportSet, render, write_outputs
+from maskstudio.io.names import check_inside, safe_file_name
+from maskstudio.io.npz import load_masks
 
 __all__ = ["process_item", "run_batch", "export_dataset", "item_metrics", "partition",
            "available_cores", "item_folder"]
@@ -297,7 +297,7 @@ def export_dataset(dataset: Dataset, out_dir, *, phase: str = "mixture", progres
         else:
             with ExportSet(folder, ["metadata.json"], protect=[item.mixture]) as files:
                 atomic_write(files.path("metadata.json"),
-                             lambda tmp: Path(tmp).write_text(text))
+                             lambda tmp, text=text: Path(tmp).write_text(text))
         written.append(item.name)
         if progress:
             progress(i + 1, len(dataset.items))

@@ -27,12 +27,12 @@ import io
 import json
 from pathlib import Path
 
-from maskstudio.io.atomic import atomic_write
-from maskstudio.io.names import check_inside, name_key, safe_file_name
-from maskstudio.io.export import check_source_name
 from maskstudio.dsp.stft import STFTConfig
 from maskstudio.editing.document import STATUSES
 from maskstudio.errors import MaskStudioError
+from maskstudio.io.atomic import atomic_write
+from maskstudio.io.export import check_source_name
+from maskstudio.io.names import check_inside, name_key, safe_file_name
 
 __all__ = ["Item", "Dataset", "STATUSES", "AUDIO_EXTENSIONS"]
 
@@ -87,7 +87,7 @@ class Dataset:
 
     # -- opening --------------------------------------------------------------------------
     @classmethod
-    def open(cls, path) -> "Dataset":
+    def open(cls, path) -> Dataset:
         path = Path(path)
         try:
             exists, is_dir, is_file = path.exists(), path.is_dir(), path.is_file()

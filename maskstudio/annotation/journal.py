@@ -128,7 +128,7 @@ class Journal:
 
     # -- starting ---------------------------------------------------------------------------
     @classmethod
-    def start(cls, doc, path=None, *, lock=None) -> "Journal":
+    def start(cls, doc, path=None, *, lock=None) -> Journal:
         """A fresh journal for ``doc`` (its current state is the base: a save, or nothing).
 
         Raises :class:`JournalInUseError` when another session records into the same journal.
@@ -164,7 +164,7 @@ class Journal:
         return j
 
     @classmethod
-    def resume(cls, doc, path, *, lock=None) -> "Journal":
+    def resume(cls, doc, path, *, lock=None) -> Journal:
         """Go on recording into the journal at ``path`` that was just replayed onto ``doc``:
         its torn tail, if any, is cut off before the next record."""
         path = Path(path)
@@ -347,8 +347,8 @@ class Journal:
 
 def apply_record(doc, header: dict, payload: bytes) -> None:
     """Bring ``doc`` to the state after one journal record."""
-    from maskstudio.editing.document import Layer
     from maskstudio.dsp.stft import STFTConfig
+    from maskstudio.editing.document import Layer
 
     if "config" in header:
         d = dict(header["config"])

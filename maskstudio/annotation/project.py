@@ -23,12 +23,19 @@ from pathlib import Path
 
 import numpy as np
 
-from maskstudio.io.audiofile import atomic_write, load_audio
-from maskstudio.annotation.journal import (LAYER_FIELDS, Journal, JournalInUseError,
-                                     JournalWriteError, apply_record, journal_for,
-                                     journal_in_use, recovery_dir)
+from maskstudio.annotation.journal import (
+    LAYER_FIELDS,
+    Journal,
+    JournalInUseError,
+    JournalWriteError,
+    apply_record,
+    journal_for,
+    journal_in_use,
+    recovery_dir,
+)
 from maskstudio.dsp.stft import STFTConfig
 from maskstudio.errors import MaskStudioError
+from maskstudio.io.audiofile import atomic_write, load_audio
 
 __all__ = ["PROJECT_VERSION", "MixtureMovedError", "Journal", "JournalInUseError",
            "JournalWriteError", "save_project", "load_project", "recover", "file_checksum",

@@ -19,9 +19,9 @@ import numpy as np
 
 from maskstudio.checks import check_input_file, check_number
 from maskstudio.dsp.masks import check_mask
-from maskstudio.io.npy_header import READ_ERRORS, nbytes, read_member
 from maskstudio.dsp.stft import STFTConfig
 from maskstudio.errors import MaskStudioError, ParameterError
+from maskstudio.io.npy_header import READ_ERRORS, nbytes, read_member
 
 __all__ = ["ProjectArchive", "check_meta"]
 
@@ -230,7 +230,7 @@ class ProjectArchive:
             self._fh.close()
         self.zf = self._fh = None
 
-    def __enter__(self) -> "ProjectArchive":
+    def __enter__(self) -> ProjectArchive:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -286,7 +286,9 @@ class ProjectArchive:
                     raise _Damaged(f"{index_what} holds keys outside 0..{n_tiles - 1} or twice "
                                    f"the same key")
 
-                def tile_check(s, dtype, what=what, n=len(keys)):
+                n_keys = len(keys)
+
+                def tile_check(s, dtype, what=what, n=n_keys):
                     if s != (n,) + shape or dtype.kind != "f":
                         raise _Damaged(f"the tiles of {what} are {s} of {dtype}; this grid "
                                        f"needs {(n,) + shape} of float32")

@@ -148,7 +148,7 @@ class MaskScorer:
                           {n: dict(v) for n, v in out.items()})
         if bss:
             self._bss(names, data, estimates, out, lambda: progress and progress(done, steps))
-            for j, n in enumerate(names):
+            for _j, n in enumerate(names):
                 for key in ("sdr", "sir", "sar"):
                     out[n].setdefault(key, float("nan"))
             if progress is not None:

@@ -10,7 +10,7 @@ request), and the residual is clipped at zero there.
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -117,7 +117,8 @@ class OverlapReport:
     def describe(self) -> str:
         if not self.overlaps:
             return "the masks sum to at most one in every bin"
-        return (f"the masks overlap: they sum to more than one in {100 * self.overlap_fraction:.1f}% "
+        share = 100 * self.overlap_fraction
+        return (f"the masks overlap: they sum to more than one in {share:.1f}% "
                 f"of the bins (at most {self.max_sum:.3f}, on average {self.mean_excess:.3f} too "
                 f"much there); the residual is clipped at zero, and normalising fixes it")
 
@@ -238,7 +239,7 @@ class MaskSet:
         self.data = np.ascontiguousarray(data, dtype=dtype)
 
     @classmethod
-    def empty(cls, names: Iterable[str], n_bins: int, n_frames: int) -> "MaskSet":
+    def empty(cls, names: Iterable[str], n_bins: int, n_frames: int) -> MaskSet:
         names = list(names)
         return cls(names, np.zeros((len(names), n_bins, n_frames), np.float32))
 
@@ -277,7 +278,7 @@ class MaskSet:
     def overlap(self) -> OverlapReport:
         return overlap_report(self.data)
 
-    def normalized(self) -> "MaskSet":
+    def normalized(self) -> MaskSet:
         return MaskSet(self.names, normalize(self.data))
 
 

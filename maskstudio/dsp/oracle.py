@@ -20,7 +20,7 @@ With ``per_channel=True`` every channel gets its own mask ``[C, F, T]``.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

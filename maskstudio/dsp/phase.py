@@ -17,14 +17,13 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from maskstudio.checks import check_phase_options
 from maskstudio.dsp.masks import residual as residual_mask
-from maskstudio.dsp.stft import (STFTConfig, frame_major, istft, stft, stft_frames,
-                                  synthesize_blocks)
+from maskstudio.dsp.stft import STFTConfig, frame_major, istft, stft, stft_frames, synthesize_blocks
 from maskstudio.errors import ParameterError
 
 __all__ = ["PHASE_MODES", "DEFAULT_ITERATIONS", "resynthesize", "fast_griffin_lim",

@@ -20,7 +20,7 @@ the entry point group ``maskstudio.separators`` (see the README for a worked exa
 from __future__ import annotations
 
 import importlib.metadata
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Callable, Union
+from collections.abc import Callable
 
 import numpy as np
 import scipy.fft
@@ -40,7 +40,7 @@ __all__ = [
     "WINDOW_SECONDS",
 ]
 
-WindowSpec = Union[str, tuple, float]
+WindowSpec = str | tuple | float
 
 #: The largest FFT accepted: over 20 s at 48 kHz, far beyond any analysis.
 MAX_N_FFT = 1 << 20
@@ -95,7 +95,7 @@ class STFTConfig:
 
     @classmethod
     def for_samplerate(cls, samplerate, *, hop_length=None, win_length=None, window="hann",
-                       center: bool = True) -> "STFTConfig":
+                       center: bool = True) -> STFTConfig:
         """The default grid for audio at ``samplerate``: a window of about 46 ms.
 
         ``n_fft`` is the power of two nearest (on a log scale) to :data:`WINDOW_SECONDS` of
@@ -351,7 +351,8 @@ def stft_frames(y, t0: int, t1: int, *, n_fft: int = 2048, hop_length: int | Non
     n = y.shape[-1]
     total = cfg.n_frames(n)
     if not 0 <= t0 <= t1 <= total:
-        raise ParameterError(f"frame range [{t0}, {t1}) is outside the {total} frames of the signal")
+        raise ParameterError(f"frame range [{t0}, {t1}) is outside the {total} frames of the "
+                             "signal")
     if t1 == t0:
         return np.zeros(y.shape[:-1] + (cfg.n_bins, 0), dtype=np.complex64)
     offset = cfg.n_fft // 2 if cfg.center else 0

@@ -13,7 +13,7 @@ Griffin-Lim) run on each chunk with context frames on both sides.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.fft

@@ -11,26 +11,30 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
-from maskstudio.io.audiofile import (AudioClip, AudioWriter, atomic_write, conform_reference,
-                                      load_audio)
-from maskstudio.editing.edits import Box, edit_layer, smooth_values
-from maskstudio.editing.history import Atom, History, Step
-from maskstudio.io.npz import load_masks, write_mask_file
 from maskstudio.dsp.masks import MaskSet, magnitude_db, regrid_mask, threshold_mask
 from maskstudio.dsp.oracle import oracle_masks
 from maskstudio.dsp.phase import render_blocks
-from maskstudio.io.export import (ExportSet, check_source_name, output_targets, render,
-                                        write_outputs)
-from maskstudio.editing.spectrogram import SpectrogramImage
 from maskstudio.dsp.stft import STFTConfig, stft_frames
+from maskstudio.editing.edits import Box, edit_layer, smooth_values
+from maskstudio.editing.history import Atom, History, Step
 from maskstudio.editing.palette import PALETTE, next_color
+from maskstudio.editing.spectrogram import SpectrogramImage
 from maskstudio.editing.tiles import TiledMasks
 from maskstudio.errors import MaskFileError, MaskStudioError, ParameterError
+from maskstudio.io.audiofile import (
+    AudioClip,
+    AudioWriter,
+    atomic_write,
+    conform_reference,
+    load_audio,
+)
+from maskstudio.io.export import ExportSet, check_source_name, output_targets, render, write_outputs
+from maskstudio.io.npz import load_masks, write_mask_file
 
 __all__ = ["Layer", "Document", "PALETTE", "GridMismatchError"]
 
@@ -86,7 +90,7 @@ class Document:
         self.status = "to do"
         self.project_path = None
         self.save_token = None  #: identifies the last save, so a journal is replayed on it only
-        self.journal = None  #: a maskstudio.annotation.journal.Journal recording every finished step
+        self.journal = None  #: an annotation.journal.Journal recording each finished step
         self._next_uid = 0
         self._make_grid()
         self.modified = False

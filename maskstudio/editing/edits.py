@@ -12,7 +12,7 @@ Footprints are ``(Box, alpha)``: a box in bins and frames and a float32 alpha of
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -39,10 +39,10 @@ class Box:
     def shape(self) -> tuple:
         return (max(0, self.f1 - self.f0), max(0, self.t1 - self.t0))
 
-    def clip(self, n_bins: int, n_frames: int) -> "Box":
+    def clip(self, n_bins: int, n_frames: int) -> Box:
         return Box(max(0, self.f0), min(n_bins, self.f1), max(0, self.t0), min(n_frames, self.t1))
 
-    def union(self, other: "Box") -> "Box":
+    def union(self, other: Box) -> Box:
         if self.empty:
             return other
         if other.empty:
@@ -50,7 +50,7 @@ class Box:
         return Box(min(self.f0, other.f0), max(self.f1, other.f1),
                    min(self.t0, other.t0), max(self.t1, other.t1))
 
-    def grow(self, df: int, dt: int) -> "Box":
+    def grow(self, df: int, dt: int) -> Box:
         return Box(self.f0 - df, self.f1 + df, self.t0 - dt, self.t1 + dt)
 
 
@@ -80,8 +80,9 @@ def brush_stroke(points: Sequence[tuple], radius_f: float, radius_t: float, *,
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     if pts.shape[0] == 0:
         return Box(0, 0, 0, 0), np.zeros((0, 0), np.float32)
-    box = Box(int(np.floor(pts[:, 0].min() - radius_f)), int(np.ceil(pts[:, 0].max() + radius_f)) + 1,
-              int(np.floor(pts[:, 1].min() - radius_t)), int(np.ceil(pts[:, 1].max() + radius_t)) + 1
+    f, t = pts[:, 0], pts[:, 1]
+    box = Box(int(np.floor(f.min() - radius_f)), int(np.ceil(f.max() + radius_f)) + 1,
+              int(np.floor(t.min() - radius_t)), int(np.ceil(t.max() + radius_t)) + 1
               ).clip(n_bins, n_frames)
     if box.empty:
         return box, np.zeros(box.shape, np.float32)

@@ -15,7 +15,7 @@ ahead of its journal, and the error goes on to the caller.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -28,9 +28,9 @@ import numpy as np
 
 from maskstudio.editing.edits import Box
 from maskstudio.editing.history import Atom, Step
-from maskstudio.io.export import check_source_name
 from maskstudio.editing.tiles import TiledMasks
 from maskstudio.errors import MaskFileError, ParameterError
+from maskstudio.io.export import check_source_name
 
 __all__ = ["LOAD_MODES", "LoadReport", "share_block", "load_layers"]
 

@@ -10,7 +10,7 @@ resolution without assembling the full-resolution image (``pooled``).
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 

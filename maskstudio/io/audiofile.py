@@ -12,16 +12,22 @@ import dataclasses
 import os
 import re
 import warnings
+from collections.abc import Iterable
 from math import gcd
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import soundfile as sf
 
-from maskstudio.io.atomic import (WriteError, atomic_file, atomic_write, file_mode,  # noqa: F401
-                                    fsync_folder, write_error)
 from maskstudio.errors import AudioFileError, OverwriteError, ParameterError
+from maskstudio.io.atomic import (  # noqa: F401
+    WriteError,
+    atomic_file,
+    atomic_write,
+    file_mode,
+    fsync_folder,
+    write_error,
+)
 
 __all__ = [
     "AudioClip",
@@ -272,7 +278,7 @@ class AudioWriter:
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
             raise AudioFileError(f"cannot write {_describe(self.path)}: {exc}") from None
 
-    def __enter__(self) -> "AudioWriter":
+    def __enter__(self) -> AudioWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:

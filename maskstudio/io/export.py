@@ -20,19 +20,19 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from maskstudio.io.atomic import atomic_write, fsync_folder, write_error
-from maskstudio.io.audiofile import AudioClip, check_not_input, save_audio
-from maskstudio.io.npz import save_masks
 from maskstudio.dsp.masks import MaskSet
-from maskstudio.io.names import check_inside, name_key, safe_file_name
 from maskstudio.dsp.phase import resynthesize
 from maskstudio.dsp.stft import STFTConfig
 from maskstudio.errors import ParameterError
+from maskstudio.io.atomic import atomic_write, fsync_folder, write_error
+from maskstudio.io.audiofile import AudioClip, check_not_input, save_audio
+from maskstudio.io.names import check_inside, name_key, safe_file_name
+from maskstudio.io.npz import save_masks
 
 __all__ = ["check_source_name", "render", "write_outputs", "output_targets", "ExportSet",
            "recover_exports", "STAGING_PREFIX", "MASKS"]
@@ -169,7 +169,7 @@ class ExportSet:
             raise ParameterError(f"'{name}' is not a file of this export")
         return self.staging / name
 
-    def __enter__(self) -> "ExportSet":
+    def __enter__(self) -> ExportSet:
         from filelock import FileLock
 
         try:

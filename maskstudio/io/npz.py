@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from maskstudio.io.audiofile import atomic_write, check_not_input
 from maskstudio.checks import check_input_file, check_number, memory_budget
 from maskstudio.dsp.masks import MaskSet, check_mask, check_mask_shape
-from maskstudio.io.npy_header import READ_ERRORS, nbytes, read_header, read_member, size_text
 from maskstudio.dsp.stft import MAX_N_FFT, STFTConfig
 from maskstudio.errors import MaskFileError, MaskStudioError, ParameterError
+from maskstudio.io.audiofile import atomic_write, check_not_input
+from maskstudio.io.npy_header import READ_ERRORS, nbytes, read_header, read_member, size_text
 
 __all__ = ["FORMAT_VERSION", "MaskFile", "RawMaskFile", "save_masks", "write_mask_file",
            "load_masks", "read_mask_file"]

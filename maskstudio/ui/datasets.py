@@ -91,9 +91,9 @@ class DatasetMixin:
 
     def open_item(self, index: int, *, wait: bool = False):
         """Save the open item, then open item ``index``: its project, or a new one."""
-        from maskstudio.io.audiofile import conform_reference, load_audio
-        from maskstudio.editing.document import Document
         from maskstudio.annotation.project import MixtureMovedError, load_project
+        from maskstudio.editing.document import Document
+        from maskstudio.io.audiofile import conform_reference, load_audio
 
         ds = self.dataset
         if ds is None or not 0 <= index < len(ds.items):

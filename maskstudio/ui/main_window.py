@@ -7,21 +7,26 @@ from pathlib import Path
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from maskstudio import __version__
-from maskstudio.io.audiofile import load_audio
+from maskstudio.dsp.stft import STFTConfig
 from maskstudio.editing.document import Document
 from maskstudio.editing.spectrogram import FREQ_SCALES
-from maskstudio.dsp.stft import STFTConfig
-from maskstudio.ui.dialogs import (AUDIO_FILTER, ExportDialog, ShortcutsDialog, STFTDialog,
-                                   ThresholdDialog)
+from maskstudio.io.audiofile import load_audio
 from maskstudio.ui.active_layer import ActiveLayer
-from maskstudio.ui.panels import LayersPanel, LevelsPanel, OptionsBar
-from maskstudio.ui.spectrogram_view import COLORMAPS, SpectrogramView
 from maskstudio.ui.datasets import DatasetMixin
+from maskstudio.ui.dialogs import (
+    AUDIO_FILTER,
+    ExportDialog,
+    ShortcutsDialog,
+    STFTDialog,
+    ThresholdDialog,
+)
+from maskstudio.ui.icons import tool_icon
 from maskstudio.ui.mask_sources import MaskSourcesMixin
-from maskstudio.ui.scores_panel import MetricsPanel
+from maskstudio.ui.panels import LayersPanel, LevelsPanel, OptionsBar
 from maskstudio.ui.playback import PlaybackMixin
 from maskstudio.ui.projects import ProjectsMixin
-from maskstudio.ui.icons import tool_icon
+from maskstudio.ui.scores_panel import MetricsPanel
+from maskstudio.ui.spectrogram_view import COLORMAPS, SpectrogramView
 from maskstudio.ui.workers import report_failure, run_task, show_error
 
 MAX_RECENT = 10

@@ -21,7 +21,7 @@ class LayerRow(QtWidgets.QFrame):
 
     activated = QtCore.Signal(int)
 
-    def __init__(self, panel: "LayersPanel", index: int, layer, active: bool):
+    def __init__(self, panel: LayersPanel, index: int, layer, active: bool):
         super().__init__()
         self.panel, self.index = panel, index
         self.setObjectName("layerRow")

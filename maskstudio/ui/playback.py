@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from pyqtgraph.Qt import QtCore, QtWidgets
 
-from maskstudio.ui.transport import (DevicesDialog, Playheads, TransportBar, heard_for,
-                                     make_renderer)
+from maskstudio.ui.transport import DevicesDialog, Playheads, TransportBar, heard_for, make_renderer
 from maskstudio.ui.workers import report_failure, show_error
 
 

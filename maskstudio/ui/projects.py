@@ -49,8 +49,14 @@ class ProjectsMixin:
         """If the last session of this file ended without saving, offer its edits back; then
         journal every finished step from here on.  A file that another session is editing
         is offered read-only (no journal, and no save over the other session's project)."""
-        from maskstudio.annotation.project import (Journal, JournalInUseError, journal_for,
-                                             journal_in_use, pending_recovery, recover)
+        from maskstudio.annotation.project import (
+            Journal,
+            JournalInUseError,
+            journal_for,
+            journal_in_use,
+            pending_recovery,
+            recover,
+        )
 
         if self.journaling:
             path = journal_for(doc)

@@ -16,14 +16,27 @@ import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from maskstudio.editing.edits import Box, brush_stroke, polygon, rectangle
-from maskstudio.editing.spectrogram import (DB_FLOOR, DB_STEP, from_scale, row_edges,
-                                         time_edges, to_scale)
+from maskstudio.editing.spectrogram import (
+    DB_FLOOR,
+    DB_STEP,
+    from_scale,
+    row_edges,
+    time_edges,
+    to_scale,
+)
 from maskstudio.errors import MaskStudioError
 from maskstudio.ui import overlay
-from maskstudio.ui.view_parts import (COLORMAPS, FrequencyAxis, _Envelope,  # noqa: F401
-                                      _pool_box, auto_range, color_map, lookup_table)
-from maskstudio.ui.overlay import DIFF_LESS, DIFF_MORE  # noqa: F401 - the view's legend
 from maskstudio.ui.active_layer import ActiveLayer
+from maskstudio.ui.overlay import DIFF_LESS, DIFF_MORE  # noqa: F401 - the view's legend
+from maskstudio.ui.view_parts import (  # noqa: F401
+    COLORMAPS,
+    FrequencyAxis,
+    _Envelope,
+    _pool_box,
+    auto_range,
+    color_map,
+    lookup_table,
+)
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
@@ -36,7 +49,7 @@ OPENING_SECONDS = 60.0
 class EditViewBox(pg.ViewBox):
     """Wheel zooms time (Ctrl+wheel frequency); left drags go to the active tool."""
 
-    def __init__(self, view: "SpectrogramView"):
+    def __init__(self, view: SpectrogramView):
         super().__init__(enableMenu=False)
         self._view = view
 

@@ -50,7 +50,8 @@ class FrequencyAxis(pg.AxisItem):
     def tickValues(self, minVal, maxVal, size):
         if self.scale_name == "linear":
             return super().tickValues(minVal, maxVal, size)
-        lo, hi = float(from_scale(minVal, self.scale_name)), float(from_scale(maxVal, self.scale_name))
+        lo = float(from_scale(minVal, self.scale_name))
+        hi = float(from_scale(maxVal, self.scale_name))
         nice = [f * m for m in (1, 10, 100, 1000, 10000) for f in (20, 50, 100, 200, 500)]
         nice = sorted({n for n in nice if lo <= n <= hi})
         minor = sorted({f * m for m in (10, 100, 1000, 10000) for f in range(1, 10)

@@ -15,12 +15,12 @@ import time
 
 import numpy as np
 
-from maskstudio.io.audiofile import load_audio
-from maskstudio.editing.document import Document
-from maskstudio.editing.edits import brush_stroke, rectangle
 from maskstudio.annotation.journal import Journal, apply_record
 from maskstudio.dsp.stft import STFTConfig
+from maskstudio.editing.document import Document
+from maskstudio.editing.edits import brush_stroke, rectangle
 from maskstudio.errors import MaskStudioError
+from maskstudio.io.audiofile import load_audio
 
 CONFIG = STFTConfig(n_fft=512, hop_length=128)
 N_EDITS = 400

@@ -13,14 +13,14 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from maskstudio.cli import main
-from maskstudio.io.audiofile import load_audio
 from maskstudio.annotation.batch import export_dataset, run_batch
 from maskstudio.annotation.dataset import Dataset
-from maskstudio.editing.document import Document
 from maskstudio.annotation.project import save_project
+from maskstudio.cli import main
 from maskstudio.dsp.stft import STFTConfig
+from maskstudio.editing.document import Document
 from maskstudio.errors import MaskStudioError
+from maskstudio.io.audiofile import load_audio
 
 from ..conftest import SR, clicks, harmonic
 
@@ -286,7 +286,7 @@ def test_unusable_stft_settings_in_the_state_are_one_clear_error(tmp_path):
     (tmp_path / "ds.maskstudio" / "dataset.json").write_text(
         json.dumps({"stft": {"n_fft": "big", "window": {"a": 1}}}))
     with pytest.raises(MaskStudioError, match="dataset.json"):
-        Dataset.open(root).config
+        _ = Dataset.open(root).config
 
 
 def test_two_sessions_on_one_dataset_keep_each_others_status(tmp_path):

@@ -19,11 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from maskstudio.io.audiofile import load_audio
-from maskstudio.editing.document import Document
 from maskstudio.annotation.project import load_project, save_project
 from maskstudio.dsp.stft import STFTConfig
+from maskstudio.editing.document import Document
 from maskstudio.errors import MaskStudioError
+from maskstudio.io.audiofile import load_audio
 
 from ..conftest import SR, harmonic
 

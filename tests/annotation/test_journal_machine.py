@@ -25,18 +25,17 @@ import pytest
 import soundfile as sf
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition,
-                                 rule)
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-import maskstudio.editing.document as document_module
 import maskstudio.annotation.journal as journal_module
-from maskstudio.io.audiofile import load_audio
-from maskstudio.editing.document import Document
-from maskstudio.editing.edits import brush_stroke, rectangle
+import maskstudio.editing.document as document_module
 from maskstudio.annotation.journal import Journal, JournalWriteError, apply_record
 from maskstudio.annotation.project import load_project, recover, save_project
 from maskstudio.dsp.stft import STFTConfig
+from maskstudio.editing.document import Document
+from maskstudio.editing.edits import brush_stroke, rectangle
 from maskstudio.errors import Cancelled, MaskStudioError, ParameterError
+from maskstudio.io.audiofile import load_audio
 
 from ..conftest import clicks, harmonic
 

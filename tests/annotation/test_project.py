@@ -11,12 +11,20 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from maskstudio.io.audiofile import load_audio
+from maskstudio.annotation.project import (
+    Journal,
+    JournalInUseError,
+    MixtureMovedError,
+    journal_for,
+    load_project,
+    pending_recovery,
+    recover,
+    save_project,
+)
+from maskstudio.dsp.stft import STFTConfig
 from maskstudio.editing.document import Document
 from maskstudio.editing.edits import brush_stroke, rectangle
-from maskstudio.annotation.project import (Journal, JournalInUseError, MixtureMovedError, journal_for,
-                                     load_project, pending_recovery, recover, save_project)
-from maskstudio.dsp.stft import STFTConfig
+from maskstudio.io.audiofile import load_audio
 
 from ..conftest import SR, clicks, harmonic
 

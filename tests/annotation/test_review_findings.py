@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from maskstudio.io.audiofile import load_audio
-from maskstudio.editing.document import Document
-from maskstudio.editing.edits import brush_stroke, rectangle
 from maskstudio.annotation.journal import Journal
 from maskstudio.annotation.project import recover
 from maskstudio.dsp.stft import STFTConfig
+from maskstudio.editing.document import Document
+from maskstudio.editing.edits import brush_stroke, rectangle
 from maskstudio.errors import MaskStudioError, OverwriteError, ParameterError
+from maskstudio.io.audiofile import load_audio
 
 from ..conftest import SR, clicks, harmonic
 

@@ -10,11 +10,11 @@ import pytest
 
 from maskstudio.audio.backend import NullBackend
 from maskstudio.audio.player import Player
-from maskstudio.editing.edits import rectangle
 from maskstudio.dsp.oracle import oracle_masks
 from maskstudio.dsp.phase import resynthesize
 from maskstudio.dsp.stft import STFTConfig
 from maskstudio.dsp.stream import Heard, StreamRenderer
+from maskstudio.editing.edits import rectangle
 
 from ..conftest import SR, clicks, harmonic
 
@@ -116,7 +116,8 @@ def test_a_real_portaudio_stream_plays_the_source(tmp_path, scene):
         from maskstudio.audio.sd_backend import SoundDeviceBackend
         from maskstudio.dsp.stft import STFTConfig
         from maskstudio.dsp.stream import Heard, StreamRenderer
-        mix = np.load({str(tmp_path / 'mix.npy')!r}); masks = np.load({str(tmp_path / 'masks.npy')!r})
+        mix = np.load({str(tmp_path / 'mix.npy')!r})
+        masks = np.load({str(tmp_path / 'masks.npy')!r})
         r = StreamRenderer(mix, STFTConfig(n_fft=512, hop_length=128),
                            lambda a, b: masks[..., a:b], 2)
         r.heard = Heard("layer", (0,))
@@ -160,8 +161,8 @@ def test_the_play_command_plays_a_layer_of_a_mask_file(tmp_path, scene):
     pytest.importorskip("sounddevice", exc_type=OSError)
     import soundfile as sf
 
-    from maskstudio.io.npz import save_masks
     from maskstudio.dsp.masks import MaskSet
+    from maskstudio.io.npz import save_masks
 
     mix, masks, offline = scene
     sf.write(str(tmp_path / "mix.wav"), mix.T, SR, subtype="FLOAT")

@@ -4,8 +4,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from maskstudio.dsp.masks import (MaskSet, binarize, check_mask, invert, magnitude_db,
-                                   normalize, overlap_report, residual, threshold_mask)
+from maskstudio.dsp.masks import (
+    MaskSet,
+    binarize,
+    check_mask,
+    invert,
+    magnitude_db,
+    normalize,
+    overlap_report,
+    residual,
+    threshold_mask,
+)
 from maskstudio.errors import MaskFileError, ParameterError
 
 

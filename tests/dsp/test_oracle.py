@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
 
-from maskstudio.dsp.oracle import (compress_cirm, oracle_from_stfts, oracle_masks,
-                                    uncompress_cirm)
+from maskstudio.dsp.oracle import compress_cirm, oracle_from_stfts, oracle_masks, uncompress_cirm
 from maskstudio.dsp.stft import STFTConfig, stft
 from maskstudio.errors import ParameterError
 

@@ -2,15 +2,15 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from maskstudio.io.audiofile import load_audio
-from maskstudio.io.npz import load_masks, save_masks
 from maskstudio.dsp.masks import MaskSet
 from maskstudio.dsp.metrics import si_sdr
 from maskstudio.dsp.oracle import oracle_masks
 from maskstudio.dsp.phase import resynthesize, spectral_convergence
-from maskstudio.io.export import write_outputs
 from maskstudio.dsp.stft import STFTConfig, stft
 from maskstudio.errors import ParameterError
+from maskstudio.io.audiofile import load_audio
+from maskstudio.io.export import write_outputs
+from maskstudio.io.npz import load_masks, save_masks
 
 from ..conftest import SR, harmonic, noise
 

@@ -3,8 +3,15 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from maskstudio.dsp.stft import (STFTConfig, istft, n_frames_for, stft, stft_frames,
-                                  synthesize, synthesize_blocks)
+from maskstudio.dsp.stft import (
+    STFTConfig,
+    istft,
+    n_frames_for,
+    stft,
+    stft_frames,
+    synthesize,
+    synthesize_blocks,
+)
 from maskstudio.errors import ParameterError
 
 

@@ -6,14 +6,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from maskstudio.io.audiofile import AudioClip
+from maskstudio.dsp.stft import STFTConfig, stft
 from maskstudio.editing.document import Document
 from maskstudio.editing.edits import Box, brush_stroke, edit_layer, polygon, rebalance, rectangle
 from maskstudio.editing.history import Atom, History
 from maskstudio.editing.spectrogram import SpectrogramImage, db_of, row_edges, time_edges
-from maskstudio.dsp.stft import STFTConfig, stft
 from maskstudio.editing.tiles import TiledMasks, pool_max
 from maskstudio.errors import MaskFileError, ParameterError
+from maskstudio.io.audiofile import AudioClip
 
 from ..conftest import SR, clicks, harmonic
 
@@ -127,7 +127,7 @@ def test_history_undoes_overlapping_atoms_bit_for_bit_and_stays_bounded():
     np.testing.assert_array_equal(store.dense(0), start)
     hist.redo()
     np.testing.assert_array_equal(store.dense(0), painted)
-    for i in range(20):  # many steps: the oldest go, memory stays under the bound
+    for _ in range(20):  # many steps: the oldest go, memory stays under the bound
         old = store.read([0], 0, 10, 0, 10)
         hist.record(Atom((0,), 0, 0, old, old + 0))
     assert hist.nbytes <= 10_000 and len(hist) < 21
@@ -231,8 +231,8 @@ def test_export_streams_from_the_tiles_and_matches_the_whole_file_render(
         two_sources, tmp_path, monkeypatch, phase, per_channel):
     import soundfile as sf
 
-    from maskstudio.io.npz import read_mask_file
     from maskstudio.io.export import render
+    from maskstudio.io.npz import read_mask_file
 
     doc = _stream_doc(two_sources, per_channel)
     doc.erase(0, (Box(0, 60, 40, 90), np.ones((60, 50), np.float32)))

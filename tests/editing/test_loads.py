@@ -15,13 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import maskstudio.editing.loads as loads
-from maskstudio.io.audiofile import AudioClip, load_audio
+from maskstudio.annotation.journal import Journal, apply_record
+from maskstudio.dsp.stft import STFTConfig
 from maskstudio.editing.document import Document, GridMismatchError
 from maskstudio.editing.edits import rectangle
-from maskstudio.annotation.journal import Journal, apply_record
 from maskstudio.editing.loads import share_block
-from maskstudio.dsp.stft import STFTConfig
 from maskstudio.errors import MaskFileError, ParameterError
+from maskstudio.io.audiofile import AudioClip, load_audio
 
 from ..conftest import SR, clicks, harmonic
 

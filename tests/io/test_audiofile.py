@@ -5,9 +5,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from maskstudio.io.audiofile import (AudioClip, MaskStudioWarning, conform_reference,
-                                      load_audio, save_audio)
 from maskstudio.errors import AudioFileError, OverwriteError, ParameterError
+from maskstudio.io.audiofile import (
+    AudioClip,
+    MaskStudioWarning,
+    conform_reference,
+    load_audio,
+    save_audio,
+)
 
 from ..conftest import SR, harmonic
 

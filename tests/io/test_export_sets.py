@@ -17,15 +17,14 @@ import pytest
 import soundfile as sf
 from filelock import FileLock
 
-from maskstudio.io import export as separation
-from maskstudio.io.audiofile import AudioClip
-from maskstudio.editing.document import Document
 from maskstudio.dsp.masks import MaskSet
 from maskstudio.dsp.oracle import oracle_masks
-from maskstudio.io.export import (MASKS, STAGING_PREFIX, ExportSet, recover_exports,
-                                        write_outputs)
 from maskstudio.dsp.stft import STFTConfig
+from maskstudio.editing.document import Document
 from maskstudio.errors import MaskStudioError, ParameterError
+from maskstudio.io import export as separation
+from maskstudio.io.audiofile import AudioClip
+from maskstudio.io.export import MASKS, STAGING_PREFIX, ExportSet, recover_exports, write_outputs
 
 from ..conftest import SR, clicks, harmonic
 

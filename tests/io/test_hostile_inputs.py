@@ -7,7 +7,6 @@ of the cases a hostile tester found, then fuzzed with hypothesis (mutated real f
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import os
@@ -17,17 +16,16 @@ import zipfile
 
 import numpy as np
 import pytest
-import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from maskstudio.io.audiofile import load_audio
-from maskstudio.io.info import describe_file
-from maskstudio.io.npz import load_masks, read_mask_file, save_masks
 from maskstudio.dsp.masks import MaskSet, check_mask
 from maskstudio.dsp.oracle import oracle_from_stfts
 from maskstudio.dsp.stft import STFTConfig, stft
 from maskstudio.errors import AudioFileError, MaskFileError, MaskStudioError, ParameterError
+from maskstudio.io.audiofile import load_audio
+from maskstudio.io.info import describe_file
+from maskstudio.io.npz import load_masks, read_mask_file, save_masks
 
 from ..conftest import SR, harmonic
 

@@ -21,14 +21,14 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from maskstudio.io.audiofile import AudioClip
 from maskstudio.annotation.dataset import Dataset, Item
-from maskstudio.editing.document import Document
 from maskstudio.dsp.masks import MaskSet
-from maskstudio.io.names import MAX_BYTES, check_inside, safe_file_name
-from maskstudio.io.export import check_source_name, write_outputs
 from maskstudio.dsp.stft import STFTConfig
+from maskstudio.editing.document import Document
 from maskstudio.errors import MaskStudioError, ParameterError
+from maskstudio.io.audiofile import AudioClip
+from maskstudio.io.export import check_source_name, write_outputs
+from maskstudio.io.names import MAX_BYTES, check_inside, safe_file_name
 
 from ..conftest import SR, clicks, harmonic
 
@@ -133,7 +133,7 @@ def _dataset(root: Path, n_items=1) -> Path:
 @pytest.mark.parametrize("kind", ["csv item", "csv source", "json item", "json source",
                                   "json absolute", "derived .."])
 def test_manifest_names_never_reach_outside_out(tmp_path, kind):
-    ds = _dataset(tmp_path / "ds")
+    _dataset(tmp_path / "ds")
     victim = tmp_path / "x" / "song.wav"
     victim.parent.mkdir()
     sf.write(str(victim), np.zeros(10, np.float32), SR)

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from maskstudio.io.npz import FORMAT_VERSION, load_masks, read_mask_file, save_masks
 from maskstudio.dsp.masks import MaskSet
 from maskstudio.dsp.stft import STFTConfig
 from maskstudio.errors import MaskFileError, OverwriteError
+from maskstudio.io.npz import FORMAT_VERSION, load_masks, read_mask_file, save_masks
 
 CFG = STFTConfig(n_fft=256, hop_length=64, window=("kaiser", 6.0))
 SR, N = 8000, 4000

@@ -4,14 +4,15 @@ spectrogram keeps most of the window."""
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from maskstudio.editing.palette import PALETTE, delta_e, lab, next_color
 from maskstudio.ui import overlay
 from maskstudio.ui.workers import active_tasks
 
-from .test_window import _accept_dialog_soon, _grid, _widget_pos, drag
+from .test_window import _accept_dialog_soon, _grid, _widget_pos
 
 
 def _click(view, seconds, hz, modifiers=QtCore.Qt.KeyboardModifier.NoModifier, where=None):

@@ -5,9 +5,9 @@ import pytest
 from pyqtgraph.Qt import QtCore, QtWidgets
 
 from maskstudio.annotation.dataset import Dataset
-from maskstudio.editing.edits import rectangle
 from maskstudio.annotation.project import load_project
 from maskstudio.dsp.stft import STFTConfig
+from maskstudio.editing.edits import rectangle
 from maskstudio.ui.spectrogram_view import DIFF_LESS
 from maskstudio.ui.workers import active_tasks
 
@@ -40,7 +40,8 @@ def open_window(qtbot, tmp_path):
     yield open_window
     for win in made:
         win.metrics.update_now = lambda: None
-        qtbot.waitUntil(lambda: active_tasks() == 0 or win._fill_task is not None, timeout=20000)
+        qtbot.waitUntil(lambda w=win: active_tasks() == 0 or w._fill_task is not None,
+                        timeout=20000)
 
 
 @pytest.fixture

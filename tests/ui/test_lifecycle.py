@@ -8,9 +8,9 @@ import pytest
 import soundfile as sf
 from pyqtgraph.Qt import QtCore, QtTest, QtWidgets
 
-from maskstudio.editing.edits import rectangle
 from maskstudio.annotation.project import journal_for, load_project
 from maskstudio.dsp.stft import STFTConfig
+from maskstudio.editing.edits import rectangle
 
 from ..conftest import SR, harmonic
 

@@ -12,8 +12,8 @@ from maskstudio.dsp.stft import STFTConfig
 from maskstudio.ui import load_dialogs
 from maskstudio.ui.workers import active_tasks
 
-from ..conftest import SR
 from ..annotation.test_dataset_batch import make_dataset
+from ..conftest import SR
 
 TOL = 1e-6
 

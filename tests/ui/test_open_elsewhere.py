@@ -4,9 +4,9 @@ first one's project."""
 import pytest
 from pyqtgraph.Qt import QtCore
 
-from maskstudio.editing.edits import rectangle
 from maskstudio.annotation.project import JournalInUseError, journal_for, save_project
 from maskstudio.dsp.stft import STFTConfig
+from maskstudio.editing.edits import rectangle
 
 
 def _window(qtbot, tmp_path, name):

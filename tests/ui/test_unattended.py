@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from maskstudio.io.audiofile import load_audio
-from maskstudio.editing.document import Document
 from maskstudio.annotation.project import save_project
 from maskstudio.dsp.stft import STFTConfig
+from maskstudio.editing.document import Document
+from maskstudio.io.audiofile import load_audio
 
 
 @pytest.fixture

@@ -4,14 +4,14 @@ import subprocess
 import sys
 
 import numpy as np
-import soundfile as sf
 import pytest
+import soundfile as sf
 from pyqtgraph.Qt import QtCore, QtGui, QtTest, QtWidgets
 
-from maskstudio.io.audiofile import load_audio
 from maskstudio.dsp.masks import magnitude_db
-from maskstudio.editing.spectrogram import to_scale
 from maskstudio.dsp.stft import stft
+from maskstudio.editing.spectrogram import to_scale
+from maskstudio.io.audiofile import load_audio
 from maskstudio.ui.workers import active_tasks
 
 
@@ -86,7 +86,8 @@ def test_a_brush_stroke_paints_exactly_under_it_and_undo_restores_bit_for_bit(wi
     _, t_lo = _grid(view, 0.3, 0)
     _, t_hi = _grid(view, 1.5, 0)
     outside = np.ones_like(after, dtype=bool)
-    outside[max(0, int(f_lo - rf - 3)):int(f_hi + rf + 4), max(0, int(t_lo - rt - 3)):int(t_hi + rt + 4)] = False
+    rows = slice(max(0, int(f_lo - rf - 3)), int(f_hi + rf + 4))
+    outside[rows, max(0, int(t_lo - rt - 3)):int(t_hi + rt + 4)] = False
     assert not after[outside].any()
     np.testing.assert_array_equal(doc.store.dense(1), before[1])  # the other layer untouched
     assert doc.history.undo_label == "brush" and len(doc.history) == 3  # 2 layers + 1 stroke
