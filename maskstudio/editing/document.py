@@ -1,17 +1,18 @@
 """One open mixture and its mask layers: the model the editor window binds to.
 
-No Qt here (napari's split): views subscribe to events — ``"masks"`` with the changed
-:class:`~maskstudio.editing.edits.Box`, ``"layers"``, ``"history"``, ``"spectrogram"`` — and every
-change goes through this object, so undo, the partition of unity and the locks hold whatever
-the view.  Long operations take a ``progress(done, total)`` callback that may raise
-:class:`~maskstudio.errors.Cancelled`; they change nothing until they have finished.
+No Qt here (napari's split): views subscribe to the typed events of ``doc.events``
+(:mod:`maskstudio.editing.events`: masks with the changed box, layers, history, spectrogram,
+item) and disconnect when they let the document go. Every change goes through this object, so
+undo, the partition of unity and the locks hold whatever the view.  Long operations take a
+``progress(done, total)`` callback that may raise :class:`~maskstudio.errors.Cancelled`; they
+change nothing until they have finished.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,14 @@ from maskstudio.dsp.oracle import oracle_masks
 from maskstudio.dsp.phase import render_blocks
 from maskstudio.dsp.stft import STFTConfig, stft_frames
 from maskstudio.editing.edits import Box, edit_layer, smooth_values
+from maskstudio.editing.events import (
+    DocumentEvents,
+    HistoryChanged,
+    ItemChanged,
+    LayersChanged,
+    MasksChanged,
+    SpectrogramChanged,
+)
 from maskstudio.editing.history import Atom, History, Step
 from maskstudio.editing.palette import PALETTE, next_color
 from maskstudio.editing.spectrogram import SpectrogramImage
@@ -82,7 +91,8 @@ class Document:
         self.residual = Layer("residual", RESIDUAL_COLOR, opacity=0.35, visible=False,
                               provenance={"kind": "residual"})
         self.references: dict = {}  # name -> conformed stem [C, n], when stems were loaded
-        self._listeners: list[Callable] = []
+        #: one emitter per kind of change (masks, layers, history, spectrogram, item)
+        self.events = DocumentEvents()
         self.view_channel = view_channel
         #: layer uid -> complex mask, for layers loaded as cIRM (saved in projects, journaled)
         self.complex_masks: dict = {}
@@ -108,15 +118,6 @@ class Document:
         """Stop journaling (the journal stays on disk for recovery; its lock is released)."""
         if self.journal is not None:
             self.journal.close()
-
-    # -- events ---------------------------------------------------------------------------
-    def subscribe(self, callback: Callable) -> None:
-        """``callback(event, payload)`` for "masks" (a Box), "layers", "history", "spectrogram"."""
-        self._listeners.append(callback)
-
-    def emit(self, event: str, payload=None) -> None:
-        for cb in list(self._listeners):
-            cb(event, payload)
 
     def _make_history(self) -> None:
         self.history = History(self.store, on_apply=self._history_applied,
@@ -164,10 +165,10 @@ class Document:
             box = box.union(Box(atom.f0, atom.f0 + h, atom.t0, atom.t0 + w))
         self.modified = True
         if step.undo_fn is not None:
-            self.emit("layers")
+            self.events.layers.emit(LayersChanged())
         if not box.empty:
-            self.emit("masks", box)
-        self.emit("history")
+            self.events.masks.emit(MasksChanged(box))
+        self.events.history.emit(HistoryChanged())
 
     # -- grid -----------------------------------------------------------------------------
     @property
@@ -193,7 +194,7 @@ class Document:
             return
         self.view_channel = self.check_channel(channel)
         self.spectrogram = SpectrogramImage(self.clip.samples, self.config, self.view_channel)
-        self.emit("spectrogram")
+        self.events.spectrogram.emit(SpectrogramChanged())
 
     def set_config(self, config: STFTConfig, *, progress=None) -> None:
         """Move to another STFT grid, resampling every layer to it (history is cleared)."""
@@ -221,10 +222,8 @@ class Document:
             self.complex_masks = saved_complex
             raise
         self.modified = True
-        self.emit("spectrogram")
-        self.emit("layers")
-        self.emit("masks", Box(0, self.n_bins, 0, self.n_frames))
-        self.emit("history")
+        self.events.spectrogram.emit(SpectrogramChanged())
+        self.events.whole(self.n_bins, self.n_frames)
 
     # -- layers ---------------------------------------------------------------------------
     def index(self, name: str) -> int:
@@ -264,10 +263,10 @@ class Document:
                 redo_fn=lambda: self._attach(index, layer, tiles),
                 extra_bytes=sum(t.nbytes for t in tiles.values())))
         self.modified = True
-        self.emit("layers")
+        self.events.layers.emit(LayersChanged())
         if data is not None:
-            self.emit("masks", Box(0, self.n_bins, 0, self.n_frames))
-        self.emit("history")
+            self.events.masks.emit(MasksChanged(Box(0, self.n_bins, 0, self.n_frames)))
+        self.events.history.emit(HistoryChanged())
         return index
 
     def _detach(self, index: int):
@@ -287,9 +286,7 @@ class Document:
             redo_fn=lambda: self._detach(index),
             extra_bytes=sum(t.nbytes for t in tiles.values())))
         self.modified = True
-        self.emit("layers")
-        self.emit("masks", Box(0, self.n_bins, 0, self.n_frames))
-        self.emit("history")
+        self.events.whole(self.n_bins, self.n_frames)
 
     def set_layer(self, index: int, **props) -> None:
         """Change how a layer looks or behaves (name, colour, opacity, visible, solo, locked)."""
@@ -312,7 +309,7 @@ class Document:
                 setattr(layer, key, value)
             raise
         self.modified = True
-        self.emit("layers")
+        self.events.layers.emit(LayersChanged())
 
     def set_notes(self, notes: str) -> None:
         """The item's notes (saved in the project, journaled like any edit)."""
@@ -336,7 +333,7 @@ class Document:
             setattr(self, key, before)  # not journaled: not done
             raise
         self.modified = True
-        self.emit("item")
+        self.events.item.emit(ItemChanged(key))
 
     def locks(self) -> list:
         return [layer.locked for layer in self.layers]
@@ -364,7 +361,7 @@ class Document:
 
     def end_edit(self) -> None:
         if self.history.end() is not None:
-            self.emit("history")
+            self.events.history.emit(HistoryChanged())
 
     def apply(self, k: int, box: Box, alpha: np.ndarray, target) -> Box:
         """Move layer ``k`` toward ``target`` by ``alpha`` inside ``box``, keeping the
@@ -381,9 +378,9 @@ class Document:
         self.store.write(layers, box.f0, box.t0, new)
         self.history.record(Atom(tuple(layers), box.f0, box.t0, old, new))
         self.modified = True
-        self.emit("masks", box)
+        self.events.masks.emit(MasksChanged(box))
         if not self.history.recording:
-            self.emit("history")
+            self.events.history.emit(HistoryChanged())
         return box
 
     def check_editable(self, k: int) -> None:
@@ -420,7 +417,7 @@ class Document:
             box = self._open_box()
             self.history.abort()  # leave nothing half-done, touch no earlier step
             if not box.empty:
-                self.emit("masks", box)
+                self.events.masks.emit(MasksChanged(box))
             raise
         self.end_edit()
 
@@ -543,8 +540,8 @@ class Document:
         self.store.write(idx, 0, 0, new)
         self.history.push(Step(label, [Atom(tuple(idx), 0, 0, old, new)]))
         self.modified = True
-        self.emit("masks", Box(0, self.n_bins, 0, self.n_frames))
-        self.emit("history")
+        self.events.masks.emit(MasksChanged(Box(0, self.n_bins, 0, self.n_frames)))
+        self.events.history.emit(HistoryChanged())
 
     def read_model_masks(self, path) -> tuple:
         """``(names, data, provenance, label)`` of a model's mask file, ready for

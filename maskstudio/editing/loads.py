@@ -26,7 +26,6 @@ import dataclasses
 
 import numpy as np
 
-from maskstudio.editing.edits import Box
 from maskstudio.editing.history import Atom, Step
 from maskstudio.editing.tiles import TiledMasks
 from maskstudio.errors import MaskFileError, ParameterError
@@ -260,7 +259,5 @@ def load_layers(doc, names, data: np.ndarray, provenance: dict, label: str, *,
         t.nbytes for s in swaps for t in list(s[2].values()) + list(s[4].values()))
     doc.history.push(Step(label, atoms, undo_fn=undo, redo_fn=redo, extra_bytes=nbytes))
     doc.modified = True
-    doc.emit("layers")
-    doc.emit("masks", Box(0, F, 0, T))
-    doc.emit("history")
+    doc.events.whole(F, T)
     return report

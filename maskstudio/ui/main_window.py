@@ -9,9 +9,11 @@ from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 from maskstudio import __version__
 from maskstudio.dsp.stft import STFTConfig
 from maskstudio.editing.document import Document
+from maskstudio.editing.events import LayersChanged
 from maskstudio.editing.spectrogram import FREQ_SCALES
 from maskstudio.io.audiofile import load_audio
 from maskstudio.ui.active_layer import ActiveLayer
+from maskstudio.ui.bridge import Subscriptions
 from maskstudio.ui.datasets import DatasetMixin
 from maskstudio.ui.dialogs import (
     AUDIO_FILTER,
@@ -35,12 +37,6 @@ PANEL_WIDTH = 320  #: the left column of panels, at first: a layer row fits
 TOOL_KEYS = [("brush", "B", "Brush"), ("eraser", "E", "Eraser"), ("rect", "R", "Rectangle"),
              ("time", "Y", "Time range"), ("band", "U", "Frequency band"),
              ("lasso", "L", "Lasso"), ("pan", "H", "Pan")]
-
-
-class DocumentBridge(QtCore.QObject):
-    """Carries document events to the GUI thread (a worker may cause them)."""
-
-    event = QtCore.Signal(str, object)
 
 
 class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
@@ -192,8 +188,7 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         self._action("&About", self.about, None, m)
 
     def _connect(self) -> None:
-        self.bridge = DocumentBridge(self)
-        self.bridge.event.connect(self._doc_event)
+        self._subscriptions = Subscriptions(self)
         self.view.cursorMoved.connect(self._show_cursor)
         self.view.errorRaised.connect(lambda msg: show_error(self, msg))
         self.layers.errorRaised.connect(lambda msg: show_error(self, msg))
@@ -313,7 +308,12 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         if self.doc is not None and self.doc is not doc:
             self.release_document(self.doc)  # journal kept for recovery, or discarded
         self.doc = doc
-        doc.subscribe(lambda e, p: self.bridge.event.emit(e, p))
+        subs = self._subscriptions
+        subs.clear()
+        subs.connect(doc.events.layers, self._layers_changed)
+        subs.connect(doc.events.history, self._history_changed)
+        subs.connect(doc.events.masks, self._maybe_modified)
+        subs.connect(doc.events.item, self._maybe_modified)
         self.options.set_channels(doc.clip.n_channels)
         self.view.set_document(doc)
         self.view.set_selection(None)
@@ -349,17 +349,16 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
                                    on_fail=lambda msg: None)
 
     # -- document events ------------------------------------------------------------------------
-    def _doc_event(self, event: str, payload) -> None:
-        if self.doc is None:
-            return
-        self.view._doc_event(event, payload)
-        self.metrics.doc_event(event)
-        if event in ("layers", "history"):
-            if event == "layers":
-                self.layers.rebuild()
-                self._update_heard()  # solo and mute change what "all but muted" means
-            self._update_undo()
-        if self.isWindowModified() != bool(self.doc.modified):
+    def _layers_changed(self, event: LayersChanged) -> None:
+        self._update_heard()  # solo and mute change what "all but muted" means
+        self._history_changed(event)
+
+    def _history_changed(self, event: object) -> None:
+        self._update_undo()
+        self._maybe_modified(event)
+
+    def _maybe_modified(self, event: object) -> None:
+        if self.doc is not None and self.isWindowModified() != bool(self.doc.modified):
             self._update_title()  # the unsaved mark
 
     def show_scores(self) -> None:

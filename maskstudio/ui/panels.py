@@ -6,6 +6,7 @@ from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from maskstudio.editing.spectrogram import FREQ_SCALES
 from maskstudio.ui.active_layer import ActiveLayer
+from maskstudio.ui.bridge import Subscriptions
 from maskstudio.ui.spectrogram_view import COLORMAPS
 
 
@@ -132,6 +133,7 @@ class LayersPanel(QtWidgets.QWidget):
     def __init__(self, parent=None, active: ActiveLayer | None = None):
         super().__init__(parent)
         self.doc = None
+        self._subscriptions = Subscriptions(self)
         self.model = active if active is not None else ActiveLayer(self)
         self.model.changed.connect(self._active_changed)
         self.vocabulary: list = []  # the dataset's labels, offered as layer names
@@ -156,6 +158,8 @@ class LayersPanel(QtWidgets.QWidget):
 
     def set_document(self, doc) -> None:
         self.doc = doc
+        self._subscriptions.clear()
+        self._subscriptions.connect(doc.events.layers, lambda e: self.rebuild())
         self.model.set_document(doc)
         self.rebuild()
 

@@ -16,6 +16,7 @@ import time
 
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
+from maskstudio.ui.bridge import Subscriptions
 from maskstudio.ui.workers import run_task
 
 COLUMNS = ["source", "SI-SDR", "SDR", "SIR", "SAR", "IoU", "F1"]
@@ -43,6 +44,7 @@ class MetricsPanel(QtWidgets.QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.doc = None
+        self._subscriptions = Subscriptions(self)
         self.scorer = None
         self._key = None
         self._task = None
@@ -94,6 +96,10 @@ class MetricsPanel(QtWidgets.QWidget):
     # -- following the document ---------------------------------------------------------------
     def set_document(self, doc) -> None:
         self.doc = doc
+        subs = self._subscriptions
+        subs.clear()
+        for emitter in (doc.events.masks, doc.events.layers, doc.events.spectrogram):
+            subs.connect(emitter, lambda e: self.schedule())
         self.scorer, self._key, self._oracle_store = None, None, None
         self.scores, self.oracle = {}, {}
         kind = self._oracle_kind_of(doc)
@@ -117,10 +123,6 @@ class MetricsPanel(QtWidgets.QWidget):
         if kind in ORACLE_KINDS and kind != self.kind.currentText():
             self.kind.setCurrentText(kind)  # schedules a new score
 
-    def doc_event(self, event: str) -> None:
-        if event in ("masks", "layers", "spectrogram"):
-            self.schedule()
-
     def schedule(self) -> None:
         """Score again once the edits pause (every stroke would be wasted work)."""
         self._timer.start()
@@ -139,6 +141,7 @@ class MetricsPanel(QtWidgets.QWidget):
         """Stop scoring (the window is closing): no stale result will arrive."""
         self._timer.stop()
         self._generation += 1
+        self._subscriptions.clear()
         self.doc = None
         if self._task is not None:
             self._task.cancel()

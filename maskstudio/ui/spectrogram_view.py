@@ -27,6 +27,7 @@ from maskstudio.editing.spectrogram import (
 from maskstudio.errors import MaskStudioError
 from maskstudio.ui import overlay
 from maskstudio.ui.active_layer import ActiveLayer
+from maskstudio.ui.bridge import Subscriptions
 from maskstudio.ui.overlay import DIFF_LESS, DIFF_MORE  # noqa: F401 - the view's legend
 from maskstudio.ui.view_parts import (  # noqa: F401
     COLORMAPS,
@@ -86,6 +87,7 @@ class SpectrogramView(QtWidgets.QWidget):
     def __init__(self, parent=None, active=None):
         super().__init__(parent)
         self.doc = None
+        self._subscriptions = Subscriptions(self)
         #: the active layer, shared with the Layers panel (see :attr:`active_layer`)
         self.active = active if active is not None else ActiveLayer(self)
         self.tool = "brush"
@@ -172,6 +174,12 @@ class SpectrogramView(QtWidgets.QWidget):
 
     def set_document(self, doc) -> None:
         self.doc = doc
+        subs = self._subscriptions
+        subs.clear()
+        subs.connect(doc.events.masks, lambda e: self.update_overlay(e.box))
+        subs.connect(doc.events.layers, lambda e: self.update_overlay(None))
+        subs.connect(doc.events.history, lambda e: self.update_overlay(None))
+        subs.connect(doc.events.spectrogram, self._spectrogram_changed)
         self.empty.hide()
         self.selection = None
         self.preview = None
@@ -207,14 +215,9 @@ class SpectrogramView(QtWidgets.QWidget):
         self.freq_axis.update()
         self.render()
 
-    def _doc_event(self, event, payload) -> None:
-        if event == "masks":
-            self.update_overlay(payload)
-        elif event in ("layers", "history"):
-            self.update_overlay(None)
-        elif event == "spectrogram":
-            self._envelope = _Envelope(self.doc.spectrogram)
-            self._render_timer.start()
+    def _spectrogram_changed(self, event) -> None:
+        self._envelope = _Envelope(self.doc.spectrogram)
+        self._render_timer.start()
 
     # -- coordinates --------------------------------------------------------------------------
     def to_grid(self, x: float, y: float) -> tuple:
