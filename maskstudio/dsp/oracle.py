@@ -25,7 +25,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from maskstudio.checks import check_number
-from maskstudio.dsp.stft import STFTConfig, stft_frames
+from maskstudio.dsp.grid import STFTConfig
+from maskstudio.dsp.stft import stft_frames_with
 from maskstudio.errors import ParameterError
 
 __all__ = ["MASK_KINDS", "oracle_from_stfts", "oracle_masks", "compress_cirm",
@@ -222,11 +223,10 @@ def oracle_masks(mixture: np.ndarray, references: Sequence[np.ndarray], config: 
     C = mixture.shape[0]
     shape = (len(refs),) + ((C,) if per_channel else ()) + (config.n_bins, T)
     out = np.empty(shape, dtype=np.complex64 if kind == "cirm" else np.float32)
-    kw = config.kwargs()
     for t0 in range(0, T, _BLOCK):
         t1 = min(T, t0 + _BLOCK)
-        Y = stft_frames(mixture, t0, t1, **kw)
-        S = [stft_frames(r, t0, t1, **kw) for r in refs]
+        Y = stft_frames_with(mixture, t0, t1, config)
+        S = [stft_frames_with(r, t0, t1, config) for r in refs]
         out[..., t0:t1] = oracle_from_stfts(Y, S, kind, per_channel=per_channel, **options)
         if progress is not None:
             progress(t1, T)

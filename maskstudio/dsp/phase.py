@@ -22,8 +22,15 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from maskstudio.checks import check_phase_options
+from maskstudio.dsp.grid import STFTConfig
 from maskstudio.dsp.masks import residual as residual_mask
-from maskstudio.dsp.stft import STFTConfig, frame_major, istft, stft, stft_frames, synthesize_blocks
+from maskstudio.dsp.stft import (
+    frame_major,
+    istft_with,
+    stft_frames_with,
+    stft_with,
+    synthesize_blocks_with,
+)
 from maskstudio.errors import ParameterError
 
 __all__ = ["PHASE_MODES", "DEFAULT_ITERATIONS", "resynthesize", "fast_griffin_lim",
@@ -173,17 +180,16 @@ def render_blocks(mixture: np.ndarray, mask_block, n_masks: int, config: STFTCon
     C, n = mixture.shape
     L = n_masks + (1 if include_residual else 0)
     T = config.n_frames(n)
-    kw = config.kwargs()
     refs = None
     if phase == "oracle":
         refs = [np.asarray(r, dtype=np.float32) for r in references]
 
     def frames(t0, t1):
-        Y = stft_frames(mixture, t0, t1, **kw)  # [C, F, t]
+        Y = stft_frames_with(mixture, t0, t1, config)  # [C, F, t]
         g = _gains(frame_major(mask_block(t0, t1)), phase, include_residual)
         X = g * Y[None]  # [L, C, F, t]
         if refs is not None:
-            S = np.stack([stft_frames(r, t0, t1, **kw) for r in refs])
+            S = np.stack([stft_frames_with(r, t0, t1, config) for r in refs])
             S = np.concatenate([S, (Y - S.sum(axis=0))[None]], axis=0)[:L]
             ph = np.where(np.abs(S) > _TINY, _unit(S), _unit(Y)[None])
             X = np.abs(X) * ph
@@ -191,7 +197,7 @@ def render_blocks(mixture: np.ndarray, mask_block, n_masks: int, config: STFTCon
             progress(t1, T)
         return X.reshape((L * C,) + X.shape[2:])
 
-    for block in synthesize_blocks(frames, T, L * C, length=n, **kw):
+    for block in synthesize_blocks_with(frames, T, L * C, config, length=n):
         yield block.reshape(L, C, -1)
 
 
@@ -204,17 +210,16 @@ def misi_stft(Y: np.ndarray, g: np.ndarray, config: STFTConfig, *, n_iter: int =
     ``cutoff_bin`` keeps the mixture's phase from that bin up (the hybrid).  Works on a whole
     file or on a segment of frames (playback runs it block by block with context).
     """
-    kw = config.kwargs()
     X = frame_major(g) * Y[None]  # [L, C, F, T], mixture phase to start
     A = np.abs(X)
     scale = np.empty_like(A)
     above = X[:, :, cutoff_bin:].copy() if cutoff_bin is not None else None
     L = X.shape[0]
-    y_ref = istft(Y, length=length, **kw)  # the mixture as the grid sees it
+    y_ref = istft_with(Y, config, length=length)  # the mixture as the grid sees it
     for it in range(n_iter):
-        x = istft(X, length=length, **kw)
+        x = istft_with(X, config, length=length)
         x += (y_ref - x.sum(axis=0)) / L
-        X = _impose_magnitude(stft(x, **kw), A, scale)
+        X = _impose_magnitude(stft_with(x, config), A, scale)
         if above is not None:  # hybrid: the mixture's phase above the cutoff
             X[:, :, cutoff_bin:] = above
         if progress is not None:
@@ -224,12 +229,11 @@ def misi_stft(Y: np.ndarray, g: np.ndarray, config: STFTConfig, *, n_iter: int =
 
 def _misi(mixture, g, config: STFTConfig, n_iter, cutoff_bin, progress):
     n = mixture.shape[-1]
-    kw = config.kwargs()
-    Y = stft(mixture, **kw)
+    Y = stft_with(mixture, config)
     X = misi_stft(Y, g, config, n_iter=n_iter, cutoff_bin=cutoff_bin, length=n,
                   progress=progress)
-    x = istft(X, length=n, **kw)
-    x += (istft(Y, length=n, **kw) - x.sum(axis=0)) / X.shape[0]  # the sum is the mixture
+    x = istft_with(X, config, length=n)
+    x += (istft_with(Y, config, length=n) - x.sum(axis=0)) / X.shape[0]  # the sum is the mixture
     if progress is not None:
         progress(n_iter + 1, n_iter + 1)
     return x
@@ -263,14 +267,14 @@ def fast_griffin_lim(magnitude: np.ndarray, init: np.ndarray, config: STFTConfig
     from maskstudio.checks import check_number
 
     momentum = check_number(momentum, "momentum", lo=0, hi=1, hint="0.99 is usual")
-    kw = config.kwargs()
     A = frame_major(magnitude, np.float32)
     alpha = np.float32(momentum)
     c_prev = A * _unit(frame_major(init, np.complex64))
     t = c_prev.copy()
     scale = np.empty_like(A)
     for it in range(n_iter):
-        c = _impose_magnitude(stft(istft(t, length=length, **kw), **kw), A, scale)
+        c = _impose_magnitude(stft_with(istft_with(t, config, length=length), config), A,
+                              scale)
         # t <- c + alpha (c - c_prev), reusing c_prev's buffer
         np.subtract(c, c_prev, out=c_prev)
         c_prev *= alpha
@@ -278,18 +282,18 @@ def fast_griffin_lim(magnitude: np.ndarray, init: np.ndarray, config: STFTConfig
         t, c_prev = c_prev, c
         if progress is not None:
             progress(it + 1, n_iter + 1)
-    return istft(c_prev, length=length, **kw)
+    return istft_with(c_prev, config, length=length)
 
 
 def _fgla(mixture, g, config: STFTConfig, n_iter, momentum, progress):
     n = mixture.shape[-1]
-    X = frame_major(g) * stft(mixture, **config.kwargs())[None]
+    X = frame_major(g) * stft_with(mixture, config)[None]
     return fast_griffin_lim(np.abs(X), X, config, n_iter=n_iter, momentum=momentum, length=n,
                             progress=progress)
 
 
 def spectral_convergence(target_mag: np.ndarray, y: np.ndarray, config: STFTConfig) -> float:
     """``|| A - |STFT(y)| ||_F / ||A||_F``: how consistent a signal is with a magnitude."""
-    rebuilt = np.abs(stft(y, **config.kwargs()))
+    rebuilt = np.abs(stft_with(y, config))
     target_mag = np.asarray(target_mag)
     return float(np.linalg.norm(target_mag - rebuilt) / max(np.linalg.norm(target_mag), 1e-20))

@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from maskstudio.dsp.stft import STFTConfig
+from maskstudio.dsp.grid import STFTConfig
 from maskstudio.errors import MaskStudioError, ParameterError
 
 __all__ = ["ENTRY_POINT_GROUP", "available_separators", "run_separator", "hpss",

@@ -2,7 +2,14 @@
 
 Parameter names and semantics follow librosa (``n_fft``, ``hop_length``, ``win_length``,
 ``window``, ``center`` with zero padding), so masks made here fit librosa's spectrograms and the
-other way round.  Arrays are ``[..., freq, time]``.
+other way round.  Arrays are ``[..., freq, time]``.  The settings, their checks and the windows
+are :mod:`maskstudio.dsp.grid`'s; they are imported here too, where callers have always found
+them.
+
+Two faces: the librosa-style functions (:func:`stft`, :func:`stft_frames`, :func:`istft`,
+:func:`synthesize`, :func:`synthesize_blocks`) take the settings as keywords and check them;
+their ``*_with`` twins take an :class:`STFTConfig`, already checked, which is what maskstudio's
+own loops pass (a render does not rebuild and re-check a config for every block).
 
 Why not ``scipy.signal.ShortTimeFFT``: measured on 60 s of 44.1 kHz audio (2048/512) it took
 104 ms for the forward transform against 18 ms here, because it loops over frames in Python and
@@ -14,239 +21,71 @@ the unit of streaming and chunked export, is one contiguous block.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
 
-from maskstudio.checks import check_number
+from maskstudio.dsp.grid import (
+    MAX_N_FFT,
+    WINDOW_SECONDS,
+    STFTConfig,
+    WindowSpec,
+    check_window,
+    get_window,
+    n_frames_for,
+)
 from maskstudio.errors import ParameterError
 
 __all__ = [
-    "STFTConfig",
     "stft",
+    "stft_with",
     "stft_frames",
+    "stft_frames_with",
     "istft",
+    "istft_with",
     "synthesize",
+    "synthesize_with",
     "synthesize_blocks",
+    "synthesize_blocks_with",
+    "frame_major",
+    "FrameSource",
+    # the grid's, imported here where callers have always found them
+    "STFTConfig",
+    "WindowSpec",
     "get_window",
     "n_frames_for",
-    "frame_major",
     "check_window",
     "MAX_N_FFT",
     "WINDOW_SECONDS",
 ]
 
-WindowSpec = str | tuple | float
-
-#: The largest FFT accepted: over 20 s at 48 kHz, far beyond any analysis.
-MAX_N_FFT = 1 << 20
-
 #: Samples beyond this magnitude would overflow float32 spectra and their power sums
 #: (|Y| ~ peak * n_fft / 2, and |Y|**2 overflows at 1.8e19), turning finite input into NaN.
 MAX_SAMPLE = 1e12
-
-#: The analysis window, in seconds, that :meth:`STFTConfig.for_samplerate` aims at: librosa's
-#: n_fft=2048 at 44.1 kHz (46.4 ms), the usual choice for music.
-WINDOW_SECONDS = 2048 / 44100
 
 #: Frames transformed together: 128 frames of 2048 float32 samples fit in L2 cache.
 _CHUNK = 128
 
 
-@dataclasses.dataclass(frozen=True)
-class STFTConfig:
-    """The settings that define a time-frequency grid (librosa's names and defaults).
-
-    ``hop_length`` defaults to ``win_length // 4`` and ``win_length`` to ``n_fft``.
-    """
-
-    n_fft: int = 2048
-    hop_length: int | None = None
-    win_length: int | None = None
-    window: WindowSpec = "hann"
-    center: bool = True
-
-    def __post_init__(self):
-        n_fft = check_number(self.n_fft, "n_fft", lo=2, hi=MAX_N_FFT, integer=True,
-                             hint="2048 is usual")
-        win_length = n_fft if self.win_length is None else check_number(
-            self.win_length, "win_length", lo=1, hi=n_fft, integer=True,
-            hint=f"the window must fit in n_fft={n_fft}")
-        hop = win_length // 4 if self.hop_length is None else check_number(
-            self.hop_length, "hop_length", lo=1, hi=MAX_N_FFT, integer=True,
-            hint="a quarter of n_fft is usual")
-        window = check_window(self.window)
-        center = self.center
-        if isinstance(center, (int, np.integer)) and not isinstance(center, (bool, np.bool_)) \
-                and center in (0, 1):
-            center = bool(center)
-        if not isinstance(center, (bool, np.bool_)):
-            raise ParameterError(f"center must be True or False, got {self.center!r}")
-        object.__setattr__(self, "n_fft", n_fft)
-        object.__setattr__(self, "win_length", win_length)
-        object.__setattr__(self, "hop_length", hop)
-        object.__setattr__(self, "window", window)
-        object.__setattr__(self, "center", bool(center))
-        get_window(window, win_length, n_fft)  # fail now, not halfway through an export
-
-    @classmethod
-    def for_samplerate(cls, samplerate, *, hop_length=None, win_length=None, window="hann",
-                       center: bool = True) -> STFTConfig:
-        """The default grid for audio at ``samplerate``: a window of about 46 ms.
-
-        ``n_fft`` is the power of two nearest (on a log scale) to :data:`WINDOW_SECONDS` of
-        audio: 2048 at 44.1 and 48 kHz (46 and 43 ms), 1024 at 16 and 22.05 kHz (64 and
-        46 ms), 512 at 8 kHz, 4096 at 96 kHz; the hop is a quarter of it.  One n_fft for
-        every rate would give 16 kHz speech 128 ms windows that smear its onsets; 1024 at
-        16 kHz keeps 15.6 Hz bins, so the harmonics of a low voice (100 Hz apart) stay
-        apart, where 512 (31 Hz bins, a Hann main lobe of 125 Hz) would merge them.
-
-        Parameters
-        ----------
-        samplerate : int
-            Sample rate of the audio, in Hz.
-        hop_length, win_length, window, center
-            As for :class:`STFTConfig` (explicit values are kept).
-        """
-        sr = check_number(samplerate, "samplerate", lo=1, hi=10_000_000,
-                          hint="a sample rate in Hz, such as 44100")
-        n_fft = 2 ** int(np.clip(np.round(np.log2(sr * WINDOW_SECONDS)), 5, 16))
-        return cls(n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window,
-                   center=center)
-
-    @property
-    def n_bins(self) -> int:
-        """Number of frequency bins, ``1 + n_fft // 2``."""
-        return 1 + self.n_fft // 2
-
-    def n_frames(self, n_samples: int) -> int:
-        """Number of frames :func:`stft` gives for a signal of ``n_samples``."""
-        return n_frames_for(n_samples, n_fft=self.n_fft, hop_length=self.hop_length,
-                            center=self.center)
-
-    def frequencies(self, samplerate: float) -> np.ndarray:
-        """Centre frequency of each bin in Hz, shape ``[n_bins]``."""
-        return np.fft.rfftfreq(self.n_fft, d=1.0 / samplerate)
-
-    def times(self, n_frames: int, samplerate: float) -> np.ndarray:
-        """Time of each frame's centre in seconds (librosa's ``frames_to_time``)."""
-        offset = 0 if self.center else self.n_fft // 2
-        return (np.arange(n_frames) * self.hop_length + offset) / float(samplerate)
-
-    def kwargs(self) -> dict:
-        """The settings as keyword arguments for :func:`stft` and :func:`istft`."""
-        return dict(n_fft=self.n_fft, hop_length=self.hop_length, win_length=self.win_length,
-                    window=self.window, center=self.center)
-
-    def to_dict(self) -> dict:
-        """A JSON- and npz-friendly description (the window as a string or list)."""
-        d = self.kwargs()
-        if isinstance(d["window"], tuple):
-            d["window"] = list(d["window"])
-        return d
-
-    def describe(self) -> str:
-        w = self.window if isinstance(self.window, str) else ",".join(map(str, self.window))
-        return (f"n_fft={self.n_fft}, hop_length={self.hop_length}, "
-                f"win_length={self.win_length}, window={w}, center={self.center}")
-
-
-def check_window(window) -> WindowSpec:
-    """A window specification as scipy takes it: a name, a ``(name, parameter, ...)`` tuple
-    (a list is made a tuple) or a number (a Kaiser beta); anything else is refused."""
-    if isinstance(window, list):
-        window = tuple(window)
-    if isinstance(window, str):
-        if not window or len(window) > 64:
-            raise ParameterError(f"window {window[:64]!r} is not a window name: use 'hann', "
-                                 f"'hamming', 'blackman' or another scipy window")
-        return str(window)
-    if isinstance(window, tuple) and 1 <= len(window) <= 4 and isinstance(window[0], str):
-        params = tuple(check_number(v, f"parameter {i} of window {window[0]!r}", lo=-1e6,
-                                    hi=1e6) for i, v in enumerate(window[1:], 1))
-        return (str(window[0]),) + params
-    if isinstance(window, (int, float, np.integer, np.floating)) \
-            and not isinstance(window, (bool, np.bool_)):
-        return check_number(window, "window (a Kaiser beta)", lo=0, hi=1e6)
-    shown = repr(window)
-    raise ParameterError(
-        f"window {shown[:80]}{'...' if len(shown) > 80 else ''} is not a window: use a scipy "
-        f"window name such as 'hann', or a tuple such as ('kaiser', 8.0)"
-    )
-
-
-#: The common windows as periodic generalised-cosine sums (scipy's definitions, checked
-#: against scipy.signal.get_window in the tests), so start-up need not import scipy.signal.
-_COSINE_WINDOWS = {"hann": (0.5, 0.5), "hamming": (0.54, 0.46),
-                   "blackman": (0.42, 0.5, 0.08)}
-
-
-def _cosine_window(window, n: int):
-    coeffs = _COSINE_WINDOWS.get(window) if isinstance(window, str) else None
-    if coeffs is None:
-        return None
-    if n == 1:
-        return np.ones(1)  # as scipy: a one-sample window passes its sample
-    phase = 2 * np.pi * np.arange(n) / n
-    return sum((-1) ** k * a * np.cos(k * phase) for k, a in enumerate(coeffs))
-
-
-@functools.lru_cache(maxsize=32)
-def _window_cached(window, win_length: int, n_fft: int) -> np.ndarray:
-    try:
-        w = _cosine_window(window, win_length)
-        if w is None:
-            import scipy.signal  # imported on demand: it costs 0.3 s at start-up
-
-            with np.errstate(all="ignore"):
-                w = np.asarray(scipy.signal.get_window(window, win_length, fftbins=True),
-                               dtype=np.float64)
-    except (ValueError, TypeError, ArithmeticError, IndexError, KeyError) as exc:
-        # scipy refuses unknown names and bad parameters with any of these
-        raise ParameterError(
-            f"unknown window {window!r}: use a scipy window name such as 'hann', 'hamming', "
-            f"'blackman' or ('kaiser', 8.0)"
-        ) from exc
-    if w.shape != (win_length,) or not np.isfinite(w).all() or not np.any(w):
-        raise ParameterError(f"window {window!r} of {win_length} samples is zero or not finite "
-                             f"everywhere: choose another window or parameter")
-    lpad = (n_fft - win_length) // 2
-    w = np.pad(w, (lpad, n_fft - win_length - lpad))
-    w = w.astype(np.float32)
-    w.setflags(write=False)
-    return w
-
-
-def get_window(window: WindowSpec = "hann", win_length: int = 2048,
-               n_fft: int | None = None) -> np.ndarray:
-    """The analysis window, ``win_length`` long, zero-padded at both sides to ``n_fft``.
-
-    Returns a read-only float32 array of shape ``[n_fft]``.
-    """
-    win_length = check_number(win_length, "win_length", lo=1, hi=MAX_N_FFT, integer=True)
-    n_fft = win_length if n_fft is None else check_number(n_fft, "n_fft", lo=win_length,
-                                                          hi=MAX_N_FFT, integer=True)
-    return _window_cached(check_window(window), win_length, n_fft)
-
-
-def n_frames_for(n_samples: int, *, n_fft: int, hop_length: int, center: bool = True) -> int:
-    """Number of STFT frames for a signal of ``n_samples`` (librosa's count)."""
-    padded = n_samples + 2 * (n_fft // 2) if center else n_samples
-    if padded < n_fft:
-        return 0
-    return 1 + (padded - n_fft) // hop_length
-
-
-def frame_major(x: np.ndarray, dtype=None) -> np.ndarray:
+def frame_major(x, dtype=None) -> np.ndarray:
     """``x [..., F, T]`` with the memory layout of an STFT (each frame contiguous).
 
     Element-wise operations between arrays of different layouts run about ten times slower
     than between arrays of the same layout, so iterative loops bring masks and magnitudes to
     the STFT's layout once, before they start.
+
+    Parameters
+    ----------
+    x : array_like [shape=(..., F, T)]
+    dtype : numpy dtype, optional
+        Converted to it on the way.
+
+    Returns
+    -------
+    np.ndarray [shape=(..., F, T)]
+        ``x`` itself when it already has that layout (and dtype).
     """
     x = np.asarray(x, dtype=dtype)
     if x.ndim >= 2 and x.swapaxes(-1, -2).flags.c_contiguous:
@@ -320,20 +159,41 @@ def stft(y, *, n_fft: int = 2048, hop_length: int | None = None, win_length: int
     ParameterError
         Bad settings, a non-finite signal, or a signal shorter than one frame.
     """
-    cfg = STFTConfig(n_fft, hop_length, win_length, window, center)
+    return stft_with(y, STFTConfig(n_fft, hop_length, win_length, window, center))
+
+
+def stft_with(y, config: STFTConfig) -> np.ndarray:
+    """:func:`stft` on the grid ``config``.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(..., n)], real
+        The signal; leading axes (channels) are transformed independently.
+    config : STFTConfig
+        The grid.
+
+    Returns
+    -------
+    np.ndarray [shape=(..., config.n_bins, n_frames)], complex64
+        Frame-major, as :func:`stft`.
+
+    Raises
+    ------
+    ParameterError
+        A non-finite signal, or a signal shorter than one frame.
+    """
     y = _check_signal(y)
     n = y.shape[-1]
-    T = cfg.n_frames(n)
+    T = config.n_frames(n)
     if T < 1:
         raise ParameterError(
-            f"the signal has {n} samples, fewer than one frame of n_fft={cfg.n_fft}: "
+            f"the signal has {n} samples, fewer than one frame of n_fft={config.n_fft}: "
             f"use a smaller n_fft or center=True"
         )
-    if cfg.center:
-        pad = [(0, 0)] * (y.ndim - 1) + [(cfg.n_fft // 2, cfg.n_fft // 2)]
+    if config.center:
+        pad = [(0, 0)] * (y.ndim - 1) + [(config.n_fft // 2, config.n_fft // 2)]
         y = np.pad(y, pad)
-    win = get_window(cfg.window, cfg.win_length, cfg.n_fft)
-    return _frames_from_padded(y, T, win, cfg.hop_length)
+    return _frames_from_padded(y, T, config.window_array(), config.hop_length)
 
 
 def stft_frames(y, t0: int, t1: int, *, n_fft: int = 2048, hop_length: int | None = None,
@@ -343,28 +203,69 @@ def stft_frames(y, t0: int, t1: int, *, n_fft: int = 2048, hop_length: int | Non
 
     Equal to ``stft(y, ...)[..., t0:t1]`` bit for bit; used to process long files in blocks
     without holding the whole STFT.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(..., n)], real
+        The signal.
+    t0, t1 : int
+        The range of frames, ``0 <= t0 <= t1 <= n_frames``.
+    n_fft, hop_length, win_length, window, center
+        As for :func:`stft`.
+
+    Returns
+    -------
+    np.ndarray [shape=(..., 1 + n_fft // 2, t1 - t0)], complex64
+
+    Raises
+    ------
+    ParameterError
+        Bad settings, a complex or non-finite signal, or a range outside the signal's frames.
     """
-    cfg = STFTConfig(n_fft, hop_length, win_length, window, center)
+    return stft_frames_with(y, t0, t1, STFTConfig(n_fft, hop_length, win_length, window,
+                                                  center))
+
+
+def stft_frames_with(y, t0: int, t1: int, config: STFTConfig) -> np.ndarray:
+    """:func:`stft_frames` on the grid ``config``.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(..., n)], real
+        The signal.
+    t0, t1 : int
+        The range of frames, ``0 <= t0 <= t1 <= n_frames``.
+    config : STFTConfig
+        The grid.
+
+    Returns
+    -------
+    np.ndarray [shape=(..., config.n_bins, t1 - t0)], complex64
+
+    Raises
+    ------
+    ParameterError
+        A complex or non-finite signal, or a range outside the signal's frames.
+    """
     y = np.asarray(y)
     if y.ndim == 0 or np.iscomplexobj(y):
         raise ParameterError("audio must be an array of real samples")
     n = y.shape[-1]
-    total = cfg.n_frames(n)
+    total = config.n_frames(n)
     if not 0 <= t0 <= t1 <= total:
         raise ParameterError(f"frame range [{t0}, {t1}) is outside the {total} frames of the "
                              "signal")
     if t1 == t0:
-        return np.zeros(y.shape[:-1] + (cfg.n_bins, 0), dtype=np.complex64)
-    offset = cfg.n_fft // 2 if cfg.center else 0
-    start = t0 * cfg.hop_length - offset
-    stop = (t1 - 1) * cfg.hop_length + cfg.n_fft - offset
+        return np.zeros(y.shape[:-1] + (config.n_bins, 0), dtype=np.complex64)
+    offset = config.n_fft // 2 if config.center else 0
+    start = t0 * config.hop_length - offset
+    stop = (t1 - 1) * config.hop_length + config.n_fft - offset
     seg = np.zeros(y.shape[:-1] + (stop - start,), dtype=np.float32)
     a, b = max(start, 0), min(stop, n)
     if b > a:
         seg[..., a - start: b - start] = y[..., a:b]
     _check_peak(seg)
-    win = get_window(cfg.window, cfg.win_length, cfg.n_fft)
-    return _frames_from_padded(seg, t1 - t0, win, cfg.hop_length)
+    return _frames_from_padded(seg, t1 - t0, config.window_array(), config.hop_length)
 
 
 #: A source of STFT frames for :func:`synthesize`: ``get(t0, t1) -> [C, F, t1 - t0]``.
@@ -377,18 +278,64 @@ def synthesize(get_frames: FrameSource, n_frames: int, n_channels: int, *, n_fft
                chunk: int = _CHUNK) -> np.ndarray:
     """Inverse STFT of frames pulled block by block from ``get_frames``.
 
-    This is the one overlap-add routine of maskstudio: :func:`istft` feeds it slices of an
-    array; mask rendering feeds it ``mask * stft_frames(...)`` so that no whole STFT of a source
-    is ever held.  Returns float32 ``[n_channels, length]``; :func:`synthesize_blocks` gives the
-    same samples a block at a time.
+    :func:`istft` feeds it slices of an array; mask rendering feeds it
+    ``mask * stft_frames(...)`` so that no whole STFT of a source is ever held;
+    :func:`synthesize_blocks` gives the same samples a block at a time.
+
+    Parameters
+    ----------
+    get_frames : callable(t0, t1) -> np.ndarray [shape=(n_channels, F, t1 - t0)]
+        The frames, asked for in order.
+    n_frames, n_channels : int
+        How many frames and channels ``get_frames`` gives.
+    n_fft, hop_length, win_length, window, center
+        The settings of the forward transform.
+    length : int, optional
+        Exact number of output samples (pads or trims).
+    chunk : int
+        Frames asked for at a time.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_channels, length)], float32
+
+    Raises
+    ------
+    ParameterError
+        Bad settings.
     """
-    kw = dict(n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window,
-              center=center, length=length, chunk=chunk)
-    total = _synth_length(n_frames, STFTConfig(n_fft, hop_length, win_length, window, center),
-                          length)
+    return synthesize_with(get_frames, n_frames, n_channels,
+                           STFTConfig(n_fft, hop_length, win_length, window, center),
+                           length=length, chunk=chunk)
+
+
+def synthesize_with(get_frames: FrameSource, n_frames: int, n_channels: int,
+                    config: STFTConfig, *, length: int | None = None,
+                    chunk: int = _CHUNK) -> np.ndarray:
+    """:func:`synthesize` on the grid ``config``.
+
+    Parameters
+    ----------
+    get_frames : callable(t0, t1) -> np.ndarray [shape=(n_channels, F, t1 - t0)]
+        The frames, asked for in order.
+    n_frames, n_channels : int
+        How many frames and channels ``get_frames`` gives.
+    config : STFTConfig
+        The grid of the frames.
+    length : int, optional
+        Exact number of output samples (pads or trims).
+    chunk : int
+        Frames asked for at a time.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_channels, length)], float32
+    """
+    total = _synth_length(n_frames, config, length)
     y = np.empty((n_channels, total), dtype=np.float32)
     done = 0
-    for block in synthesize_blocks(get_frames, n_frames, n_channels, **kw):
+    for block in synthesize_blocks_with(get_frames, n_frames, n_channels, config,
+                                        length=length, chunk=chunk):
         y[:, done:done + block.shape[-1]] = block
         done += block.shape[-1]
     return y
@@ -405,15 +352,52 @@ def _synth_length(n_frames: int, cfg: STFTConfig, length: int | None) -> int:
 def synthesize_blocks(get_frames: FrameSource, n_frames: int, n_channels: int, *, n_fft: int,
                       hop_length: int, win_length: int | None = None,
                       window: WindowSpec = "hann", center: bool = True,
-                      length: int | None = None, chunk: int = _CHUNK):
+                      length: int | None = None, chunk: int = _CHUNK) -> Iterator[np.ndarray]:
     """:func:`synthesize`, a block of samples ``[n_channels, k]`` at a time, in order.
 
     A sample is final once every frame overlapping it has been added, so after each chunk of
     frames the finished part is normalised and handed out, and only ``chunk + n_fft / hop``
     frames' worth of samples are ever held: a long file is written as it is rendered.
+
+    Parameters
+    ----------
+    get_frames, n_frames, n_channels, n_fft, hop_length, win_length, window, center, length, chunk
+        As for :func:`synthesize`.
+
+    Yields
+    ------
+    np.ndarray [shape=(n_channels, k)], float32
+        The samples, in order.
+
+    Raises
+    ------
+    ParameterError
+        Bad settings.
     """
-    cfg = STFTConfig(n_fft, hop_length, win_length, window, center)
-    win = get_window(cfg.window, cfg.win_length, cfg.n_fft)
+    return synthesize_blocks_with(get_frames, n_frames, n_channels,
+                                  STFTConfig(n_fft, hop_length, win_length, window, center),
+                                  length=length, chunk=chunk)
+
+
+def synthesize_blocks_with(get_frames: FrameSource, n_frames: int, n_channels: int,
+                           config: STFTConfig, *, length: int | None = None,
+                           chunk: int = _CHUNK) -> Iterator[np.ndarray]:
+    """:func:`synthesize_blocks` on the grid ``config``.
+
+    Parameters
+    ----------
+    get_frames, n_frames, n_channels, length, chunk
+        As for :func:`synthesize`.
+    config : STFTConfig
+        The grid of the frames.
+
+    Yields
+    ------
+    np.ndarray [shape=(n_channels, k)], float32
+        The samples, in order.
+    """
+    cfg = config
+    win = cfg.window_array()
     hop = cfg.hop_length
     R = -(-cfg.n_fft // hop)
     n_blocks = n_frames + R - 1
@@ -451,7 +435,8 @@ def synthesize_blocks(get_frames: FrameSource, n_frames: int, n_channels: int, *
         yield np.zeros((n_channels, total - max(pos, 0)), dtype=np.float32)
 
 
-def _window_normaliser(win: np.ndarray, hop: int, n_frames: int):
+def _window_normaliser(win: np.ndarray, hop: int, n_frames: int
+                       ) -> Callable[[int, int], np.ndarray]:
     """``norm(b0, b1) -> [b1 - b0, hop]``: what overlap-added blocks ``b0..b1`` are multiplied
     by, the reciprocal of the window's sum of squares (1 where that sum is ~0, as librosa).
 
@@ -465,7 +450,7 @@ def _window_normaliser(win: np.ndarray, hop: int, n_frames: int):
     cum = np.concatenate([np.zeros((1, hop)), np.cumsum(w2.reshape(R, hop), axis=0)])
     tiny = np.finfo(np.float32).tiny
 
-    def reciprocal(wss):
+    def reciprocal(wss: np.ndarray) -> np.ndarray:
         inv = np.ones_like(wss)
         np.divide(1.0, wss, out=inv, where=wss > tiny)
         return inv.astype(np.float32)
@@ -500,20 +485,51 @@ def istft(S, *, hop_length: int | None = None, win_length: int | None = None,
     Returns
     -------
     np.ndarray [shape=(..., length)], float32
+
+    Raises
+    ------
+    ParameterError
+        Bad settings, or an array whose bins do not fit ``n_fft``.
     """
     S = np.asarray(S)
     if S.ndim < 2:
         raise ParameterError(f"istft needs an array [..., freq, time], got shape {S.shape}")
     if n_fft is None:
         n_fft = 2 * (S.shape[-2] - 1)
-    cfg = STFTConfig(n_fft, hop_length, win_length, window, center)
-    if S.shape[-2] != cfg.n_bins:
+    return istft_with(S, STFTConfig(n_fft, hop_length, win_length, window, center),
+                      length=length)
+
+
+def istft_with(S, config: STFTConfig, *, length: int | None = None) -> np.ndarray:
+    """:func:`istft` on the grid ``config``.
+
+    Parameters
+    ----------
+    S : np.ndarray [shape=(..., config.n_bins, n_frames)], complex
+    config : STFTConfig
+        The grid of ``S``.
+    length : int, optional
+        Exact number of output samples (pads or trims).
+
+    Returns
+    -------
+    np.ndarray [shape=(..., length)], float32
+
+    Raises
+    ------
+    ParameterError
+        An array whose bins do not fit the grid.
+    """
+    S = np.asarray(S)
+    if S.ndim < 2:
+        raise ParameterError(f"istft needs an array [..., freq, time], got shape {S.shape}")
+    if S.shape[-2] != config.n_bins:
         raise ParameterError(
-            f"the STFT has {S.shape[-2]} frequency bins but n_fft={cfg.n_fft} needs {cfg.n_bins}"
+            f"the STFT has {S.shape[-2]} frequency bins but n_fft={config.n_fft} needs "
+            f"{config.n_bins}"
         )
     lead = S.shape[:-2]
     flat = S.reshape((-1,) + S.shape[-2:])
-    T = flat.shape[-1]
-    y = synthesize(lambda t0, t1: flat[:, :, t0:t1], T, flat.shape[0], length=length,
-                   **cfg.kwargs())
+    y = synthesize_with(lambda t0, t1: flat[:, :, t0:t1], flat.shape[-1], flat.shape[0],
+                        config, length=length)
     return y.reshape(lead + (y.shape[-1],))

@@ -18,9 +18,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import scipy.fft
 
+from maskstudio.dsp.grid import STFTConfig
 from maskstudio.dsp.masks import residual as residual_mask
 from maskstudio.dsp.phase import DEFAULT_ITERATIONS, PHASE_MODES, fast_griffin_lim, misi_stft
-from maskstudio.dsp.stft import STFTConfig, frame_major, get_window, stft_frames
+from maskstudio.dsp.stft import frame_major, stft_frames_with, stft_with
 from maskstudio.errors import ParameterError
 
 __all__ = ["Heard", "StreamRenderer", "HEARD_KINDS"]
@@ -100,7 +101,7 @@ class StreamRenderer:
         self.heard = Heard()
         self.n_channels, self.n_samples = samples.shape
         self.n_frames = config.n_frames(self.n_samples)
-        self._win = get_window(config.window, config.win_length, config.n_fft)
+        self._win = config.window_array()
         self._pad = config.n_fft // 2 if config.center else 0
         R = -(-config.n_fft // config.hop_length)
         self.context = min(24, max(R, self.n_iter * (R - 1))) if phase in (
@@ -203,21 +204,21 @@ class StreamRenderer:
         return a
 
     def _heard_frames(self, t0: int, t1: int) -> np.ndarray:
-        kw = self.config.kwargs()
         heard = self.heard
         # the mixture needs no masks and no phase correction: it is its own exact phase
         weights = None if self.masks is None or heard.kind == "mixture" \
             else heard.weights(self.n_layers)
         sel = self._selection(t0, t1)
         if weights is None:
-            X = stft_frames(self.samples, t0, t1, **kw)
+            X = stft_frames_with(self.samples, t0, t1, self.config)
         elif self.phase in ("misi", "hybrid", "fgla"):
             X = self._iterative(t0, t1, weights)
         else:
-            Y = stft_frames(self.samples, t0, t1, **kw)
+            Y = stft_frames_with(self.samples, t0, t1, self.config)
             g = self._gains(t0, t1)
             if self.phase == "oracle":
-                S = np.stack([stft_frames(r, t0, t1, **kw) for r in self.references])
+                S = np.stack([stft_frames_with(r, t0, t1, self.config)
+                              for r in self.references])
                 S = np.concatenate([S, (Y - S.sum(axis=0))[None]], axis=0)
                 mag = np.abs(g * Y[None])
                 unit = np.where(np.abs(S) > _TINY, S / np.maximum(np.abs(S), _TINY),
@@ -230,7 +231,7 @@ class StreamRenderer:
     def _iterative(self, t0: int, t1: int, weights: np.ndarray) -> np.ndarray:
         c = self.context
         a, b = max(0, t0 - c), min(self.n_frames, t1 + c)
-        Y = stft_frames(self.samples, a, b, **self.config.kwargs())
+        Y = stft_frames_with(self.samples, a, b, self.config)
         g = self._gains(a, b)
         if self.phase == "fgla":
             init = g * Y[None]
@@ -244,9 +245,7 @@ class StreamRenderer:
 
 def _stft_of(x: np.ndarray, config: STFTConfig, n_frames: int) -> np.ndarray:
     """STFT of locally resynthesised signals, trimmed or padded to ``n_frames``."""
-    from maskstudio.dsp.stft import stft
-
-    X = stft(x, **config.kwargs())
+    X = stft_with(x, config)
     if X.shape[-1] >= n_frames:
         return X[..., :n_frames]
     pad = [(0, 0)] * (X.ndim - 1) + [(0, n_frames - X.shape[-1])]

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from maskstudio.dsp.grid import STFTConfig
 from maskstudio.dsp.masks import MaskSet
 from maskstudio.dsp.phase import resynthesize
-from maskstudio.dsp.stft import STFTConfig
 from maskstudio.errors import ParameterError
 from maskstudio.io.atomic import atomic_write, fsync_folder, write_error
 from maskstudio.io.audiofile import AudioClip, check_not_input, save_audio

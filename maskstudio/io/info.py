@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from maskstudio.dsp.grid import STFTConfig
 from maskstudio.dsp.masks import overlap_report
-from maskstudio.dsp.stft import STFTConfig
 
 __all__ = ["describe_file"]
 
