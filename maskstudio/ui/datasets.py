@@ -17,7 +17,7 @@ from pyqtgraph.Qt import QtCore, QtWidgets
 from maskstudio.annotation.dataset import Dataset
 from maskstudio.errors import MaskStudioError
 from maskstudio.ui.items_panel import DatasetPanel
-from maskstudio.ui.workers import report_failure, run_task, show_error
+from maskstudio.ui.workers import Failure, report_failure, run_task, show_error
 
 
 class DatasetMixin:
@@ -142,9 +142,10 @@ class DatasetMixin:
             self.dataset_panel.refresh(index)
             self.dataset_panel.show_item(self.doc)
 
-        def fail(message):
+        def fail(failure: Failure) -> None:
             self._item_task = None
-            if "checksum" in message or "not found" in message:
+            message = failure.message
+            if isinstance(failure.error, MixtureMovedError):
                 message += (f"\n\nThe annotation of '{item.name}' is kept in {project}; "
                             f"restore the item's mixture to go on with it.")
             show_error(self, message)
@@ -153,7 +154,7 @@ class DatasetMixin:
             try:
                 done(load(None))
             except MixtureMovedError as exc:
-                fail(str(exc))
+                fail(Failure(exc, str(exc)))
             except Exception as exc:  # noqa: BLE001 - every failed action gets its dialog
                 report_failure(self, exc)
             return None

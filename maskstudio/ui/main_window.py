@@ -346,7 +346,7 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
                 progress(i + 1, len(todo))
 
         self._fill_task = run_task(self, "", fill, None, modal=False,
-                                   on_fail=lambda msg: None)
+                                   on_fail=lambda failure: None)
 
     # -- document events ------------------------------------------------------------------------
     def _layers_changed(self, event: LayersChanged) -> None:

@@ -17,7 +17,7 @@ import time
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from maskstudio.ui.bridge import Subscriptions
-from maskstudio.ui.workers import run_task
+from maskstudio.ui.workers import Failure, run_task
 
 COLUMNS = ["source", "SI-SDR", "SDR", "SIR", "SAR", "IoU", "F1"]
 ORACLE_KINDS = ("irm", "ibm", "wiener", "psm")
@@ -219,10 +219,10 @@ class MetricsPanel(QtWidgets.QWidget):
             nxt = {"fast": "bss", "bss": "oracle" if pending else None}.get(stage)
             self._task = self._run_stage(masks, nxt) if nxt else None
 
-        def fail(message):
+        def fail(failure: Failure) -> None:
             if generation == self._generation:
                 self._task = None
-                self.state.setText(f"could not score: {message}")
+                self.state.setText(f"could not score: {failure.message}")
 
         self._task = run_task(self, "", work, done, on_fail=fail, modal=False, pool=self.pool)
         return self._task
