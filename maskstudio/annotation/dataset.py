@@ -28,7 +28,7 @@ import json
 from pathlib import Path
 
 from maskstudio.dsp.stft import STFTConfig
-from maskstudio.editing.document import STATUSES
+from maskstudio.editing.state import STATUSES
 from maskstudio.errors import MaskStudioError
 from maskstudio.io.atomic import atomic_write
 from maskstudio.io.export import check_source_name

@@ -30,18 +30,21 @@ import os
 import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 import filelock
 import numpy as np
 
+from maskstudio.dsp.stft import STFTConfig
+from maskstudio.editing.state import LAYER_FIELDS, DocumentState, Layer
+from maskstudio.editing.tiles import TiledMasks
 from maskstudio.errors import MaskStudioError
 
 __all__ = ["Journal", "JournalInUseError", "JournalWriteError", "journal_for", "recovery_dir",
-           "journal_in_use", "apply_record", "LAYER_FIELDS"]
+           "journal_in_use", "lock_journal", "apply_record", "advance", "config_from",
+           "LAYER_FIELDS"]
 
 _MAGIC = b"MSJ1"
-LAYER_FIELDS = ("name", "color", "opacity", "visible", "solo", "muted", "locked", "label",
-                "provenance", "uid")
 
 
 class JournalInUseError(MaskStudioError):
@@ -75,7 +78,10 @@ def _lock_path(path: Path) -> Path:
     return path.with_name(path.name + ".lock")
 
 
-def _acquire(path: Path) -> filelock.BaseFileLock:
+def lock_journal(path: Path) -> filelock.BaseFileLock:
+    """Hold the lock of the journal at ``path`` (one editor at a time): raises
+    :class:`JournalInUseError` if another session holds it, :class:`JournalWriteError` if its
+    folder cannot be written."""
     lock = filelock.FileLock(str(_lock_path(path)), timeout=0)
     try:
         lock.acquire()
@@ -96,19 +102,13 @@ def journal_in_use(path) -> bool:
     if not _lock_path(path).exists():
         return False
     try:
-        lock = _acquire(path)
+        lock = lock_journal(path)
     except JournalInUseError:
         return True
     except MaskStudioError:
         return False
     lock.release()
     return False
-
-
-def _layer_meta(layer) -> dict:
-    d = {k: getattr(layer, k) for k in LAYER_FIELDS}
-    d["color"] = list(d["color"])
-    return d
 
 
 class Journal:
@@ -141,7 +141,7 @@ class Journal:
         except OSError as exc:
             raise JournalWriteError(f"cannot create the folder of the crash journal "
                                     f"'{path.parent}' ({exc.strerror or exc})") from None
-        lock = lock or _acquire(path)
+        lock = lock or lock_journal(path)
         base = {"token": getattr(doc, "save_token", None), "mixture":
                 str(Path(doc.clip.path).resolve()) if doc.clip.path else None,
                 "config": doc.config.to_dict()}
@@ -168,7 +168,7 @@ class Journal:
         """Go on recording into the journal at ``path`` that was just replayed onto ``doc``:
         its torn tail, if any, is cut off before the next record."""
         path = Path(path)
-        lock = lock or _acquire(path)
+        lock = lock or lock_journal(path)
         try:
             base, _, end = cls.scan(path)
         except BaseException:
@@ -186,6 +186,15 @@ class Journal:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+
+    def hand_over_lock(self) -> filelock.BaseFileLock | None:
+        """Give up this journal's lock without releasing it (a save to the same project
+        hands it to the next journal); :meth:`take_back_lock` if the save failed."""
+        lock, self._lock = self._lock, None
+        return lock
+
+    def take_back_lock(self, lock: filelock.BaseFileLock | None) -> None:
+        self._lock = lock
 
     def discard(self) -> None:
         """Remove the journal: its steps are in a save now, or the user discarded them."""
@@ -217,41 +226,42 @@ class Journal:
 
     def _record(self, doc, writes: list, full_uids=(), config: bool = False,
                 snapshot: bool = False) -> None:
-        header = {"layers": [_layer_meta(layer) for layer in doc.layers], "writes": [],
-                  "notes": doc.notes, "status": doc.status, "lead": list(doc.store.lead)}
+        state: DocumentState = doc.state()
+        writes_meta: list[dict[str, Any]] = []
+        header: dict[str, Any] = {
+            "layers": [layer.meta() for layer in state.layers], "writes": writes_meta,
+            "notes": state.notes, "status": state.status, "lead": list(state.lead)}
         if config:
-            header["config"] = doc.config.to_dict()
+            header["config"] = state.config.to_dict()
         chunks, offset = [], 0
-        index = {layer.uid: i for i, layer in enumerate(doc.layers)}
+        index = {layer.uid: i for i, layer in enumerate(state.layers)}
+        n_frames = state.config.n_frames(doc.clip.n_samples)
         full = []
         for uid in full_uids:  # whole layers: their stored tiles
-            for k, tile in doc.store.layer_tiles()[index[uid]].items():
-                t0 = k * doc.store.tile
-                w = min(doc.store.tile, doc.n_frames - t0)
+            for k, tile in state.tiles[index[uid]].items():
+                t0 = k * state.tile
+                w = min(state.tile, n_frames - t0)
                 full.append((uid, 0, t0, np.ascontiguousarray(tile[..., :w])))
         for uid, f0, t0, values in full + list(writes):
             data = np.ascontiguousarray(values, dtype=np.float32).tobytes()
-            header["writes"].append({"uid": uid, "f0": int(f0), "t0": int(t0),
+            writes_meta.append({"uid": uid, "f0": int(f0), "t0": int(t0),
                                      "shape": list(values.shape), "offset": offset})
             chunks.append(data)
             offset += len(data)
-        complex_masks = getattr(doc, "complex_masks", {})
         for uid in full_uids:  # a cIRM layer's complex mask travels with it
-            if uid in complex_masks:
-                data = np.ascontiguousarray(complex_masks[uid], dtype=np.complex64)
+            if uid in state.complex_masks:
+                cplx = np.ascontiguousarray(state.complex_masks[uid], dtype=np.complex64)
                 header.setdefault("complex", []).append(
-                    {"uid": uid, "shape": list(data.shape), "offset": offset})
-                chunks.append(data.tobytes())
-                offset += data.nbytes
+                    {"uid": uid, "shape": list(cplx.shape), "offset": offset})
+                chunks.append(cplx.tobytes())
+                offset += cplx.nbytes
         if snapshot:
             header["reset"] = True  # every stored tile is here: the ones it lacks are zeros
         self._append(header, b"".join(chunks))
         self._uids = set(index)
-        if self._end > self.compact_bytes and not snapshot:
-            snapshot = sum(t.nbytes for tiles in doc.store.layer_tiles()
-                           for t in tiles.values())
-            if self._end > self.compact_ratio * snapshot:
-                self.compact(doc)
+        if self._end > self.compact_bytes and not snapshot \
+                and self._end > self.compact_ratio * state.nbytes():
+            self.compact(doc)
 
     def compact(self, doc) -> None:
         """Rewrite the journal as its header and one snapshot record of ``doc`` (whose state
@@ -345,45 +355,52 @@ class Journal:
         return base, records
 
 
-def apply_record(doc, header: dict, payload: bytes) -> None:
-    """Bring ``doc`` to the state after one journal record."""
-    from maskstudio.dsp.stft import STFTConfig
-    from maskstudio.editing.document import Layer
+def config_from(d: dict) -> STFTConfig:
+    """The STFT grid of a journal's or project's ``config`` (JSON: the window a list)."""
+    d = dict(d)
+    if isinstance(d.get("window"), list):
+        d["window"] = tuple(d["window"])
+    return STFTConfig(**d)
 
+
+def advance(state: DocumentState, header: dict, payload: bytes, *,
+            n_samples: int) -> DocumentState:
+    """The state after one journal record, from ``state`` before it, for a mixture of
+    ``n_samples`` samples.  The record's values are written into the arrays of ``state``'s
+    tiles: pass a copy (:meth:`DocumentState.copy`) to keep it."""
+    config, complex_masks, lead = state.config, dict(state.complex_masks), state.lead
+    by_uid = {layer.uid: t for layer, t in zip(state.layers, state.tiles)}
     if "config" in header:
-        d = dict(header["config"])
-        if isinstance(d.get("window"), list):
-            d["window"] = tuple(d["window"])
-        cfg = STFTConfig(**d)
-        if cfg != doc.config:
-            doc.config = cfg
-            doc._make_grid(doc.store.lead)
-            doc.store.set_layer_tiles([{} for _ in doc.layers])
-            doc.complex_masks.clear()
-    tiles = {layer.uid: t for layer, t in zip(doc.layers, doc.store.layer_tiles())}
-    lead = tuple(header.get("lead", doc.store.lead))
-    if lead != doc.store.lead:  # per-channel masks loaded into an empty document
-        from maskstudio.editing.tiles import TiledMasks
-
-        doc.store = TiledMasks(doc.n_bins, doc.n_frames, tile=doc.store.tile, lead=lead)
-        doc._make_history()
-        tiles = {}
+        cfg = config_from(header["config"])
+        if cfg != config:  # a change of grid: every layer is in the record
+            config, by_uid = cfg, {}
+            complex_masks.clear()
+    if tuple(header.get("lead", lead)) != lead:  # per-channel masks loaded into no layers
+        lead, by_uid = tuple(header["lead"]), {}
     if header.get("reset"):  # a snapshot: every stored tile is in it
-        tiles = {}
-        doc.complex_masks.clear()
+        by_uid = {}
+        complex_masks.clear()
     layers = [Layer(**dict(meta, color=tuple(meta["color"]))) for meta in header["layers"]]
-    doc.layers = layers
-    doc.store.set_layer_tiles([tiles.get(layer.uid, {}) for layer in layers])
-    doc._next_uid = max([doc._next_uid] + [layer.uid + 1 for layer in layers])
-    doc.notes, doc.status = header.get("notes", doc.notes), header.get("status", doc.status)
+    store = TiledMasks(config.n_bins, config.n_frames(n_samples), tile=state.tile, lead=lead)
+    store.set_layer_tiles([by_uid.get(layer.uid, {}) for layer in layers])
     index = {layer.uid: i for i, layer in enumerate(layers)}
     for w in header["writes"]:
         if w["uid"] not in index:
             continue
         n = int(np.prod(w["shape"]))
         values = np.frombuffer(payload, np.float32, count=n, offset=w["offset"])
-        doc.store.write([index[w["uid"]]], w["f0"], w["t0"], values.reshape(w["shape"])[None])
+        store.write([index[w["uid"]]], w["f0"], w["t0"], values.reshape(w["shape"])[None])
     for c in header.get("complex", []):
         n = int(np.prod(c["shape"]))
-        doc.complex_masks[c["uid"]] = np.frombuffer(
+        complex_masks[c["uid"]] = np.frombuffer(
             payload, np.complex64, count=n, offset=c["offset"]).reshape(c["shape"]).copy()
+    return DocumentState(
+        config=config, layers=layers, tiles=store.layer_tiles(), residual=state.residual,
+        complex_masks=complex_masks, lead=lead, tile=state.tile,
+        notes=header.get("notes", state.notes), status=header.get("status", state.status),
+        next_uid=max([state.next_uid] + [layer.uid + 1 for layer in layers]))
+
+
+def apply_record(doc, header: dict, payload: bytes) -> None:
+    """Bring ``doc`` to the state after one journal record (:func:`advance`)."""
+    doc.load_state(advance(doc.state(), header, payload, n_samples=doc.clip.n_samples))

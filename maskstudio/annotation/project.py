@@ -24,16 +24,16 @@ from pathlib import Path
 import numpy as np
 
 from maskstudio.annotation.journal import (
-    LAYER_FIELDS,
     Journal,
     JournalInUseError,
     JournalWriteError,
-    apply_record,
+    advance,
+    config_from,
     journal_for,
     journal_in_use,
+    lock_journal,
     recovery_dir,
 )
-from maskstudio.dsp.stft import STFTConfig
 from maskstudio.errors import MaskStudioError
 from maskstudio.io.audiofile import atomic_write, load_audio
 
@@ -42,7 +42,6 @@ __all__ = ["PROJECT_VERSION", "MixtureMovedError", "Journal", "JournalInUseError
            "recovery_dir", "journal_for", "journal_in_use", "pending_recovery"]
 
 PROJECT_VERSION = 1
-_LAYER_FIELDS = LAYER_FIELDS
 
 
 class MixtureMovedError(MaskStudioError):
@@ -61,23 +60,6 @@ def file_checksum(path) -> str:
     return h.hexdigest()
 
 
-def _layer_meta(layer) -> dict:
-    d = {k: getattr(layer, k) for k in _LAYER_FIELDS}
-    d["color"] = list(d["color"])
-    return d
-
-
-def _config_dict(cfg: STFTConfig) -> dict:
-    return cfg.to_dict()
-
-
-def _config_from(d: dict) -> STFTConfig:
-    d = dict(d)
-    if isinstance(d.get("window"), list):
-        d["window"] = tuple(d["window"])
-    return STFTConfig(**d)
-
-
 # -- project files --------------------------------------------------------------------------
 def save_project(doc, path) -> Path:
     """Write ``doc`` to a ``.msproj`` atomically and start a fresh journal beside it."""
@@ -88,28 +70,28 @@ def save_project(doc, path) -> Path:
     if mix is None:
         raise MaskStudioError("this mixture has no file, so a project cannot refer to it")
     token = uuid.uuid4().hex
+    state = doc.state()
     meta = {
         "format_version": PROJECT_VERSION, "token": token,
         "mixture": os.path.relpath(mix, path.resolve().parent), "mixture_abs": str(mix),
         "checksum": file_checksum(mix), "samplerate": doc.samplerate,
         "n_samples": doc.clip.n_samples, "n_channels": doc.clip.n_channels,
-        "config": _config_dict(doc.config), "lead": list(doc.store.lead),
-        "tile": doc.store.tile, "layers": [_layer_meta(layer) for layer in doc.layers],
-        "residual": _layer_meta(doc.residual), "notes": doc.notes, "status": doc.status,
-        "next_uid": doc._next_uid,
+        "config": state.config.to_dict(), "lead": list(state.lead),
+        "tile": state.tile, "layers": [layer.meta() for layer in state.layers],
+        "residual": state.residual.meta(), "notes": state.notes, "status": state.status,
+        "next_uid": state.next_uid,
     }
     arrays = {}
-    for layer in doc.layers:  # cIRM layers keep their complex masks, by layer id
-        if layer.uid in doc.complex_masks:
-            arrays[f"complex_{layer.uid}"] = np.asarray(doc.complex_masks[layer.uid],
+    for layer in state.layers:  # cIRM layers keep their complex masks, by layer id
+        if layer.uid in state.complex_masks:
+            arrays[f"complex_{layer.uid}"] = np.asarray(state.complex_masks[layer.uid],
                                                         np.complex64)
-    for layer, tiles in zip(doc.layers, doc.store.layer_tiles()):
+    empty = (0,) + state.lead + (state.config.n_bins, state.tile)
+    for layer, tiles in zip(state.layers, state.tiles):
         keys = sorted(tiles)
         arrays[f"idx_{layer.uid}"] = np.array(keys, dtype=np.int64)
         arrays[f"tiles_{layer.uid}"] = (np.stack([tiles[k] for k in keys]) if keys else
-                                        np.zeros((0,) + doc.store.lead + (doc.n_bins,
-                                                                          doc.store.tile),
-                                                 np.float32))
+                                        np.zeros(empty, np.float32))
 
     def write(tmp):
         with open(tmp, "wb") as fh:
@@ -117,19 +99,16 @@ def save_project(doc, path) -> Path:
 
     old_journal = doc.journal
     jpath = Path(str(path) + ".journal")
-    if old_journal is not None and old_journal.path == jpath:
-        lock = old_journal._lock  # this document is the one editing that project
-        old_journal._lock = None
-    else:  # refuse before writing if another session edits that project
-        from maskstudio.annotation.journal import _acquire
-
-        lock = _acquire(jpath)
+    same = old_journal is not None and old_journal.path == jpath
+    # this document is the one editing that project: its lock goes to the next journal;
+    # otherwise refuse before writing if another session edits that project
+    lock = old_journal.hand_over_lock() if same else lock_journal(jpath)
     try:
         atomic_write(path, write, suffix=".msproj")
     except BaseException:
-        if old_journal is not None and old_journal.path == jpath:
-            old_journal._lock = lock
-        else:
+        if same:
+            old_journal.take_back_lock(lock)
+        elif lock is not None:
             lock.release()
         raise
     doc.project_path, doc.save_token, doc.modified = path, token, False
@@ -171,8 +150,7 @@ def load_project(path, *, mixture=None, use_journal: bool = False,
     ``use_journal`` the steps recorded after the last save are replayed (and the journal goes
     on); otherwise a fresh journal starts, unless ``start_journal`` is False (the caller first
     asks whether to recover)."""
-    from maskstudio.editing.document import Document, Layer
-    from maskstudio.editing.tiles import TiledMasks
+    from maskstudio.editing.document import Document
 
     path = Path(path)
     z, meta = _read_meta(path)  # every field checked; arrays checked as they are read
@@ -186,23 +164,13 @@ def load_project(path, *, mixture=None, use_journal: bool = False,
         if file_checksum(found) != meta["checksum"]:
             raise MixtureMovedError(f"'{found}' has changed since '{path.name}' was saved (its "
                                     f"checksum differs): locate the original", found)
-        doc = Document(load_audio(found), meta["config"])
-        tiles, complex_masks = z.masks_for(doc)  # each array checked against the grid
-        doc.store = TiledMasks(doc.n_bins, doc.n_frames, tile=meta["tile"], lead=meta["lead"])
-        doc._make_history()
-        doc.layers = [Layer(**m) for m in meta["layers"]]
-        doc.store.set_layer_tiles(tiles)
-        doc.complex_masks.update(complex_masks)  # cIRM layers' complex masks, by layer id
-        doc.residual = Layer(**meta["residual"])
-    doc.notes, doc.status = meta["notes"], meta["status"]
-    doc._next_uid = meta["next_uid"]
+        clip = load_audio(found)
+        doc = Document.from_state(clip, z.state_for(clip))  # each array checked on the grid
     doc.project_path, doc.save_token, doc.modified = path, meta["token"], False
     if not (use_journal or start_journal):
         return doc
     jpath = journal_for(doc)
-    from maskstudio.annotation.journal import _acquire
-
-    lock = _acquire(jpath)  # before reading it: another session may be writing it
+    lock = lock_journal(jpath)  # before reading it: another session may be writing it
     try:
         try:
             base, records, _ = (Journal.scan(jpath) if use_journal and jpath.exists()
@@ -238,42 +206,33 @@ def replay(doc, base: dict, records, journal_path) -> None:
     """Apply journal ``records`` (recorded on ``base``) to ``doc``, all or nothing: a journal
     recorded on another grid is replayed on that grid when ``doc`` has no layers yet (the
     default grid may have changed since), and refused otherwise; a record that cannot be
-    applied leaves ``doc`` exactly as it was and raises one :class:`MaskStudioError`."""
-    import copy
-
-    saved = {k: getattr(doc, k) for k in ("config", "store", "history", "spectrogram", "n_bins",
-                                          "n_frames", "notes", "status", "_next_uid")}
-    saved.update(layers=list(doc.layers), complex_masks=dict(doc.complex_masks))
-    doc.store = copy.deepcopy(doc.store)  # records write into it in place
-    doc._make_history()  # over the copy (a recovered document starts a new history)
+    applied leaves ``doc`` exactly as it was and raises one :class:`MaskStudioError`.  A
+    recovered document starts a new history."""
+    state = doc.state().copy()  # the records write into the copy; doc changes only at the end
     try:
         if isinstance(base.get("config"), dict):
-            cfg = _config_from(base["config"])
-            if cfg != doc.config:
-                if doc.layers:
+            cfg = config_from(base["config"])
+            if cfg != state.config:
+                if state.layers:
                     raise MaskStudioError(f"the journal '{journal_path}' was recorded on "
                                           f"{cfg.describe()}, not on this document's grid")
-                doc.config = cfg
-                doc._make_grid(doc.store.lead)
+                state.config = cfg
         for header, payload in records:
-            apply_record(doc, header, payload)
+            state = advance(state, header, payload, n_samples=doc.clip.n_samples)
     except BaseException as exc:
-        for k, v in saved.items():
-            setattr(doc, k, v)
         if isinstance(exc, MaskStudioError) or not isinstance(exc, Exception):
             raise
         raise MaskStudioError(f"the journal '{journal_path}' does not fit this file (it may "
                               f"belong to another file of the same name): {exc}") from None
+    doc.load_state(state)
 
 
 def recover(journal_path, doc) -> int:
     """Replay the journal at ``journal_path`` onto ``doc`` (opened on the same base) and go on
     recording into it; returns how many records were replayed.  All or nothing: on failure
     ``doc`` is as it was, and the journal is untouched."""
-    from maskstudio.annotation.journal import _acquire
-
     journal_path = Path(journal_path)
-    lock = _acquire(journal_path)
+    lock = lock_journal(journal_path)
     try:
         base, records, _ = Journal.scan(journal_path)
         if base.get("token") != getattr(doc, "save_token", None):

@@ -20,6 +20,7 @@ import numpy as np
 from maskstudio.checks import check_input_file, check_number
 from maskstudio.dsp.masks import check_mask
 from maskstudio.dsp.stft import STFTConfig
+from maskstudio.editing.state import STATUSES, DocumentState, Layer
 from maskstudio.errors import MaskStudioError, ParameterError
 from maskstudio.io.npy_header import READ_ERRORS, nbytes, read_member
 
@@ -122,8 +123,6 @@ def check_meta(meta, *, newest: int) -> dict:
     """``project.json``, field by field: a dict with every field checked and converted
     (``config`` an :class:`STFTConfig`, ``layers`` and ``residual`` Layer keyword dicts,
     ``lead`` a tuple).  Raises :class:`MaskStudioError` naming the first bad field."""
-    from maskstudio.annotation.dataset import STATUSES
-
     what = "project.json"
     if not isinstance(meta, dict):
         raise _Damaged(f"{what} is a JSON {type(meta).__name__}, not an object")
@@ -243,19 +242,26 @@ class ProjectArchive:
         return read_member(self.zf, self.members[key], _Damaged, what, max_bytes=max_bytes,
                            check=check)
 
-    def masks_for(self, doc) -> tuple:
-        """``(tiles, complex_masks)`` for ``doc`` (opened on the project's mixture and grid):
-        :meth:`layer_tiles` and :meth:`complex_masks`, after checking that the mixture is the
-        one ``project.json`` describes."""
-        clip = doc.clip
+    def state_for(self, clip) -> DocumentState:
+        """The project's :class:`~maskstudio.editing.state.DocumentState` on ``clip`` (its
+        mixture, opened): the layers' tiles and complex masks are read and checked against
+        the grid, after checking that the mixture is the one ``project.json`` describes."""
+        meta = self.meta
         with self._errors():
             for key, value in (("samplerate", clip.samplerate), ("n_samples", clip.n_samples),
                                ("n_channels", clip.n_channels)):
-                if self.meta.get(key, value) != value:
-                    raise _Damaged(f"project.json's {key} is {self.meta[key]} but the mixture's "
+                if meta.get(key, value) != value:
+                    raise _Damaged(f"project.json's {key} is {meta[key]} but the mixture's "
                                    f"is {value}")
-        return (self.layer_tiles(doc.n_bins, doc.n_frames, clip.n_channels),
-                self.complex_masks(doc.n_bins, doc.n_frames, clip.n_channels))
+        config = meta["config"]
+        n_bins, n_frames = config.n_bins, config.n_frames(clip.n_samples)
+        return DocumentState(
+            config=config, layers=[Layer(**m) for m in meta["layers"]],
+            tiles=self.layer_tiles(n_bins, n_frames, clip.n_channels),
+            residual=Layer(**meta["residual"]),
+            complex_masks=self.complex_masks(n_bins, n_frames, clip.n_channels),
+            lead=meta["lead"], tile=meta["tile"], notes=meta["notes"], status=meta["status"],
+            next_uid=meta["next_uid"])
 
     def layer_tiles(self, n_bins: int, n_frames: int, n_channels: int) -> list:
         """Every layer's ``{tile key: float32 tile}``, each array checked: keys whole and in

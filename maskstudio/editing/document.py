@@ -33,6 +33,13 @@ from maskstudio.editing.events import (
 from maskstudio.editing.history import Atom, History, Step
 from maskstudio.editing.palette import PALETTE, next_color
 from maskstudio.editing.spectrogram import SpectrogramImage
+from maskstudio.editing.state import (
+    RESIDUAL_COLOR,
+    STATUSES,
+    DocumentState,
+    Layer,
+    residual_layer,
+)
 from maskstudio.editing.tiles import TiledMasks
 from maskstudio.errors import MaskFileError, MaskStudioError, ParameterError
 from maskstudio.io.audiofile import (
@@ -45,14 +52,10 @@ from maskstudio.io.audiofile import (
 from maskstudio.io.export import ExportSet, check_source_name, output_targets, render, write_outputs
 from maskstudio.io.npz import load_masks, write_mask_file
 
-__all__ = ["Layer", "Document", "PALETTE", "GridMismatchError"]
+__all__ = ["Layer", "Document", "DocumentState", "PALETTE", "STATUSES", "RESIDUAL_COLOR",
+           "GridMismatchError"]
 
-RESIDUAL_COLOR = (220, 220, 220)
 _BLOCK = 2048  #: frames per block for whole-file operations
-
-
-#: An item's annotation statuses, in the order of work (datasets count items by them).
-STATUSES = ("to do", "in progress", "done", "skipped")
 
 
 class GridMismatchError(MaskFileError):
@@ -64,22 +67,6 @@ class GridMismatchError(MaskFileError):
         self.config = config
 
 
-@dataclasses.dataclass
-class Layer:
-    """How a source layer looks and where it came from (its values live in the store)."""
-
-    name: str
-    color: tuple = PALETTE[0]
-    opacity: float = 0.7
-    visible: bool = True
-    solo: bool = False
-    muted: bool = False
-    locked: bool = False
-    label: str = ""
-    uid: int = -1  #: stable identity (journal, projects); assigned by the document
-    provenance: dict = dataclasses.field(default_factory=lambda: {"kind": "painted"})
-
-
 class Document:
     """A mixture, its STFT grid, its source layers and their history."""
 
@@ -88,8 +75,7 @@ class Document:
         self.clip = clip
         self.config = config or STFTConfig.for_samplerate(clip.samplerate)
         self.layers: list[Layer] = []
-        self.residual = Layer("residual", RESIDUAL_COLOR, opacity=0.35, visible=False,
-                              provenance={"kind": "residual"})
+        self.residual = residual_layer()
         self.references: dict = {}  # name -> conformed stem [C, n], when stems were loaded
         #: one emitter per kind of change (masks, layers, history, spectrogram, item)
         self.events = DocumentEvents()
@@ -113,6 +99,49 @@ class Document:
             self.store.add_layer()
         self._make_history()
         self.spectrogram = SpectrogramImage(self.clip.samples, self.config, self.view_channel)
+
+    # -- state ----------------------------------------------------------------------------
+    def state(self) -> DocumentState:
+        """A snapshot of everything a project keeps of this document (see
+        :class:`~maskstudio.editing.state.DocumentState`): the layers are copies, the tile
+        arrays this document's own (:meth:`DocumentState.copy` to keep them as they are)."""
+        return DocumentState(
+            config=self.config, layers=[layer.copy() for layer in self.layers],
+            tiles=[dict(t) for t in self.store.layer_tiles()], residual=self.residual.copy(),
+            complex_masks=dict(self.complex_masks), lead=self.store.lead, tile=self.store.tile,
+            notes=self.notes, status=self.status, next_uid=self._next_uid)
+
+    @classmethod
+    def from_state(cls, clip: AudioClip, state: DocumentState, *,
+                   view_channel="mid") -> Document:
+        """A document of ``clip`` in ``state`` (a project being opened), with no history."""
+        doc = cls(clip, state.config, view_channel=view_channel)
+        doc.load_state(state)
+        doc.modified = False
+        return doc
+
+    def load_state(self, state: DocumentState) -> None:
+        """Become ``state`` (a journal replayed, a project loaded): the grid is rebuilt if it
+        differs, the history starts afresh, and views are told everything changed.  The tile
+        arrays become this document's own; the session (file, journal, stems) stays."""
+        regrid = state.config != self.config
+        if regrid:
+            self.config = state.config
+            self.n_bins = self.config.n_bins
+            self.n_frames = self.config.n_frames(self.clip.n_samples)
+            self.spectrogram = SpectrogramImage(self.clip.samples, self.config,
+                                                self.view_channel)
+        self.store = TiledMasks(self.n_bins, self.n_frames, tile=state.tile, lead=state.lead)
+        self.store.set_layer_tiles(state.tiles)
+        self.layers = [layer.copy() for layer in state.layers]
+        self.residual = state.residual.copy()
+        self.complex_masks = dict(state.complex_masks)
+        self.notes, self.status = state.notes, state.status
+        self._next_uid = max([state.next_uid] + [layer.uid + 1 for layer in self.layers])
+        self._make_history()
+        if regrid:
+            self.events.spectrogram.emit(SpectrogramChanged())
+        self.events.whole(self.n_bins, self.n_frames)
 
     def close(self) -> None:
         """Stop journaling (the journal stays on disk for recovery; its lock is released)."""
@@ -352,7 +381,7 @@ class Document:
     def mixture_db(self, box: Box) -> np.ndarray:
         """Level of the mixture in dB full scale over a box, channels pooled by power."""
         S = stft_frames(self.clip.samples, box.t0, box.t1, **self.config.kwargs())
-        S = S[:, box.f0:box.f1] / np.float32(self.spectrogram._ref)
+        S = S[:, box.f0:box.f1] / np.float32(self.spectrogram.reference)
         return magnitude_db(S, channel_axis=0)
 
     # -- edits ----------------------------------------------------------------------------

@@ -27,6 +27,8 @@ import dataclasses
 import numpy as np
 
 from maskstudio.editing.history import Atom, Step
+from maskstudio.editing.palette import PALETTE
+from maskstudio.editing.state import Layer
 from maskstudio.editing.tiles import TiledMasks
 from maskstudio.errors import MaskFileError, ParameterError
 from maskstudio.io.export import check_source_name
@@ -135,8 +137,6 @@ def load_layers(doc, names, data: np.ndarray, provenance: dict, label: str, *,
     """Load masks ``data [N, (C,) F, T]`` named ``names`` into ``doc`` (see the module's
     description of ``mode``) as one undoable, journaled step.  Everything is checked and
     computed before anything changes."""
-    from maskstudio.editing.document import PALETTE, Layer
-
     if mode not in LOAD_MODES:
         raise ParameterError(f"unknown load mode {mode!r}: choose {', '.join(LOAD_MODES)}")
     names = list(names)
@@ -161,8 +161,7 @@ def load_layers(doc, names, data: np.ndarray, provenance: dict, label: str, *,
             raise MaskFileError("these masks have one mask per channel, but the open layers "
                                 "are shared by all channels: load them into a new window, or "
                                 "average the channels")
-        doc.store = TiledMasks(doc.n_bins, doc.n_frames, lead=mags.shape[1:2])
-        doc._make_history()
+        doc.load_state(dataclasses.replace(doc.state(), lead=mags.shape[1:2]))
     lead, F, T = doc.store.lead, doc.n_bins, doc.n_frames
     shape = (len(names),) + lead + (F, T)
     mags = np.broadcast_to(mags[:, None] if mags.ndim == 3 and lead else mags, shape)

@@ -96,6 +96,11 @@ class SpectrogramImage:
         self._ref = float(self._win.sum()) / 2  # a full-scale sine peaks at 0 dB
         self._lock = threading.Lock()
 
+    @property
+    def reference(self) -> float:
+        """The magnitude that reads as 0 dB: a full-scale sine's peak."""
+        return self._ref
+
     def segment(self, start: int, stop: int) -> np.ndarray:
         """The viewed signal over samples ``[start, stop)``, zero outside the file."""
         out = np.zeros(stop - start, dtype=np.float32)
