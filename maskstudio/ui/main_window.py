@@ -14,6 +14,7 @@ from maskstudio.editing.spectrogram import FREQ_SCALES
 from maskstudio.io.audiofile import load_audio
 from maskstudio.ui.active_layer import ActiveLayer
 from maskstudio.ui.bridge import Subscriptions
+from maskstudio.ui.controller import Shell
 from maskstudio.ui.datasets import DatasetMixin
 from maskstudio.ui.dialogs import (
     AUDIO_FILTER,
@@ -25,7 +26,7 @@ from maskstudio.ui.dialogs import (
 from maskstudio.ui.icons import tool_icon
 from maskstudio.ui.mask_sources import MaskSourcesMixin
 from maskstudio.ui.panels import LayersPanel, LevelsPanel, OptionsBar
-from maskstudio.ui.playback import PlaybackMixin
+from maskstudio.ui.playback import PlaybackController
 from maskstudio.ui.projects import ProjectsMixin
 from maskstudio.ui.scores_panel import MetricsPanel
 from maskstudio.ui.spectrogram_view import COLORMAPS, SpectrogramView
@@ -39,8 +40,7 @@ TOOL_KEYS = [("brush", "B", "Brush"), ("eraser", "E", "Eraser"), ("rect", "R", "
              ("lasso", "L", "Lasso"), ("pan", "H", "Pan")]
 
 
-class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
-                 QtWidgets.QMainWindow):
+class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, Shell):
     firstSpectrogram = QtCore.Signal()
 
     def __init__(self, settings: QtCore.QSettings | None = None):
@@ -82,7 +82,7 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         self.docks = [dock, ldock, mdock]
         self.resizeDocks([dock], [PANEL_WIDTH], QtCore.Qt.Orientation.Horizontal)
         self.options = OptionsBar(self)
-        self._init_playback()
+        self.playback = PlaybackController(self)
         self.status_label = QtWidgets.QLabel("Open an audio file: File > Open (Ctrl+O), "
                                              "or drop one here")
         self.statusBar().addWidget(self.status_label, 1)
@@ -136,11 +136,8 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
                      "Ctrl+Shift+M", m)
         self._action("&Threshold…", self.threshold_dialog, "T", m)
         m.addSeparator()
-        self._action("Audio &output…", self.devices_dialog, None, m)
-
-        m = mb.addMenu("&Play")
-        self.act_play = self._action("&Play / pause", self.toggle_play, "Space", m)
-        self._action("&Stop (or clear the selection)", self.stop_or_clear, "Esc", m)
+        self.playback.fill_edit_menu(m)
+        self.playback.fill_play_menu(mb.addMenu("&Play"))
 
         m = mb.addMenu("&Tools")
         self.tool_group = QtGui.QActionGroup(self)
@@ -196,7 +193,6 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         self.layers.add_button.clicked.connect(self.new_layer)
         self.layers.remove_button.clicked.connect(self.delete_layer)
         self.options.changed.connect(self._options_changed)
-        self._connect_playback()
         self.levels.rangeChanged.connect(self._levels_dragged)
         self.view.rendered.connect(self._rendered)
         self.metrics.differenceChanged.connect(self.view.set_difference)
@@ -299,10 +295,7 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         return run_task(self, f"Opening {path.name}…", load, self._offer_recovery)
 
     def set_document(self, doc: Document) -> None:
-        self.play_cursor = 0.0  # nothing of the previous file carries over: time, selection
-        self.stop_playback()
-        self._resume_at = None
-        self.transport.time_label.setText("  0:00.00")
+        self.playback.set_document(doc)  # nothing of the previous file carries over
         if self._fill_task is not None:
             self._fill_task.cancel()
         if self.doc is not None and self.doc is not doc:
@@ -350,7 +343,6 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
 
     # -- document events ------------------------------------------------------------------------
     def _layers_changed(self, event: LayersChanged) -> None:
-        self._update_heard()  # solo and mute change what "all but muted" means
         self._history_changed(event)
 
     def _history_changed(self, event: object) -> None:
@@ -398,7 +390,6 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         self.active.set(index)
 
     def _active_changed(self) -> None:
-        self._update_heard()
         if self.view.sounds_like:
             self.view.render()
 
@@ -560,7 +551,7 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         if not default and self.doc.clip.path is not None:
             default = str(self.doc.clip.path.parent / f"{self.doc.clip.path.stem}-separated")
         dialog = ExportDialog(self, folder=str(default),
-                              phase=self.transport.phase.currentText(),
+                              phase=self.playback.phase,
                               fmt=self._default_format(),
                               active=self.doc.layers[self.layers.active].name)
         if dialog.exec() != QtWidgets.QDialog.DialogCode.Accepted:
@@ -641,7 +632,7 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, PlaybackMixin,
         if self._fill_task is not None:
             self._fill_task.cancel()
         self.metrics.shutdown()
-        self.stop_playback()
+        self.playback.stop()
         self.save_settings()
         if self.doc is not None:
             self.release_document(self.doc)  # journal kept for recovery, or discarded

@@ -9,7 +9,7 @@ a :class:`Failure` that carries the exception itself (callers tell failures apar
 Every failure of a user action ends in one error dialog (:func:`report_failure`): the message of
 a :class:`MaskStudioError`, a line naming the path for an ``OSError`` (a read-only folder, a
 full disk), and for a bug a line pointing to its crash log, where the traceback was written
-(:mod:`maskstudio.reporting`).  ``guard`` in the controllers, :class:`Task` here and the exception
+(:mod:`maskstudio.reporting`).  :func:`guard`, :class:`Task` here and the exception
 hook (:func:`install_excepthook`, for slots that raise) all go through it.
 """
 
@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from pyqtgraph.Qt import isQObjectAlive
 from PySide6 import QtCore, QtWidgets
@@ -28,8 +28,11 @@ from PySide6 import QtCore, QtWidgets
 from maskstudio.errors import Cancelled
 from maskstudio.reporting import describe_failure
 
-__all__ = ["Task", "Failure", "Progress", "run_task", "show_error", "report_failure",
+__all__ = ["Task", "Failure", "Progress", "run_task", "show_error", "report_failure", "guard",
            "install_excepthook", "active_tasks"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 #: what a task's function is given: ``progress(done, total)``, which raises
 #: :class:`~maskstudio.errors.Cancelled` once the user has pressed Cancel
@@ -75,6 +78,17 @@ def report_failure(parent: QtWidgets.QWidget | None, exc: BaseException, *, pref
     message, _ = describe_failure(exc)
     show_error(parent, prefix + message)
     return message
+
+
+def guard(parent: QtWidgets.QWidget | None, fn: Callable[P, T], *args: P.args,
+          **kwargs: P.kwargs) -> T | None:
+    """``fn(*args, **kwargs)``, or None after showing its failure over ``parent`` (any
+    failure: a bug's dialog says where its traceback was written)."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - every failed action gets its dialog
+        report_failure(parent, exc)
+    return None
 
 
 def install_excepthook(window: QtWidgets.QWidget) -> None:

@@ -36,14 +36,14 @@ def test_a_click_with_the_brush_paints_one_dab_and_leaves_the_play_cursor(window
     doc, view = window.doc, window.view
     window.new_layer()
     steps = len(doc.history)
-    window.play_cursor = 0.0
+    window.playback.play_cursor = 0.0
     _click(view, 1.0, 2000.0)
     f, t = _grid(view, 1.0, 2000.0)
     mask = doc.store.dense(0)
     assert mask[f, t] > 0.9  # a dab under the click
     assert 0 < np.count_nonzero(mask) < mask.size // 50  # a dab, not a fill
     assert len(doc.history) == steps + 1 and doc.history.undo_label == "brush"
-    assert window.play_cursor == 0.0  # the click painted; it did not seek
+    assert window.playback.play_cursor == 0.0  # the click painted; it did not seek
     window.set_tool("eraser")
     _click(view, 1.0, 2000.0)
     assert doc.store.dense(0)[f, t] == 0 and len(doc.history) == steps + 2
@@ -58,13 +58,13 @@ def test_the_play_cursor_moves_on_the_ruler_the_waveform_and_with_shift(window):
     ruler = view.plot.getAxis("bottom").sceneBoundingRect()
     x = view.vb.mapViewToScene(QtCore.QPointF(1.25, 0)).x()
     _click(view, 0, 0, where=_scene_to_widget(view, QtCore.QPointF(x, ruler.center().y())))
-    assert window.play_cursor == pytest.approx(1.25, abs=0.02)
+    assert window.playback.play_cursor == pytest.approx(1.25, abs=0.02)
     wave = view.wave.sceneBoundingRect()
     x = view.vb.mapViewToScene(QtCore.QPointF(0.5, 0)).x()
     _click(view, 0, 0, where=_scene_to_widget(view, QtCore.QPointF(x, wave.center().y())))
-    assert window.play_cursor == pytest.approx(0.5, abs=0.02)
+    assert window.playback.play_cursor == pytest.approx(0.5, abs=0.02)
     _click(view, 1.75, 3000.0, modifiers=QtCore.Qt.KeyboardModifier.ShiftModifier)
-    assert window.play_cursor == pytest.approx(1.75, abs=0.02)
+    assert window.playback.play_cursor == pytest.approx(1.75, abs=0.02)
     assert len(doc.history) == steps and not doc.store.dense(0).any()  # seeking paints nothing
 
 

@@ -165,14 +165,15 @@ def test_a_new_file_starts_without_the_old_selection_and_play_position(window, o
     doc, view = window.doc, window.view
     view.set_selection(rectangle(10, 40, 10, 60, n_bins=doc.n_bins, n_frames=doc.n_frames))
     assert not view.sel_item.path().isEmpty()
-    window.play_cursor = 1.5
-    window.playheads.set_seconds(1.5)
-    window.transport.time_label.setText("  0:01.50")
+    window.playback.play_cursor = 1.5
+    window.playback.playheads.set_seconds(1.5)
+    window.playback.transport.time_label.setText("  0:01.50")
     window.open_path(other_file, config=GRID, wait=True)
     assert window.doc.clip.path == other_file
     assert view.selection is None and view.sel_item.path().isEmpty()
-    assert window.play_cursor == 0.0 and window.transport.time_label.text().strip() == "0:00.00"
-    assert all(line.value() == 0.0 for line in window.playheads.lines)
+    assert window.playback.play_cursor == 0.0
+    assert window.playback.transport.time_label.text().strip() == "0:00.00"
+    assert all(line.value() == 0.0 for line in window.playback.playheads.lines)
 
 
 def test_discard_then_an_open_that_fails_keeps_the_document_protected(window, monkeypatch,

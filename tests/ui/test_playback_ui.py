@@ -10,29 +10,29 @@ from maskstudio.dsp.phase import resynthesize
 
 def _with_null_backend(window):
     backend = NullBackend()
-    window.backend_factory = lambda: backend
-    window.player_threaded = False
+    window.playback.backend_factory = lambda: backend
+    window.playback.player_threaded = False
     return backend
 
 
 def test_space_plays_and_pauses_and_the_playhead_follows(window, qtbot):
     backend = _with_null_backend(window)
     qtbot.keyClick(window, QtCore.Qt.Key.Key_Space)
-    assert window.playing and backend.samplerate == window.doc.samplerate
+    assert window.playback.playing and backend.samplerate == window.doc.samplerate
     backend.advance(8000)
-    window._tick()
-    line = window.playheads.lines[0]
+    window.playback.tick()
+    line = window.playback.playheads.lines[0]
     assert line.isVisible() and abs(line.value() - 8000 / window.doc.samplerate) < 1e-6
-    assert "0:00.50" in window.transport.time_label.text()
+    assert "0:00.50" in window.playback.transport.time_label.text()
     qtbot.keyClick(window, QtCore.Qt.Key.Key_Space)  # pause
-    assert not window.playing and window._resume_at == 8000
+    assert not window.playback.playing and window.playback.resume_at == 8000
     qtbot.keyClick(window, QtCore.Qt.Key.Key_Space)  # resume where it paused
     backend.played.clear()
     backend.advance(1000)
     np.testing.assert_allclose(backend.recording()[:, 0], window.doc.clip.samples[0, 8000:9000],
                                atol=1e-6)
     qtbot.keyClick(window, QtCore.Qt.Key.Key_Escape)
-    assert not window.playing and window._resume_at is None
+    assert not window.playback.playing and window.playback.resume_at is None
 
 
 def test_switching_layers_while_playing_changes_the_next_block(window, qtbot, mixture_files):
@@ -43,24 +43,24 @@ def test_switching_layers_while_playing_changes_the_next_block(window, qtbot, mi
     offline = resynthesize(doc.clip.samples, np.stack([doc.store.dense(i) for i in range(2)]),
                            doc.config)
     backend = _with_null_backend(window)
-    window.transport.heard.setCurrentIndex(1)  # the active layer: voice
-    window.toggle_play()
+    window.playback.transport.heard.setCurrentIndex(1)  # the active layer: voice
+    window.playback.toggle_play()
     backend.advance(4096)
-    rendered = window.player.renderer.position
-    window.transport.heard.setCurrentIndex(2)  # the residual
+    rendered = window.playback.player.renderer.position
+    window.playback.transport.heard.setCurrentIndex(2)  # the residual
     backend.advance(doc.clip.n_samples)
     out = backend.recording()[:, 0]
     np.testing.assert_allclose(out[:rendered], offline[0, 0, :rendered], atol=1e-6)
     later = rendered + doc.config.n_fft + 16 * doc.config.hop_length
     np.testing.assert_allclose(out[later:], offline[2, 0, later:out.size], atol=1e-6)
-    assert window.player.underruns == 0
+    assert window.playback.player.underruns == 0
 
 
 def test_an_edit_while_playing_is_heard_in_the_next_chunk(window, qtbot):
     backend = _with_null_backend(window)
     window.new_layer()
-    window.transport.heard.setCurrentIndex(1)  # the (empty) active layer: silence
-    window.toggle_play()
+    window.playback.transport.heard.setCurrentIndex(1)  # the (empty) active layer: silence
+    window.playback.toggle_play()
     backend.advance(2048)
     assert not backend.recording().any()
     doc = window.doc
@@ -68,13 +68,13 @@ def test_an_edit_while_playing_is_heard_in_the_next_chunk(window, qtbot):
 
     doc.fill(0, rectangle(0, doc.n_bins, 0, doc.n_frames, n_bins=doc.n_bins,
                           n_frames=doc.n_frames))
-    rendered = window.player.renderer.position
+    rendered = window.playback.player.renderer.position
     backend.played.clear()
     backend.advance(rendered + 20000)
     out = backend.recording()[:, 0]
     # what was rendered before the edit stays as it was; the next chunk carries the edit
     # (the time this takes in real playback is measured by benchmarks/bench_playback.py)
-    chunk = window.player.renderer.chunk * doc.config.hop_length
+    chunk = window.playback.player.renderer.chunk * doc.config.hop_length
     assert not out[:max(0, rendered - doc.config.n_fft)].any()
     assert np.abs(out[rendered + chunk:rendered + 2 * chunk]).max() > 0.05
 
@@ -82,21 +82,21 @@ def test_an_edit_while_playing_is_heard_in_the_next_chunk(window, qtbot):
 def test_no_device_and_a_failing_device_leave_the_editor_working(window, qtbot):
     def no_device():
         raise AudioUnavailable("playback needs the PortAudio library, which was not found")
-    window.backend_factory = no_device
-    window.toggle_play()
+    window.playback.backend_factory = no_device
+    window.playback.toggle_play()
     qtbot.waitUntil(lambda: window.findChild(QtWidgets.QMessageBox, "errorDialog") is not None)
     assert "PortAudio" in window.findChild(QtWidgets.QMessageBox, "errorDialog").text()
-    assert not window.playing
+    assert not window.playback.playing
     window.findChild(QtWidgets.QMessageBox, "errorDialog").close()
     window.findChild(QtWidgets.QMessageBox, "errorDialog").setObjectName("seen")
     backend = _with_null_backend(window)
-    window.player = None
-    window.toggle_play()
+    window.playback.player = None
+    window.playback.toggle_play()
     backend.advance(1024)
     backend.error = "the output device stopped while playing"
-    window._tick()
+    window.playback.tick()
     qtbot.waitUntil(lambda: window.findChild(QtWidgets.QMessageBox, "errorDialog") is not None)
     assert "stopped" in window.findChild(QtWidgets.QMessageBox, "errorDialog").text()
-    assert not window.playing
+    assert not window.playback.playing
     window.new_layer()  # still editing
     assert len(window.doc.layers) == 1
