@@ -24,7 +24,7 @@ from maskstudio.ui.dialogs import (
     ThresholdDialog,
 )
 from maskstudio.ui.icons import tool_icon
-from maskstudio.ui.mask_sources import MaskSourcesMixin
+from maskstudio.ui.mask_sources import MaskSourcesController
 from maskstudio.ui.panels import LayersPanel, LevelsPanel, OptionsBar
 from maskstudio.ui.playback import PlaybackController
 from maskstudio.ui.projects import ProjectsMixin
@@ -40,7 +40,7 @@ TOOL_KEYS = [("brush", "B", "Brush"), ("eraser", "E", "Eraser"), ("rect", "R", "
              ("lasso", "L", "Lasso"), ("pan", "H", "Pan")]
 
 
-class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, Shell):
+class MainWindow(DatasetMixin, ProjectsMixin, Shell):
     firstSpectrogram = QtCore.Signal()
 
     def __init__(self, settings: QtCore.QSettings | None = None):
@@ -83,6 +83,7 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, Shell):
         self.resizeDocks([dock], [PANEL_WIDTH], QtCore.Qt.Orientation.Horizontal)
         self.options = OptionsBar(self)
         self.playback = PlaybackController(self)
+        self.mask_sources = MaskSourcesController(self)
         self.status_label = QtWidgets.QLabel("Open an audio file: File > Open (Ctrl+O), "
                                              "or drop one here")
         self.statusBar().addWidget(self.status_label, 1)
@@ -175,10 +176,7 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, Shell):
         self._action("&New layer", self.new_layer, "Ctrl+N", m)
         self._action("&Delete layer", self.delete_layer, None, m)
         m.addSeparator()
-        self._action("&Oracle from stems…", self.oracle_dialog, None, m)
-        self._action("&Load model masks…", self.load_masks_dialog, None, m)
-        sep = m.addMenu("&Separate")
-        sep.aboutToShow.connect(lambda: self._fill_separators(sep))
+        self.mask_sources.fill_masks_menu(m)
 
         m = mb.addMenu("&Help")
         self._action("&Keyboard shortcuts", lambda: ShortcutsDialog(self).exec(), "F1", m)
@@ -620,7 +618,7 @@ class MainWindow(DatasetMixin, ProjectsMixin, MaskSourcesMixin, Shell):
             if url.isLocalFile():
                 path = Path(url.toLocalFile())
                 if path.suffix.lower() in (".npz", ".npy") and self.doc is not None:
-                    self.load_masks(path)
+                    self.mask_sources.load_masks(path)
                 else:
                     self.open_path(path)
                 break

@@ -224,7 +224,7 @@ def test_a_threshold_on_the_whole_file_can_be_refused(window, qtbot):
 
 @pytest.mark.parametrize("size", [(1100, 700), (1600, 1000)])
 def test_the_spectrogram_keeps_most_of_the_width(window, qtbot, mixture_files, size):
-    window.compute_oracle("wiener", {"voice": mixture_files["voice"],
+    window.mask_sources.compute_oracle("wiener", {"voice": mixture_files["voice"],
                                      "drums": mixture_files["drums"]})
     qtbot.waitUntil(lambda: len(window.doc.layers) == 2, timeout=10000)
     for _ in range(2):

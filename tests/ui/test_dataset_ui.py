@@ -148,7 +148,7 @@ def test_the_label_vocabulary_names_layers_in_every_item(open_window, dataset, q
 def test_live_scores_follow_edits_and_the_difference_view(window, qtbot, mixture_files):
     metrics = window.metrics
     assert metrics.kind.currentText() == "irm"
-    window.compute_oracle("wiener", {"voice": mixture_files["voice"],
+    window.mask_sources.compute_oracle("wiener", {"voice": mixture_files["voice"],
                                      "drums": mixture_files["drums"]})
     qtbot.waitUntil(lambda: metrics.kind.currentText() == "wiener", timeout=10000)
     qtbot.waitUntil(lambda: "sdr" in metrics.scores.get("voice", {})

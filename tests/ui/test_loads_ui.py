@@ -52,7 +52,7 @@ def _same(doc, state):
 
 def _oracle(window, qtbot, files, kind="wiener"):
     steps = len(window.doc.history)
-    window.compute_oracle(kind, {"voice": files["voice"], "drums": files["drums"]})
+    window.mask_sources.compute_oracle(kind, {"voice": files["voice"], "drums": files["drums"]})
     qtbot.waitUntil(lambda: active_tasks() <= 1 and (len(window.doc.history) > steps or
                     "not loaded" in window.statusBar().currentMessage()), timeout=10000)
 
@@ -111,11 +111,11 @@ def test_model_masks_loaded_twice_replace_by_default(window, answer, tmp_path):
              hop_length=128, samplerate=SR)
     window.new_layer()  # a painted layer: the first load already meets something
     answer("add")
-    assert window.load_masks(tmp_path / "model.npz") == [1, 2]
+    assert window.mask_sources.load_masks(tmp_path / "model.npz") == [1, 2]
     answer.seen.clear()
     steps = len(doc.history)
     answer("replace")
-    assert window.load_masks(tmp_path / "model.npz") == [1, 2]
+    assert window.mask_sources.load_masks(tmp_path / "model.npz") == [1, 2]
     assert answer.seen == ["replace"] and len(doc.history) == steps + 1
     assert [la.name for la in doc.layers] == ["source1", "voice", "drums"]
     np.testing.assert_allclose(doc.store.dense(1), m[0], atol=1e-7)
@@ -126,11 +126,11 @@ def test_a_bare_npy_loads_on_the_view_s_grid(window, answer, tmp_path, qtbot):
     doc = window.doc
     m = np.full((doc.n_bins, doc.n_frames), 0.4, np.float32)
     np.save(tmp_path / "voice.npy", m)
-    assert window.load_masks(tmp_path / "voice.npy") == [0]
+    assert window.mask_sources.load_masks(tmp_path / "voice.npy") == [0]
     assert doc.layers[0].name == "voice"
     np.testing.assert_array_equal(doc.store.dense(0), m)
     np.save(tmp_path / "upside.npy", m.T)
-    assert window.load_masks(tmp_path / "upside.npy") is None
+    assert window.mask_sources.load_masks(tmp_path / "upside.npy") is None
     qtbot.waitUntil(lambda: window.findChild(QtWidgets.QMessageBox, "errorDialog") is not None)
     assert "transpose" in window.findChild(QtWidgets.QMessageBox, "errorDialog").text()
     assert len(doc.layers) == 1
@@ -148,8 +148,8 @@ def test_an_npz_on_another_grid_offers_to_switch_the_grid_and_load(window, tmp_p
     def confirm(message, config):
         asked.append((message, config))
         return switch
-    window.confirm_switch_grid = confirm
-    got = window.load_masks(tmp_path / "big.npz")
+    window.mask_sources.confirm_switch_grid = confirm
+    got = window.mask_sources.load_masks(tmp_path / "big.npz")
     assert len(asked) == 1 and asked[0][1] == other and "n_fft=1024" in asked[0][0]
     if switch:
         assert got == [0] and doc.config == other

@@ -36,7 +36,7 @@ def test_space_plays_and_pauses_and_the_playhead_follows(window, qtbot):
 
 
 def test_switching_layers_while_playing_changes_the_next_block(window, qtbot, mixture_files):
-    window.compute_oracle("wiener", {"voice": mixture_files["voice"],
+    window.mask_sources.compute_oracle("wiener", {"voice": mixture_files["voice"],
                                      "drums": mixture_files["drums"]})
     qtbot.waitUntil(lambda: len(window.doc.layers) == 2, timeout=10000)
     doc = window.doc

@@ -150,7 +150,7 @@ def test_threshold_gives_the_expected_binary_mask(window, qtbot, mixture_files):
 
 
 def test_oracle_layers_sum_to_one(window, qtbot, mixture_files):
-    task = window.compute_oracle("wiener", {"voice": mixture_files["voice"],
+    task = window.mask_sources.compute_oracle("wiener", {"voice": mixture_files["voice"],
                                             "drums": mixture_files["drums"]})
     qtbot.waitUntil(lambda: len(window.doc.layers) == 2, timeout=10000)
     assert task is not None
@@ -168,7 +168,7 @@ def test_model_masks_of_the_wrong_shape_are_refused_with_a_message(window, qtbot
     bad = tmp_path / "model.npz"
     np.savez(bad, masks=np.zeros((1, 257, 99), np.float32), n_fft=512, hop_length=128,
              samplerate=16000)
-    assert window.load_masks(bad) is None
+    assert window.mask_sources.load_masks(bad) is None
     qtbot.waitUntil(lambda: window.findChild(QtWidgets.QMessageBox, "errorDialog") is not None)
     box = window.findChild(QtWidgets.QMessageBox, "errorDialog")
     assert "shape" in box.text() and "257" in box.text()
@@ -177,7 +177,7 @@ def test_model_masks_of_the_wrong_shape_are_refused_with_a_message(window, qtbot
     T = window.doc.n_frames
     np.savez(good, masks=np.full((1, 257, T), 0.5, np.float32), names=np.array(["model"]),
              n_fft=512, hop_length=128, samplerate=16000)
-    assert window.load_masks(good) == [0]
+    assert window.mask_sources.load_masks(good) == [0]
 
 
 def test_export_writes_files_that_sum_to_the_mixture(window, qtbot, tmp_path, mixture_files):
@@ -340,7 +340,7 @@ def test_unsaved_edits_are_offered_back_after_a_crash(window, qtbot, mixture_fil
 
 def test_separators_from_the_masks_menu_and_the_hint_loop(window, qtbot):
     doc = window.doc
-    window.separate("hpss")
+    window.mask_sources.separate("hpss")
     qtbot.waitUntil(lambda: len(doc.layers) == 2, timeout=20000)
     assert [la.name for la in doc.layers] == ["harmonic", "percussive"]
     assert doc.layers[0].provenance["kind"] == "separator"
@@ -349,7 +349,7 @@ def test_separators_from_the_masks_menu_and_the_hint_loop(window, qtbot):
     # the layers become hints for NMF: one undoable step that rewrites them
     before = doc.store.dense(0).copy()
     steps = len(doc.history)
-    window.separate("nmf")
+    window.mask_sources.separate("nmf")
     qtbot.waitUntil(lambda: len(doc.history) == steps + 1, timeout=30000)
     assert doc.history.undo_label == "separate (nmf)"
     assert not np.array_equal(doc.store.dense(0), before)
