@@ -1,38 +1,25 @@
-"""The time-frequency grid: the STFT's settings (:class:`STFTConfig`), its windows and frame count.
+"""The time-frequency grid: the STFT's settings (:class:`STFTConfig`), frame counts, layout.
 
-Everything that decides where a mask's bins and frames fall is here, checked once when a
-:class:`STFTConfig` is made; the transforms themselves (:mod:`maskstudio.dsp.stft`) take a config
-and trust it.  Names and defaults are librosa's (``n_fft``, ``hop_length``, ``win_length``,
-``window``, ``center``), so masks made here fit librosa's spectrograms and the other way round.
+What decides where a mask's bins and frames fall is here (the windows themselves are in
+:mod:`maskstudio.dsp.windows`), checked once when an :class:`STFTConfig` is made; the
+transforms (:mod:`maskstudio.dsp.stft`) take a config and trust it.  Names and defaults are
+librosa's (``n_fft``, ``hop_length``, ``win_length``, ``window``, ``center``), so masks made
+here fit librosa's spectrograms and the other way round.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any, TypedDict
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from maskstudio.checks import check_number
+from maskstudio.dsp.windows import MAX_N_FFT, WindowSpec, check_window, get_window
 from maskstudio.errors import ParameterError
 
-__all__ = [
-    "STFTConfig",
-    "STFTKwargs",
-    "WindowSpec",
-    "check_window",
-    "get_window",
-    "n_frames_for",
-    "MAX_N_FFT",
-    "WINDOW_SECONDS",
-]
-
-#: A window as scipy takes it: a name, a ``(name, parameter, ...)`` tuple or a Kaiser beta.
-WindowSpec = str | tuple | float
-
-#: The largest FFT accepted: over 20 s at 48 kHz, far beyond any analysis.
-MAX_N_FFT = 1 << 20
+__all__ = ["STFTConfig", "STFTKwargs", "n_frames_for", "frame_major", "WINDOW_SECONDS"]
 
 #: The analysis window, in seconds, that :meth:`STFTConfig.for_samplerate` aims at: librosa's
 #: n_fft=2048 at 44.1 kHz (46.4 ms), the usual choice for music.
@@ -164,6 +151,23 @@ class STFTConfig:
         return n_frames_for(n_samples, n_fft=self.n_fft, hop_length=self.hop_length,
                             center=self.center)
 
+    def n_samples(self, n_frames: int) -> int:
+        """Samples the inverse STFT of ``n_frames`` gives when no length is asked for: what
+        the frames cover, less the centring pad at both ends.
+
+        Parameters
+        ----------
+        n_frames : int
+            Number of frames.
+
+        Returns
+        -------
+        int
+        """
+        R = -(-self.n_fft // self.hop_length)
+        return max(0, (n_frames + R - 1) * self.hop_length
+                   - 2 * (self.n_fft // 2 if self.center else 0))
+
     def window_array(self) -> np.ndarray:
         """The analysis window, zero-padded to ``n_fft`` (cached, read-only).
 
@@ -171,7 +175,7 @@ class STFTConfig:
         -------
         np.ndarray [shape=(n_fft,)], float32
         """
-        return _window_cached(self.window, self.win_length, self.n_fft)
+        return get_window(self.window, self.win_length, self.n_fft)
 
     def frequencies(self, samplerate: float) -> np.ndarray:
         """Centre frequency of each bin in Hz.
@@ -242,117 +246,6 @@ class STFTConfig:
                 f"win_length={self.win_length}, window={w}, center={self.center}")
 
 
-def check_window(window: object) -> WindowSpec:
-    """A window specification as scipy takes it, checked.
-
-    Parameters
-    ----------
-    window : str, tuple, list or float
-        A name, a ``(name, parameter, ...)`` tuple (a list is made a tuple) or a number (a
-        Kaiser beta).
-
-    Returns
-    -------
-    str, tuple or float
-        The specification, a tuple's parameters made finite floats.
-
-    Raises
-    ------
-    ParameterError
-        Anything else, or a parameter that is not a finite number.
-    """
-    if isinstance(window, list):
-        window = tuple(window)
-    if isinstance(window, str):
-        if not window or len(window) > 64:
-            raise ParameterError(f"window {window[:64]!r} is not a window name: use 'hann', "
-                                 f"'hamming', 'blackman' or another scipy window")
-        return str(window)
-    if isinstance(window, tuple) and 1 <= len(window) <= 4 and isinstance(window[0], str):
-        params = tuple(check_number(v, f"parameter {i} of window {window[0]!r}", lo=-1e6,
-                                    hi=1e6) for i, v in enumerate(window[1:], 1))
-        return (str(window[0]),) + params
-    if isinstance(window, (int, float, np.integer, np.floating)) \
-            and not isinstance(window, (bool, np.bool_)):
-        return check_number(window, "window (a Kaiser beta)", lo=0, hi=1e6)
-    shown = repr(window)
-    raise ParameterError(
-        f"window {shown[:80]}{'...' if len(shown) > 80 else ''} is not a window: use a scipy "
-        f"window name such as 'hann', or a tuple such as ('kaiser', 8.0)"
-    )
-
-
-#: The common windows as periodic generalised-cosine sums (scipy's definitions, checked
-#: against scipy.signal.get_window in the tests), so start-up need not import scipy.signal.
-_COSINE_WINDOWS = {"hann": (0.5, 0.5), "hamming": (0.54, 0.46),
-                   "blackman": (0.42, 0.5, 0.08)}
-
-
-def _cosine_window(window: WindowSpec, n: int) -> np.ndarray | None:
-    coeffs = _COSINE_WINDOWS.get(window) if isinstance(window, str) else None
-    if coeffs is None:
-        return None
-    if n == 1:
-        return np.ones(1)  # as scipy: a one-sample window passes its sample
-    phase = 2 * np.pi * np.arange(n) / n
-    return sum((-1) ** k * a * np.cos(k * phase) for k, a in enumerate(coeffs))
-
-
-@functools.lru_cache(maxsize=32)
-def _window_cached(window: WindowSpec, win_length: int, n_fft: int) -> np.ndarray:
-    try:
-        w = _cosine_window(window, win_length)
-        if w is None:
-            import scipy.signal  # imported on demand: it costs 0.3 s at start-up
-
-            with np.errstate(all="ignore"):
-                w = np.asarray(scipy.signal.get_window(window, win_length, fftbins=True),
-                               dtype=np.float64)
-    except (ValueError, TypeError, ArithmeticError, IndexError, KeyError) as exc:
-        # scipy refuses unknown names and bad parameters with any of these
-        raise ParameterError(
-            f"unknown window {window!r}: use a scipy window name such as 'hann', 'hamming', "
-            f"'blackman' or ('kaiser', 8.0)"
-        ) from exc
-    if w.shape != (win_length,) or not np.isfinite(w).all() or not np.any(w):
-        raise ParameterError(f"window {window!r} of {win_length} samples is zero or not finite "
-                             f"everywhere: choose another window or parameter")
-    lpad = (n_fft - win_length) // 2
-    w = np.pad(w, (lpad, n_fft - win_length - lpad))
-    w = w.astype(np.float32)
-    w.setflags(write=False)
-    return w
-
-
-def get_window(window: WindowSpec = "hann", win_length: int = 2048,
-               n_fft: int | None = None) -> np.ndarray:
-    """The analysis window, ``win_length`` long, zero-padded at both sides to ``n_fft``.
-
-    Parameters
-    ----------
-    window : str, tuple or float
-        As for :class:`STFTConfig`.
-    win_length : int
-        Length of the window itself.
-    n_fft : int, optional
-        Length after padding; ``win_length`` by default.
-
-    Returns
-    -------
-    np.ndarray [shape=(n_fft,)], float32
-        Read-only (it is cached).
-
-    Raises
-    ------
-    ParameterError
-        An unknown window, a bad length, or a window that is zero or not finite.
-    """
-    win_length = check_number(win_length, "win_length", lo=1, hi=MAX_N_FFT, integer=True)
-    n_fft = win_length if n_fft is None else check_number(n_fft, "n_fft", lo=win_length,
-                                                          hi=MAX_N_FFT, integer=True)
-    return _window_cached(check_window(window), win_length, n_fft)
-
-
 def n_frames_for(n_samples: int, *, n_fft: int, hop_length: int, center: bool = True) -> int:
     """Number of STFT frames for a signal of ``n_samples`` (librosa's count).
 
@@ -372,3 +265,27 @@ def n_frames_for(n_samples: int, *, n_fft: int, hop_length: int, center: bool = 
     if padded < n_fft:
         return 0
     return 1 + (padded - n_fft) // hop_length
+
+
+def frame_major(x: ArrayLike, dtype: DTypeLike = None) -> np.ndarray:
+    """``x [..., F, T]`` with the memory layout of an STFT (each frame contiguous).
+
+    Element-wise operations between arrays of different layouts run about ten times slower
+    than between arrays of the same layout, so iterative loops bring masks and magnitudes to
+    the STFT's layout once, before they start.
+
+    Parameters
+    ----------
+    x : array_like [shape=(..., F, T)]
+    dtype : numpy dtype, optional
+        Converted to it on the way.
+
+    Returns
+    -------
+    np.ndarray [shape=(..., F, T)]
+        ``x`` itself when it already has that layout (and dtype).
+    """
+    x = np.asarray(x, dtype=dtype)
+    if x.ndim >= 2 and x.swapaxes(-1, -2).flags.c_contiguous:
+        return x
+    return np.ascontiguousarray(x.swapaxes(-1, -2)).swapaxes(-1, -2)

@@ -22,10 +22,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from maskstudio.checks import check_phase_options
-from maskstudio.dsp.grid import STFTConfig
+from maskstudio.dsp.grid import STFTConfig, frame_major
 from maskstudio.dsp.masks import residual as residual_mask
 from maskstudio.dsp.stft import (
-    frame_major,
     istft_with,
     stft_frames_with,
     stft_with,

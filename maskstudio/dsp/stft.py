@@ -1,15 +1,12 @@
 """Short-time Fourier transform and its inverse, on scipy.fft, in float32 / complex64.
 
-Parameter names and semantics follow librosa (``n_fft``, ``hop_length``, ``win_length``,
-``window``, ``center`` with zero padding), so masks made here fit librosa's spectrograms and the
-other way round.  Arrays are ``[..., freq, time]``.  The settings, their checks and the windows
-are :mod:`maskstudio.dsp.grid`'s; they are imported here too, where callers have always found
-them.
-
-Two faces: the librosa-style functions (:func:`stft`, :func:`stft_frames`, :func:`istft`,
-:func:`synthesize`, :func:`synthesize_blocks`) take the settings as keywords and check them;
-their ``*_with`` twins take an :class:`STFTConfig`, already checked, which is what maskstudio's
-own loops pass (a render does not rebuild and re-check a config for every block).
+Arrays are ``[..., freq, time]``; the settings are librosa's, held by an
+:class:`~maskstudio.dsp.grid.STFTConfig` (imported here too, with the windows, where callers
+have always found them).  Two faces: the librosa-style functions (:func:`stft`,
+:func:`stft_frames`, :func:`istft`, :func:`synthesize`, :func:`synthesize_blocks`) take the
+settings as keywords and check them; their ``*_with`` twins take a config, already checked,
+which is what maskstudio's own loops pass.  Every inverse goes through one overlap-add,
+:class:`OverlapAdd`.
 
 Why not ``scipy.signal.ShortTimeFFT``: measured on 60 s of 44.1 kHz audio (2048/512) it took
 104 ms for the forward transform against 18 ms here, because it loops over frames in Python and
@@ -27,39 +24,22 @@ import numpy as np
 import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
 
-from maskstudio.dsp.grid import (
+from maskstudio.dsp.grid import WINDOW_SECONDS, STFTConfig, n_frames_for
+from maskstudio.dsp.windows import (
     MAX_N_FFT,
-    WINDOW_SECONDS,
-    STFTConfig,
     WindowSpec,
     check_window,
     get_window,
-    n_frames_for,
+    window_normaliser,
 )
 from maskstudio.errors import ParameterError
 
-__all__ = [
-    "stft",
-    "stft_with",
-    "stft_frames",
-    "stft_frames_with",
-    "istft",
-    "istft_with",
-    "synthesize",
-    "synthesize_with",
-    "synthesize_blocks",
-    "synthesize_blocks_with",
-    "frame_major",
-    "FrameSource",
-    # the grid's, imported here where callers have always found them
-    "STFTConfig",
-    "WindowSpec",
-    "get_window",
-    "n_frames_for",
-    "check_window",
-    "MAX_N_FFT",
-    "WINDOW_SECONDS",
-]
+__all__ = ["stft", "stft_with", "stft_frames", "stft_frames_with", "istft", "istft_with",
+           "synthesize", "synthesize_blocks", "synthesize_blocks_with", "OverlapAdd",
+           "FrameSource",
+           # the grid's and the windows', imported here where callers have always found them
+           "STFTConfig", "WindowSpec", "get_window", "n_frames_for", "check_window",
+           "MAX_N_FFT", "WINDOW_SECONDS"]
 
 #: Samples beyond this magnitude would overflow float32 spectra and their power sums
 #: (|Y| ~ peak * n_fft / 2, and |Y|**2 overflows at 1.8e19), turning finite input into NaN.
@@ -67,30 +47,6 @@ MAX_SAMPLE = 1e12
 
 #: Frames transformed together: 128 frames of 2048 float32 samples fit in L2 cache.
 _CHUNK = 128
-
-
-def frame_major(x, dtype=None) -> np.ndarray:
-    """``x [..., F, T]`` with the memory layout of an STFT (each frame contiguous).
-
-    Element-wise operations between arrays of different layouts run about ten times slower
-    than between arrays of the same layout, so iterative loops bring masks and magnitudes to
-    the STFT's layout once, before they start.
-
-    Parameters
-    ----------
-    x : array_like [shape=(..., F, T)]
-    dtype : numpy dtype, optional
-        Converted to it on the way.
-
-    Returns
-    -------
-    np.ndarray [shape=(..., F, T)]
-        ``x`` itself when it already has that layout (and dtype).
-    """
-    x = np.asarray(x, dtype=dtype)
-    if x.ndim >= 2 and x.swapaxes(-1, -2).flags.c_contiguous:
-        return x
-    return np.ascontiguousarray(x.swapaxes(-1, -2)).swapaxes(-1, -2)
 
 
 def _check_signal(y) -> np.ndarray:
@@ -163,19 +119,16 @@ def stft(y, *, n_fft: int = 2048, hop_length: int | None = None, win_length: int
 
 
 def stft_with(y, config: STFTConfig) -> np.ndarray:
-    """:func:`stft` on the grid ``config``.
+    """:func:`stft` on the grid ``config`` (already checked).
 
     Parameters
     ----------
     y : np.ndarray [shape=(..., n)], real
-        The signal; leading axes (channels) are transformed independently.
     config : STFTConfig
-        The grid.
 
     Returns
     -------
     np.ndarray [shape=(..., config.n_bins, n_frames)], complex64
-        Frame-major, as :func:`stft`.
 
     Raises
     ------
@@ -227,16 +180,13 @@ def stft_frames(y, t0: int, t1: int, *, n_fft: int = 2048, hop_length: int | Non
 
 
 def stft_frames_with(y, t0: int, t1: int, config: STFTConfig) -> np.ndarray:
-    """:func:`stft_frames` on the grid ``config``.
+    """:func:`stft_frames` on the grid ``config`` (already checked).
 
     Parameters
     ----------
     y : np.ndarray [shape=(..., n)], real
-        The signal.
     t0, t1 : int
-        The range of frames, ``0 <= t0 <= t1 <= n_frames``.
     config : STFTConfig
-        The grid.
 
     Returns
     -------
@@ -304,49 +254,19 @@ def synthesize(get_frames: FrameSource, n_frames: int, n_channels: int, *, n_fft
     ParameterError
         Bad settings.
     """
-    return synthesize_with(get_frames, n_frames, n_channels,
-                           STFTConfig(n_fft, hop_length, win_length, window, center),
-                           length=length, chunk=chunk)
+    config = STFTConfig(n_fft, hop_length, win_length, window, center)
+    return _gather(synthesize_blocks_with(get_frames, n_frames, n_channels, config,
+                                          length=length, chunk=chunk),
+                   n_channels, config.n_samples(n_frames) if length is None else int(length))
 
 
-def synthesize_with(get_frames: FrameSource, n_frames: int, n_channels: int,
-                    config: STFTConfig, *, length: int | None = None,
-                    chunk: int = _CHUNK) -> np.ndarray:
-    """:func:`synthesize` on the grid ``config``.
-
-    Parameters
-    ----------
-    get_frames : callable(t0, t1) -> np.ndarray [shape=(n_channels, F, t1 - t0)]
-        The frames, asked for in order.
-    n_frames, n_channels : int
-        How many frames and channels ``get_frames`` gives.
-    config : STFTConfig
-        The grid of the frames.
-    length : int, optional
-        Exact number of output samples (pads or trims).
-    chunk : int
-        Frames asked for at a time.
-
-    Returns
-    -------
-    np.ndarray [shape=(n_channels, length)], float32
-    """
-    total = _synth_length(n_frames, config, length)
+def _gather(blocks: Iterator[np.ndarray], n_channels: int, total: int) -> np.ndarray:
     y = np.empty((n_channels, total), dtype=np.float32)
     done = 0
-    for block in synthesize_blocks_with(get_frames, n_frames, n_channels, config,
-                                        length=length, chunk=chunk):
+    for block in blocks:
         y[:, done:done + block.shape[-1]] = block
         done += block.shape[-1]
     return y
-
-
-def _synth_length(n_frames: int, cfg: STFTConfig, length: int | None) -> int:
-    if length is not None:
-        return int(length)
-    R = -(-cfg.n_fft // cfg.hop_length)  # without a length: the centring pad off both ends
-    return max(0, (n_frames + R - 1) * cfg.hop_length - 2 * (cfg.n_fft // 2 if cfg.center
-                                                               else 0))
 
 
 def synthesize_blocks(get_frames: FrameSource, n_frames: int, n_channels: int, *, n_fft: int,
@@ -364,9 +284,9 @@ def synthesize_blocks(get_frames: FrameSource, n_frames: int, n_channels: int, *
     get_frames, n_frames, n_channels, n_fft, hop_length, win_length, window, center, length, chunk
         As for :func:`synthesize`.
 
-    Yields
-    ------
-    np.ndarray [shape=(n_channels, k)], float32
+    Returns
+    -------
+    iterator of np.ndarray [shape=(n_channels, k)], float32
         The samples, in order.
 
     Raises
@@ -382,90 +302,128 @@ def synthesize_blocks(get_frames: FrameSource, n_frames: int, n_channels: int, *
 def synthesize_blocks_with(get_frames: FrameSource, n_frames: int, n_channels: int,
                            config: STFTConfig, *, length: int | None = None,
                            chunk: int = _CHUNK) -> Iterator[np.ndarray]:
-    """:func:`synthesize_blocks` on the grid ``config``.
+    """:func:`synthesize_blocks` on the grid ``config`` (already checked).
 
     Parameters
     ----------
     get_frames, n_frames, n_channels, length, chunk
         As for :func:`synthesize`.
     config : STFTConfig
-        The grid of the frames.
 
-    Yields
-    ------
-    np.ndarray [shape=(n_channels, k)], float32
-        The samples, in order.
+    Returns
+    -------
+    iterator of np.ndarray [shape=(n_channels, k)], float32
     """
-    cfg = config
-    win = cfg.window_array()
-    hop = cfg.hop_length
-    R = -(-cfg.n_fft // hop)
-    n_blocks = n_frames + R - 1
-    padded = R * hop != cfg.n_fft
-    start = cfg.n_fft // 2 if cfg.center else 0
-    total = _synth_length(n_frames, cfg, length)
-    norm = _window_normaliser(win, hop, n_frames)
-    buf = np.zeros((n_channels, (chunk + R - 1) * hop), dtype=np.float32)
-    base = 0  # the hop-sized block of the signal at buf[:, 0]
-    pos = -start  # the output sample at buf[:, 0]
+    ola = OverlapAdd(config, n_frames, n_channels, length=length)
     for t0 in range(0, n_frames, chunk):
-        t1 = min(n_frames, t0 + chunk)
-        block = get_frames(t0, t1)
-        off = (t0 - base) * hop
-        for c in range(n_channels):
-            fr = scipy.fft.irfft(block[c].T, n=cfg.n_fft, axis=-1)
-            fr *= win
-            if padded:
+        block = ola.add(get_frames(t0, min(n_frames, t0 + chunk)))
+        if block.shape[-1]:
+            yield block
+    if ola.position < ola.length:  # no frames at all: the silence asked for
+        yield ola.add(np.zeros((n_channels, config.n_bins, 0), np.complex64))
+
+
+class OverlapAdd:
+    """The inverse STFT's weighted overlap-add, fed frames in order, carried across chunks.
+
+    The one overlap-add of maskstudio: :func:`istft`, the export's block-by-block render and
+    playback's stream (a new one at every seek) all go through it.  Each :meth:`add` takes the
+    next frames and returns the samples no later frame can touch, normalised by the window's
+    sum of squares (1 where that sum is ~0, as librosa), so only ``k + n_fft / hop`` frames'
+    worth of samples are ever held.  Every sample is the sum of its frames in time order, so how
+    the frames are chunked does not change a bit: playback (16 frames at a time) gives the
+    export's samples exactly.  Add frames until :attr:`position` reaches :attr:`length`; once
+    :attr:`next_frame` is ``n_frames`` (at once, if ``start`` is past every frame), adding an
+    empty block returns the silence that is left.
+
+    Parameters
+    ----------
+    config : STFTConfig
+        The grid of the frames.
+    n_frames : int
+        Frames of the whole signal (the normalisation of its last samples depends on it).
+    n_channels : int
+        Channels of the frames added.
+    length : int, optional
+        Samples of the whole output (trims, or pads with silence as librosa); by default what
+        the frames cover less the centring pad.
+    start : int
+        The first sample wanted: adding begins at the first frame that touches it
+        (:attr:`next_frame`), and no sample before it is returned.
+    """
+
+    def __init__(self, config: STFTConfig, n_frames: int, n_channels: int, *,
+                 length: int | None = None, start: int = 0) -> None:
+        hop = config.hop_length
+        self.config = config
+        self.n_frames = n_frames
+        self.n_channels = n_channels
+        self.length = config.n_samples(n_frames) if length is None else int(length)
+        self._win = config.window_array()
+        self._R = -(-config.n_fft // hop)  # frames overlapping each hop-sized block
+        self._norm = window_normaliser(self._win, hop, n_frames)
+        pad = config.n_fft // 2 if config.center else 0
+        #: the next frame :meth:`add` expects
+        self.next_frame = min(n_frames, max(0, (start + pad - config.n_fft) // hop + 1))
+        #: the next sample :meth:`add` returns
+        self.position = start
+        self._base = self.next_frame  # the hop-sized block at _buf[:, 0]
+        self._pos = self._base * hop - pad  # the output sample at _buf[:, 0]
+        self._buf = np.zeros((n_channels, (self._R - 1) * hop), np.float32)
+
+    def add(self, frames: np.ndarray) -> np.ndarray:
+        """Add the next frames; return the samples they finish.
+
+        Parameters
+        ----------
+        frames : np.ndarray [shape=(n_channels, n_bins, k)], complex
+            Frames ``next_frame <= t < next_frame + k``.
+
+        Returns
+        -------
+        np.ndarray [shape=(n_channels, m)], float32
+            The samples from :attr:`position` on that no later frame touches; after the last
+            frame, every sample up to ``length``.
+        """
+        cfg, hop, R = self.config, self.config.hop_length, self._R
+        k = frames.shape[-1]
+        t1 = self.next_frame + k
+        if t1 > self.n_frames:
+            raise ValueError(f"frames up to {t1} added to an overlap-add of {self.n_frames}")
+        need = (k + R - 1) * hop
+        if self._buf.shape[1] < need:
+            self._buf = np.concatenate(
+                [self._buf, np.zeros((self.n_channels, need - self._buf.shape[1]), np.float32)],
+                axis=1)
+        buf = self._buf
+        for c in range(self.n_channels if k else 0):
+            fr = scipy.fft.irfft(frames[c].T, n=cfg.n_fft, axis=-1)
+            fr *= self._win
+            if R * hop != cfg.n_fft:
                 fr = np.pad(fr, ((0, 0), (0, R * hop - cfg.n_fft)))
-            fr3 = fr.reshape(t1 - t0, R, hop)
-            for r in range(R):
-                buf[c, off + r * hop: off + (t1 - t0 + r) * hop] += fr3[:, r, :].reshape(-1)
-        ready = (n_blocks if t1 == n_frames else t1) - base  # blocks no later frame touches
-        done = buf[:, :ready * hop].reshape(n_channels, ready, hop)
-        done *= norm(base, base + ready)
-        lo, hi = max(0, -pos), min(ready * hop, total - pos)
+            fr3 = fr.reshape(k, R, hop)
+            for r in reversed(range(R)):  # each sample sums its frames in time order
+                buf[c, r * hop:(k + r) * hop] += fr3[:, r, :].reshape(-1)
+        self.next_frame = t1
+        last = t1 == self.n_frames
+        ready = (t1 + R - 1 if last else t1) - self._base  # blocks no later frame touches
+        done = buf[:, :ready * hop].reshape(self.n_channels, ready, hop)
+        done *= self._norm(self._base, self._base + ready)
+        # final now: the samples up to the end of the ready blocks, or after the last frame
+        # every sample left (silence where no frame reaches, as librosa pads)
+        end = self.length if last else min(self._pos + ready * hop, self.length)
+        out = np.zeros((self.n_channels, max(0, end - self.position)), np.float32)
+        lo, hi = max(self._pos, self.position), min(self._pos + ready * hop, end)
         if hi > lo:
-            yield done.reshape(n_channels, -1)[:, lo:hi].copy()
+            out[:, lo - self.position:hi - self.position] = \
+                done.reshape(self.n_channels, -1)[:, lo - self._pos:hi - self._pos]
         keep = buf[:, ready * hop:].copy()
         buf[:] = 0
         buf[:, :keep.shape[-1]] = keep
-        base += ready
-        pos += ready * hop
-    if pos < total:  # asked for more than the frames cover: silence, as librosa pads
-        yield np.zeros((n_channels, total - max(pos, 0)), dtype=np.float32)
-
-
-def _window_normaliser(win: np.ndarray, hop: int, n_frames: int
-                       ) -> Callable[[int, int], np.ndarray]:
-    """``norm(b0, b1) -> [b1 - b0, hop]``: what overlap-added blocks ``b0..b1`` are multiplied
-    by, the reciprocal of the window's sum of squares (1 where that sum is ~0, as librosa).
-
-    Block ``b`` sums frames ``max(0, b - T + 1) <= t <= min(R - 1, b)``: every block in the
-    middle sees all ``R`` window segments, so only ``2 (R - 1)`` blocks have their own row.
-    """
-    n_fft = win.shape[0]
-    R = -(-n_fft // hop)
-    w2 = np.zeros(R * hop, dtype=np.float64)
-    w2[:n_fft] = win.astype(np.float64) ** 2
-    cum = np.concatenate([np.zeros((1, hop)), np.cumsum(w2.reshape(R, hop), axis=0)])
-    tiny = np.finfo(np.float32).tiny
-
-    def reciprocal(wss: np.ndarray) -> np.ndarray:
-        inv = np.ones_like(wss)
-        np.divide(1.0, wss, out=inv, where=wss > tiny)
-        return inv.astype(np.float32)
-    full = reciprocal(cum[R] - cum[0])
-
-    def norm(b0: int, b1: int) -> np.ndarray:
-        out = np.empty((b1 - b0, hop), dtype=np.float32)
-        out[:] = full
-        edges = set(range(b0, min(b1, R - 1))) | set(range(max(b0, n_frames), b1))
-        for b in sorted(edges):
-            hi = min(R - 1, b) + 1
-            lo = max(0, b - n_frames + 1)
-            out[b - b0] = reciprocal(cum[hi] - cum[lo])
+        self._base += ready
+        self._pos += ready * hop
+        self.position += out.shape[-1]
         return out
-    return norm
 
 
 def istft(S, *, hop_length: int | None = None, win_length: int | None = None,
@@ -501,15 +459,13 @@ def istft(S, *, hop_length: int | None = None, win_length: int | None = None,
 
 
 def istft_with(S, config: STFTConfig, *, length: int | None = None) -> np.ndarray:
-    """:func:`istft` on the grid ``config``.
+    """:func:`istft` on the grid ``config`` (already checked).
 
     Parameters
     ----------
     S : np.ndarray [shape=(..., config.n_bins, n_frames)], complex
     config : STFTConfig
-        The grid of ``S``.
     length : int, optional
-        Exact number of output samples (pads or trims).
 
     Returns
     -------
@@ -530,6 +486,8 @@ def istft_with(S, config: STFTConfig, *, length: int | None = None) -> np.ndarra
         )
     lead = S.shape[:-2]
     flat = S.reshape((-1,) + S.shape[-2:])
-    y = synthesize_with(lambda t0, t1: flat[:, :, t0:t1], flat.shape[-1], flat.shape[0],
-                        config, length=length)
+    T = flat.shape[-1]
+    y = _gather(synthesize_blocks_with(lambda t0, t1: flat[:, :, t0:t1], T, flat.shape[0],
+                                       config, length=length),
+                flat.shape[0], config.n_samples(T) if length is None else int(length))
     return y.reshape(lead + (y.shape[-1],))

@@ -2,12 +2,13 @@
 
 :class:`StreamRenderer` produces the samples of the mixture, one layer, the residual, the
 soloed layers or everything but the muted layers (optionally only inside a selection), with any
-phase mode, a chunk of frames at a time.  Its overlap-add is the inverse STFT's, carried across
-chunks, so the stream equals the offline export sample for sample (mixture phase) and nothing
-is computed for the whole file before the first sound.  "What is heard" is read at every chunk:
-changing it takes effect from the next chunk, and since every frame is windowed and overlapped
-the change crossfades over one window instead of clicking.  Iterative phases (MISI, hybrid, fast
-Griffin-Lim) run on each chunk with context frames on both sides.
+phase mode, a chunk of frames at a time.  Its overlap-add is the inverse STFT's
+(:class:`~maskstudio.dsp.stft.OverlapAdd`, restarted at every seek), so with the mixture's or
+the oracle's phase a layer or the residual streams bit for bit as the offline export renders
+it, and nothing is computed for the whole file before the first sound.  "What is heard" is read
+at every chunk: changing it takes effect from the next chunk, and since every frame is windowed
+and overlapped the change crossfades over one window instead of clicking.  Iterative phases
+(MISI, hybrid, fast Griffin-Lim) run on each chunk with context frames on both sides.
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ import dataclasses
 from collections.abc import Callable, Sequence
 
 import numpy as np
-import scipy.fft
 
-from maskstudio.dsp.grid import STFTConfig
+from maskstudio.dsp.grid import STFTConfig, frame_major
 from maskstudio.dsp.masks import residual as residual_mask
 from maskstudio.dsp.phase import DEFAULT_ITERATIONS, PHASE_MODES, fast_griffin_lim, misi_stft
-from maskstudio.dsp.stft import frame_major, stft_frames_with, stft_with
+from maskstudio.dsp.stft import OverlapAdd, stft_frames_with, stft_with
 from maskstudio.errors import ParameterError
 
 __all__ = ["Heard", "StreamRenderer", "HEARD_KINDS"]
@@ -101,8 +101,6 @@ class StreamRenderer:
         self.heard = Heard()
         self.n_channels, self.n_samples = samples.shape
         self.n_frames = config.n_frames(self.n_samples)
-        self._win = config.window_array()
-        self._pad = config.n_fft // 2 if config.center else 0
         R = -(-config.n_fft // config.hop_length)
         self.context = min(24, max(R, self.n_iter * (R - 1))) if phase in (
             "misi", "hybrid", "fgla") else 0
@@ -110,78 +108,59 @@ class StreamRenderer:
 
     # -- position -------------------------------------------------------------------------
     def seek(self, sample: int) -> None:
-        """Continue from ``sample``: the overlap-add restarts with every frame touching it."""
-        hop, n_fft = self.config.hop_length, self.config.n_fft
+        """Continue from ``sample``: the overlap-add restarts with every frame touching it.
+
+        Parameters
+        ----------
+        sample : int
+            Where to continue (clipped to the signal).
+        """
         sample = int(np.clip(sample, 0, self.n_samples))
-        first = max(0, (sample + self._pad - n_fft) // hop + 1)
-        self._next_frame = first
-        self._acc_start = first * hop - self._pad
-        self._acc = np.zeros((self.n_channels, 0), np.float32)
-        self._wss = np.zeros(0, np.float32)
+        self._ola = OverlapAdd(self.config, self.n_frames, self.n_channels,
+                               length=self.n_samples, start=sample)
+        self._ready = np.zeros((self.n_channels, 0), np.float32)  # finished, not handed out
         self.position = sample
 
     @property
     def finished(self) -> bool:
+        """Whether every sample has been rendered."""
         return self.position >= self.n_samples
 
     # -- rendering ------------------------------------------------------------------------
     def render(self, n: int) -> np.ndarray:
-        """The next (up to) ``n`` samples ``[C, k]``; ``k == 0`` at the end."""
+        """The next (up to) ``n`` samples.
+
+        Parameters
+        ----------
+        n : int
+            How many samples are wanted.
+
+        Returns
+        -------
+        np.ndarray [shape=(C, k)], float32
+            ``k == 0`` at the end.
+        """
         out = []
         got = 0
         while got < n and not self.finished:
-            block = self._next_samples(n - got)
-            if block.shape[1] == 0:
-                continue
-            out.append(block)
-            got += block.shape[1]
+            if self._ready.shape[1] == 0:
+                self._process_chunk()
+            block = self._ready[:, :n - got]
+            self._ready = self._ready[:, block.shape[1]:]
+            self.position += block.shape[1]
+            if block.shape[1]:
+                out.append(block)
+                got += block.shape[1]
         if not out:
             return np.zeros((self.n_channels, 0), np.float32)
         return np.concatenate(out, axis=1)
 
-    def _next_samples(self, want: int) -> np.ndarray:
-        ready = self._ready_until() - self.position
-        if ready <= 0:
-            self._process_chunk()
-            ready = self._ready_until() - self.position
-        k = min(want, max(ready, 0))
-        a = self.position - self._acc_start
-        seg = self._acc[:, a:a + k]
-        w = self._wss[a:a + k]
-        out = np.where(w > _TINY, seg / np.maximum(w, _TINY), seg).astype(np.float32)
-        self.position += k
-        # drop what has been handed out
-        drop = self.position - self._acc_start
-        self._acc, self._wss = self._acc[:, drop:], self._wss[drop:]
-        self._acc_start = self.position
-        return out
-
-    def _ready_until(self) -> int:
-        """Samples before this index have every frame they will ever get."""
-        if self._next_frame >= self.n_frames:
-            return self.n_samples
-        return min(self.n_samples, self._next_frame * self.config.hop_length - self._pad)
-
     def _process_chunk(self) -> None:
-        t0 = self._next_frame
+        t0 = self._ola.next_frame
         t1 = min(self.n_frames, t0 + self.chunk)
-        X = self._heard_frames(t0, t1)  # [C, F, k]
-        hop, n_fft = self.config.hop_length, self.config.n_fft
-        frames = scipy.fft.irfft(X.swapaxes(-1, -2), n=n_fft, axis=-1)  # [C, k, n_fft]
-        frames *= self._win
-        end = (t1 - 1) * hop - self._pad + n_fft
-        grow = end - (self._acc_start + self._acc.shape[1])
-        if grow > 0:
-            self._acc = np.concatenate([self._acc, np.zeros((self.n_channels, grow), np.float32)],
-                                       axis=1)
-            self._wss = np.concatenate([self._wss, np.zeros(grow, np.float32)])
-        w2 = self._win ** 2
-        for j, t in enumerate(range(t0, t1)):
-            a = t * hop - self._pad - self._acc_start
-            lo = max(0, -a)  # a frame may start before what is kept (at a seek)
-            self._acc[:, a + lo:a + n_fft] += frames[:, j, lo:]
-            self._wss[a + lo:a + n_fft] += w2[lo:]
-        self._next_frame = t1
+        X = self._heard_frames(t0, t1) if t1 > t0 else \
+            np.zeros((self.n_channels, self.config.n_bins, 0), np.complex64)  # the silence left
+        self._ready = self._ola.add(X)
 
     def _gains(self, t0: int, t1: int) -> np.ndarray:
         """Gains of every layer and the residual over frames [t0, t1): [L + 1, C|1, F, k]."""

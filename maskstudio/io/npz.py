@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from maskstudio.checks import check_input_file, check_number, memory_budget
-from maskstudio.dsp.grid import MAX_N_FFT, STFTConfig
+from maskstudio.dsp.grid import STFTConfig
 from maskstudio.dsp.masks import MaskSet, check_mask, check_mask_shape
+from maskstudio.dsp.windows import MAX_N_FFT
 from maskstudio.errors import MaskFileError, MaskStudioError, ParameterError
 from maskstudio.io.audiofile import atomic_write, check_not_input
 from maskstudio.io.npy_header import READ_ERRORS, nbytes, read_header, read_member, size_text

@@ -4,6 +4,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from maskstudio.dsp.stft import (
+    OverlapAdd,
     STFTConfig,
     istft,
     n_frames_for,
@@ -158,3 +159,27 @@ def test_synthesis_block_by_block_gives_the_same_samples_holding_few(n_fft, hop,
     np.testing.assert_allclose(got, istft(S, length=length, **kw), atol=1e-6)
     R = -(-n_fft // hop)
     assert len(blocks) > 5 and max(b.shape[-1] for b in blocks[:-1]) <= (8 + R) * hop
+
+
+@pytest.mark.parametrize("n_fft, hop, center", [(512, 128, True), (500, 160, False),
+                                                 (64, 100, True)])
+def test_the_overlap_add_does_not_depend_on_how_frames_are_chunked(n_fft, hop, center):
+    # every sample sums its frames in time order, so chunks (playback's 16 frames, export's
+    # 128) and a start anywhere (a seek) give the same bits as the whole inverse
+    y = np.random.default_rng(6).standard_normal((2, 6000)).astype(np.float32)
+    cfg = STFTConfig(n_fft, hop, center=center)
+    S = stft(y, **cfg.kwargs())
+    whole = istft(S, length=6000, **cfg.kwargs())
+    T = S.shape[-1]
+    for chunk in (1, 7, 16, 128):
+        got = synthesize(lambda t0, t1: S[:, :, t0:t1], T, 2, length=6000, chunk=chunk,
+                         **cfg.kwargs())
+        np.testing.assert_array_equal(got, whole)
+    for start in (0, 1, hop + 3, 2999, 5999, 6000):
+        ola = OverlapAdd(cfg, T, 2, length=6000, start=start)
+        parts = []
+        while ola.position < ola.length:
+            parts.append(ola.add(S[:, :, ola.next_frame:ola.next_frame + 5]))
+        got = np.concatenate(parts + [np.zeros((2, 0), np.float32)], axis=-1)
+        assert ola.position == 6000
+        np.testing.assert_array_equal(got, whole[:, start:])
