@@ -33,7 +33,7 @@ from maskstudio.dsp.stft import (
 from maskstudio.errors import ParameterError
 
 __all__ = ["PHASE_MODES", "DEFAULT_ITERATIONS", "resynthesize", "fast_griffin_lim",
-           "misi_stft", "spectral_convergence", "render_blocks"]
+           "misi_stft", "spectral_convergence", "render_blocks", "gains", "source_frames"]
 
 PHASE_MODES = ("mixture", "misi", "fgla", "hybrid", "oracle", "complex")
 DEFAULT_ITERATIONS = {"misi": 5, "hybrid": 5, "fgla": 32}
@@ -75,15 +75,67 @@ def _layers(masks: np.ndarray, n_channels: int, n_bins: int, n_frames: int) -> n
     return m
 
 
-def _gains(m: np.ndarray, phase: str, include_residual: bool) -> np.ndarray:
-    """Per-layer complex or real gains applied to Y, with the residual appended."""
+def gains(masks: np.ndarray, phase: str, *, include_residual: bool = True) -> np.ndarray:
+    """What each layer multiplies the mixture's STFT by, the residual's appended.
+
+    The export, the offline render and playback all form their gains here: the masks' magnitude
+    in float32 (a complex mask's own value, complex64, for the ``complex`` phase), in the masks'
+    memory layout, and the residual ``1 - sum`` after them.
+
+    Parameters
+    ----------
+    masks : np.ndarray [shape=(N, C or 1, F, t)], real or complex
+    phase : str
+        One of :data:`PHASE_MODES`.
+    include_residual : bool
+        Append the residual.
+
+    Returns
+    -------
+    np.ndarray [shape=(N + 1, C or 1, F, t)], float32 or complex64
+        ``N`` rows without the residual.
+    """
     if phase == "complex":
-        g = m.astype(np.complex64)
+        g = masks.astype(np.complex64)
     else:
-        g = np.abs(m).astype(np.float32) if np.iscomplexobj(m) else m.astype(np.float32)
+        g = np.abs(masks).astype(np.float32) if np.iscomplexobj(masks) \
+            else masks.astype(np.float32)
     if include_residual:
         g = np.concatenate([g, residual_mask(g)[None]], axis=0)
     return g
+
+
+def source_frames(mixture: np.ndarray, g: np.ndarray, t0: int, t1: int, config: STFTConfig,
+                  references: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    """Frames ``t0 <= t < t1`` of every source: the gains times the mixture's frames, with the
+    phase of each reference stem for the oracle.
+
+    With ``references``, each source keeps its masked magnitude and takes its stem's phase;
+    the residual takes the phase of the mixture less the stems, and a silent stem the
+    mixture's.  The export and playback both take their oracle phase from here.
+
+    Parameters
+    ----------
+    mixture : np.ndarray [shape=(C, n)]
+    g : np.ndarray [shape=(L, C or 1, F, t1 - t0)]
+        Gains (:func:`gains`), the residual's last if it is wanted.
+    t0, t1 : int
+        The frames.
+    config : STFTConfig
+    references : sequence of np.ndarray [shape=(C, n)], optional
+        One stem per mask, for the ``oracle`` phase.
+
+    Returns
+    -------
+    np.ndarray [shape=(L, C, F, t1 - t0)], complex64
+    """
+    Y = stft_frames_with(mixture, t0, t1, config)  # [C, F, t]
+    X = g * Y[None]
+    if references is not None:
+        S = np.stack([stft_frames_with(r, t0, t1, config) for r in references])
+        S = np.concatenate([S, (Y - S.sum(axis=0))[None]], axis=0)[:X.shape[0]]
+        X = np.abs(X) * np.where(np.abs(S) > _TINY, _unit(S), _unit(Y)[None])
+    return X
 
 
 def resynthesize(mixture: np.ndarray, masks: np.ndarray, config: STFTConfig, *,
@@ -139,7 +191,7 @@ def resynthesize(mixture: np.ndarray, masks: np.ndarray, config: STFTConfig, *,
         raise ParameterError("the 'hybrid' phase needs the sample rate to place its cutoff")
     if phase in ("mixture", "complex", "oracle"):
         return _render_linear(mixture, m, config, phase, include_residual, references, progress)
-    g = _gains(m, phase, include_residual)
+    g = gains(m, phase, include_residual=include_residual)
     if phase == "fgla":
         return _fgla(mixture, g, config, n_iter, momentum, progress)
     cutoff_bin = None
@@ -184,14 +236,8 @@ def render_blocks(mixture: np.ndarray, mask_block, n_masks: int, config: STFTCon
         refs = [np.asarray(r, dtype=np.float32) for r in references]
 
     def frames(t0, t1):
-        Y = stft_frames_with(mixture, t0, t1, config)  # [C, F, t]
-        g = _gains(frame_major(mask_block(t0, t1)), phase, include_residual)
-        X = g * Y[None]  # [L, C, F, t]
-        if refs is not None:
-            S = np.stack([stft_frames_with(r, t0, t1, config) for r in refs])
-            S = np.concatenate([S, (Y - S.sum(axis=0))[None]], axis=0)[:L]
-            ph = np.where(np.abs(S) > _TINY, _unit(S), _unit(Y)[None])
-            X = np.abs(X) * ph
+        g = gains(frame_major(mask_block(t0, t1)), phase, include_residual=include_residual)
+        X = source_frames(mixture, g, t0, t1, config, refs)  # [L, C, F, t]
         if progress is not None:
             progress(t1, T)
         return X.reshape((L * C,) + X.shape[2:])

@@ -19,15 +19,20 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from maskstudio.dsp.grid import STFTConfig, frame_major
-from maskstudio.dsp.masks import residual as residual_mask
-from maskstudio.dsp.phase import DEFAULT_ITERATIONS, PHASE_MODES, fast_griffin_lim, misi_stft
+from maskstudio.dsp.phase import (
+    DEFAULT_ITERATIONS,
+    PHASE_MODES,
+    fast_griffin_lim,
+    gains,
+    misi_stft,
+    source_frames,
+)
 from maskstudio.dsp.stft import OverlapAdd, stft_frames_with, stft_with
 from maskstudio.errors import ParameterError
 
 __all__ = ["Heard", "StreamRenderer", "HEARD_KINDS"]
 
 HEARD_KINDS = ("mixture", "layer", "residual", "solo", "unmuted")
-_TINY = np.float32(1e-12)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,11 +170,7 @@ class StreamRenderer:
     def _gains(self, t0: int, t1: int) -> np.ndarray:
         """Gains of every layer and the residual over frames [t0, t1): [L + 1, C|1, F, k]."""
         m = frame_major(self.masks(t0, t1))
-        if m.ndim == 3:
-            m = m[:, None]
-        if self.phase != "complex":
-            m = np.abs(m).astype(np.float32) if np.iscomplexobj(m) else m.astype(np.float32)
-        return np.concatenate([m, residual_mask(m)[None]], axis=0)
+        return gains(m[:, None] if m.ndim == 3 else m, self.phase)
 
     def _selection(self, t0: int, t1: int):
         sel = self.heard.selection
@@ -193,18 +194,13 @@ class StreamRenderer:
         elif self.phase in ("misi", "hybrid", "fgla"):
             X = self._iterative(t0, t1, weights)
         else:
-            Y = stft_frames_with(self.samples, t0, t1, self.config)
             g = self._gains(t0, t1)
             if self.phase == "oracle":
-                S = np.stack([stft_frames_with(r, t0, t1, self.config)
-                              for r in self.references])
-                S = np.concatenate([S, (Y - S.sum(axis=0))[None]], axis=0)
-                mag = np.abs(g * Y[None])
-                unit = np.where(np.abs(S) > _TINY, S / np.maximum(np.abs(S), _TINY),
-                                (Y / np.maximum(np.abs(Y), _TINY))[None])
-                X = np.tensordot(weights, mag * unit, axes=(0, 0))
-            else:
-                X = np.tensordot(weights, g, axes=(0, 0)) * Y
+                X = np.tensordot(weights, source_frames(self.samples, g, t0, t1, self.config,
+                                                        self.references), axes=(0, 0))
+            else:  # the heard layers' gains summed first: one product with the mixture
+                X = np.tensordot(weights, g, axes=(0, 0)) * stft_frames_with(
+                    self.samples, t0, t1, self.config)
         return X * sel if sel is not None else X
 
     def _iterative(self, t0: int, t1: int, weights: np.ndarray) -> np.ndarray:

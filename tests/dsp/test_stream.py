@@ -59,3 +59,13 @@ def test_the_stream_is_as_long_as_the_mixture(scene):
     cfg, mix, _, _ = scene
     out = _stream(scene, Heard("mixture"))
     assert out.shape == mix.shape
+
+
+def test_complex_masks_stream_as_exported(scene):
+    cfg, mix, refs, _ = scene
+    cirm = oracle_masks(mix, refs, cfg, "cirm")
+    offline = resynthesize(mix, cirm, cfg, phase="complex")
+    r = StreamRenderer(mix, cfg, lambda a, b: cirm[..., a:b], 2, phase="complex")
+    r.heard = Heard("layer", (1,))
+    got = np.concatenate([r.render(4096) for _ in range(-(-mix.shape[1] // 4096))], axis=1)
+    np.testing.assert_array_equal(got, offline[1])
