@@ -93,7 +93,7 @@ def bench_brush_and_memory(path: Path, tmp: Path) -> None:
     win.resize(1280, 800)
     win.show()
     t0 = time.perf_counter()
-    win.open_path(path, wait=True)
+    win.projects.open_path(path, wait=True)
     print(f"  opened in {time.perf_counter() - t0:.2f} s")
     for _ in range(4):
         win.new_layer()

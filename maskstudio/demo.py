@@ -97,6 +97,11 @@ def demo_folder() -> Path:
     return cache
 
 
+def demo_mixture() -> Path:
+    """The demo's mixture (what ``maskstudio`` with no file opens)."""
+    return demo_folder() / "mixture.flac"
+
+
 def demo_stems() -> dict:
     """``{name: path}`` of the demo's stems."""
     folder = demo_folder()

@@ -54,9 +54,10 @@ def run(path=None, *, screenshot=None, preloaded=None) -> int:
     """
     QtCore, QtGui, QtWidgets = _qt()
     app = make_app()
-    from maskstudio.ui.main_window import MainWindow, _demo_path
+    from maskstudio.demo import demo_mixture
+    from maskstudio.ui.main_window import MainWindow
 
-    target = Path(path) if path else _demo_path()
+    target = Path(path) if path else demo_mixture()
     if not target.exists():
         raise MaskStudioError(f"'{target}' does not exist: check the path")
     if screenshot:
@@ -68,7 +69,7 @@ def run(path=None, *, screenshot=None, preloaded=None) -> int:
         win.interactive = False  # nobody to answer a question: fail with one line instead
         win.resize(1280, 800)
         win.show()
-        win.open_path(target, wait=True, preloaded=preloaded)
+        win.projects.open_path(target, wait=True, preloaded=preloaded)
         if win.doc is None:
             raise MaskStudioError(f"could not open '{target}'")
         if path is None:
@@ -105,7 +106,7 @@ def run(path=None, *, screenshot=None, preloaded=None) -> int:
             win.firstSpectrogram.disconnect(demo_ready)
             _demo_layers(win)
         win.firstSpectrogram.connect(demo_ready)
-    win.open_path(target, preloaded=preloaded)
+    win.projects.open_path(target, preloaded=preloaded)
     return app.exec()
 
 

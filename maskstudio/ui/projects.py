@@ -1,178 +1,270 @@
-"""Projects in the window: open and save them, locate a moved mixture, recover after a crash.
+"""Opening and saving in the window: files and projects, crash recovery, unsaved work.
 
-A mixin of :class:`~maskstudio.ui.main_window.MainWindow`; files and journals are
-:mod:`maskstudio.annotation.project`'s.
+:class:`ProjectController` owns File ▸ Open, Save, Save As, Open Recent and Open the demo,
+the window's title, and the question asked before unsaved work is replaced or closed.  The
+work is :mod:`maskstudio.annotation`'s: a file or project is opened once, on a worker
+thread (:func:`~maskstudio.annotation.recovery.open_for_editing`, which decodes and hashes
+the mixture); back on the GUI thread the user is asked what its crashed session left
+(open read-only?  recover the edits?), and :func:`~maskstudio.annotation.recovery.
+begin_editing` applies the answer to that same document before it is shown.
 """
 
 from __future__ import annotations
 
-from pyqtgraph.Qt import QtWidgets
+import functools
+from concurrent.futures import Future
+from pathlib import Path
 
+from PySide6 import QtWidgets
+
+from maskstudio.annotation.project import MixtureMovedError, save_project
+from maskstudio.annotation.recovery import Opened, begin_editing, open_for_editing
+from maskstudio.demo import demo_mixture
+from maskstudio.dsp.stft import STFTConfig
+from maskstudio.editing.document import Document
+from maskstudio.io.audiofile import AudioClip
+from maskstudio.reporting import describe_failure
+from maskstudio.ui.controller import Controller, Shell
 from maskstudio.ui.dialogs import AUDIO_FILTER
-from maskstudio.ui.workers import report_failure, show_error
+from maskstudio.ui.workers import Failure, Progress, Task, report_failure, run_task, show_error
+
+__all__ = ["ProjectController", "warm_up"]
+
+MAX_RECENT = 10
+OPEN_FILTER = ("Projects and audio (*.msproj *.wav *.flac *.ogg *.mp3 *.aif *.aiff);;"
+               + AUDIO_FILTER)
 
 
-class ProjectsMixin:
-    """File ▸ Save project, opening .msproj files, and the offer to recover unsaved edits."""
+def warm_up(doc: Document) -> Document:
+    """Compute the spectrogram of the opening view (while the window waits for it)."""
+    spec = doc.spectrogram
+    for b in spec.blocks_for(0, min(doc.n_frames, 4096)):
+        spec.compute_block(b)
+    return doc
 
-    def open_project(self, path, mixture=None) -> None:
-        from maskstudio.annotation.project import MixtureMovedError, load_project
 
-        try:
-            doc = load_project(path, mixture=mixture, start_journal=False)
-        except MixtureMovedError as exc:
-            if not self.interactive:  # nobody to ask (--screenshot): say it and stop
-                raise
-            answer = QtWidgets.QMessageBox.question(
-                self, "Locate the mixture", f"{exc}\n\nLocate it now?")
-            if answer == QtWidgets.QMessageBox.StandardButton.Yes:
-                found, _ = QtWidgets.QFileDialog.getOpenFileName(
-                    self, f"Locate {exc.expected.name}", str(exc.expected.parent), AUDIO_FILTER)
-                if found:
-                    self.open_project(path, mixture=found)
-            return
-        except Exception as exc:  # noqa: BLE001 - every failed action gets its dialog
-            if not self.interactive:
-                raise
-            return report_failure(self, exc)
-        self._offer_recovery(doc, project=path, mixture=mixture)
-        if self.doc is not None:
-            missing = self.doc.restore_references()
-            if missing:
-                self.statusBar().showMessage(f"the stems of {', '.join(missing)} were not "
-                                             f"found: no oracle phase or scores for them", 8000)
-            self.metrics.update_now()
-            if self.doc.references:
-                self.show_scores()
+class ProjectController(Controller):
+    """File ▸ Open, Save, Save As, Open Recent, Open the demo; crash recovery; the title.
 
-    def _offer_recovery(self, doc, project=None, mixture=None) -> None:
-        """If the last session of this file ended without saving, offer its edits back; then
-        journal every finished step from here on.  A file that another session is editing
-        is offered read-only (no journal, and no save over the other session's project)."""
-        from maskstudio.annotation.project import (
-            Journal,
-            JournalInUseError,
-            journal_for,
-            journal_in_use,
-            pending_recovery,
-            recover,
-        )
+    The questions it asks are methods tests replace: ``confirm_read_only``,
+    ``confirm_recovery``, ``ask_save_path``, ``ask_save_changes``.
+    """
 
-        if self.journaling:
-            path = journal_for(doc)
-            if self.doc is not None and self.doc.journal is not None and \
-                    self.doc.journal.path == path:
-                self.release_document(self.doc)  # reopening its own file: not "elsewhere"
-            if journal_in_use(path) and not self.confirm_read_only(doc):
-                return
-            try:
-                n = pending_recovery(path, doc.save_token)
-                recovered = False
-                if n and self.confirm_recovery(n):
-                    try:
-                        recover(path, doc)  # the document is on the journal's save already
-                        recovered = True
-                    except JournalInUseError:
-                        raise
-                    except Exception as exc:  # noqa: BLE001 - any failure gets its dialog
-                        kept = self._keep_aside(path)
-                        report_failure(self, exc, prefix="could not recover: ")
-                        if kept is not None:
-                            self.statusBar().showMessage(
-                                f"the journal that could not be recovered is kept as {kept}",
-                                15000)
-                if not recovered:
-                    Journal.start(doc)
-            except JournalInUseError:
-                doc.journal = None  # read-only: the other session keeps its journal
-                self.statusBar().showMessage("opened read-only: this file is open in another "
-                                             "maskstudio session", 10000)
-            except Exception as exc:  # noqa: BLE001 - the file opens all the same
-                doc.journal = None
-                from maskstudio.reporting import describe_failure
+    def __init__(self, window: Shell):
+        super().__init__(window)
+        self.recent_menu: QtWidgets.QMenu | None = None
+        self._discarded: Document | None = None  #: its edits go with its journal, when it goes
 
-                show_error(self, f"{describe_failure(exc)[0]}\n\nThe file is open, but edits "
-                                 f"are not protected against a crash until it is saved.")
-        self.set_document(doc)
+    def fill_file_menu(self, menu: QtWidgets.QMenu) -> None:
+        """File ▸ Open…, Save, Save As…, Open Recent ▸, Open the demo."""
+        self.action("&Open…", self.open_dialog, "Ctrl+O", menu)
+        self.action("&Save", self.save, "Ctrl+S", menu,
+                    tip="save the project (the first time, choose where; a dataset's item "
+                        "is saved in place)")
+        self.action("Save &As…", self.save_as, "Ctrl+Shift+S", menu,
+                    tip="save the project under another name")
+        self.recent_menu = menu.addMenu("Open &Recent")
+        self.action("Open the &demo", lambda: self.open_path(demo_mixture()), None, menu)
+        self._update_recent_menu()
 
-    @staticmethod
-    def _keep_aside(path):
-        """Move a journal that could not be recovered out of the way of the new one, so the
-        edits in it are not overwritten (a newer maskstudio, or a person, may get them back)."""
-        import os
+    # -- opening --------------------------------------------------------------------------
+    def open_dialog(self) -> None:
+        """File ▸ Open (Ctrl+O): a mixture or a project."""
+        settings = self.window.settings
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self.window, "Open a mixture or a project", str(settings.value("dirs/open", "")),
+            OPEN_FILTER)
+        if path:
+            settings.setValue("dirs/open", str(Path(path).parent))
+            self.open_path(path)
 
-        kept = path.with_name(path.name + ".unrecovered")
-        try:
-            os.replace(path, kept)
-        except OSError:
+    def open_path(self, path: str | Path, *, config: STFTConfig | None = None,
+                  wait: bool = False, preloaded: Future[AudioClip] | None = None
+                  ) -> Task | None:
+        """Open a mixture or a project, after the unsaved work's question.
+
+        The file is opened on a worker thread, or here with ``wait``; ``config`` is an audio
+        file's grid (None: the one for its sample rate); ``preloaded`` is a future of the
+        decoded file (the command line starts decoding before Qt loads).  Returns the task
+        opening it (None with ``wait``, or when the user cancelled).  With nobody at the
+        window (``interactive`` False), a project that cannot be opened raises."""
+        path = Path(path)
+        if not self.maybe_save(f"opening '{path.name}'"):
             return None
-        return kept
+        self.window.datasets.forget_item()
+        return self._open(path, config=config, wait=wait, preloaded=preloaded)
 
-    def confirm_read_only(self, doc) -> bool:
+    def _open(self, path: Path, *, config: STFTConfig | None = None, mixture: str | None = None,
+              wait: bool = False, preloaded: Future[AudioClip] | None = None) -> Task | None:
+        is_project = path.suffix == ".msproj"
+
+        def load(progress: Progress | None) -> Opened:
+            clip = preloaded.result() if preloaded is not None and not is_project else None
+            opened = open_for_editing(path, config=config, mixture=mixture, clip=clip)
+            warm_up(opened.doc)
+            return opened
+
+        if not wait:
+            return run_task(self.window, f"Opening {path.name}…", load, self._opened,
+                            on_fail=lambda failure: self._open_failed(path, failure))
+        try:
+            opened = load(None)
+        except Exception as exc:  # noqa: BLE001 - every failed action gets its dialog
+            if is_project and not self.window.interactive:
+                raise  # nobody to ask or to read a dialog (--screenshot): say it and stop
+            self._open_failed(path, Failure(exc, describe_failure(exc)[0]), wait=True)
+            return None
+        self._opened(opened)
+        return None
+
+    def _open_failed(self, path: Path, failure: Failure, *, wait: bool = False) -> None:
+        """A project whose mixture moved: offer to locate it; anything else: say it."""
+        exc = failure.error
+        if not isinstance(exc, MixtureMovedError) or not self.window.interactive:
+            show_error(self.window, failure.message)
+            return
+        answer = QtWidgets.QMessageBox.question(
+            self.window, "Locate the mixture", f"{exc}\n\nLocate it now?")
+        if answer == QtWidgets.QMessageBox.StandardButton.Yes:
+            found, _ = QtWidgets.QFileDialog.getOpenFileName(
+                self.window, f"Locate {exc.expected.name}", str(exc.expected.parent),
+                AUDIO_FILTER)
+            if found:
+                self._open(path, mixture=found, wait=wait)
+
+    def _opened(self, opened: Opened) -> None:
+        """Show what was opened (after the questions about its last session); a project's
+        stems are looked for, for the live scores and the oracle phase."""
+        if not self.begin(opened) or opened.project is None:
+            return
+        doc = opened.doc
+        missing = doc.restore_references()
+        if missing:
+            self.say(f"the stems of {', '.join(missing)} were not found: no oracle phase or "
+                     f"scores for them", 8000)
+        self.window.metrics.update_now()
+        if doc.references:
+            self.window.show_scores()
+
+    def begin(self, opened: Opened) -> bool:
+        """Show ``opened.doc``, journaled from here on.  If the last session of this file
+        ended without saving, its edits are offered back first.  A file that another
+        session is editing is offered read-only (no journal, and no save over the other
+        session's project); False when the user declined it: nothing changed."""
+        window = self.window
+        if window.journaling:
+            current = window.doc
+            if current is not None and current.journal is not None \
+                    and current.journal.path == opened.journal_path:
+                self.release_document(current)  # reopening its own file: not "elsewhere"
+                opened.recheck()
+            if opened.in_use and not self.confirm_read_only(opened.doc):
+                return False
+            recover = bool(opened.pending) and self.confirm_recovery(opened.pending)
+            result = begin_editing(opened, recover_edits=recover)
+            if result.recovery_error is not None:
+                report_failure(window, result.recovery_error, prefix="could not recover: ")
+                if result.kept_aside is not None:
+                    self.say(f"the journal that could not be recovered is kept as "
+                             f"{result.kept_aside}", 15000)
+            if result.read_only:
+                self.say("opened read-only: this file is open in another maskstudio "
+                         "session", 10000)
+            if result.unprotected is not None:
+                show_error(window, f"{describe_failure(result.unprotected)[0]}\n\nThe file is "
+                                   f"open, but edits are not protected against a crash until "
+                                   f"it is saved.")
+        window.set_document(opened.doc)
+        return True
+
+    def confirm_read_only(self, doc: Document) -> bool:
+        """Whether to open ``doc`` read-only, another session editing it."""
         name = doc.project_path.name if doc.project_path else (
             doc.clip.path.name if doc.clip.path else "this file")
         answer = QtWidgets.QMessageBox.question(
-            self, "Open elsewhere",
+            self.window, "Open elsewhere",
             f"'{name}' is open in another maskstudio window or process. Open it read-only "
             f"here? (Edits made here cannot be saved over the other session's project.)")
         return answer == QtWidgets.QMessageBox.StandardButton.Yes
 
     def confirm_recovery(self, n: int) -> bool:
+        """Whether to recover the ``n`` edits the last session did not save."""
         answer = QtWidgets.QMessageBox.question(
-            self, "Recover unsaved edits",
+            self.window, "Recover unsaved edits",
             f"The last session with this file ended without saving {n} edit(s). Recover them?")
         return answer == QtWidgets.QMessageBox.StandardButton.Yes
+
+    # -- recent files -----------------------------------------------------------------------
+    def recent_files(self) -> list[str]:
+        """The files and projects opened last, the newest first."""
+        value = self.window.settings.value("recent", [])
+        if isinstance(value, str):  # one entry, as an INI file gives it back
+            value = [value]
+        return [str(v) for v in value if v] if isinstance(value, list) else []
+
+    def remember(self, path: Path) -> None:
+        """Put ``path`` first in File ▸ Open Recent."""
+        recent = [str(path)] + [p for p in self.recent_files() if p != str(path)]
+        self.window.settings.setValue("recent", recent[:MAX_RECENT])
+        self._update_recent_menu()
+
+    def _update_recent_menu(self) -> None:
+        menu = self.recent_menu
+        if menu is None:
+            return
+        menu.clear()
+        recent = self.recent_files()
+        for p in recent:
+            menu.addAction(p, functools.partial(self.open_path, p))
+        menu.setEnabled(bool(recent))
 
     # -- saving, and what happens to unsaved work -----------------------------------------
     def save(self) -> bool:
         """File ▸ Save (Ctrl+S): the project, in place; the first time, where the user says
         (a dataset's item has its project already).  False if nothing was saved."""
-        if self.doc is None:
+        doc = self.window.doc
+        if doc is None:
             return False
-        if self.doc.project_path is None:
+        if doc.project_path is None:
             return self.save_as()
-        return self._save_to(self.doc.project_path)
+        return self._save_to(doc.project_path)
 
     def save_as(self) -> bool:
         """File ▸ Save As (Ctrl+Shift+S): the project, where the user says, always asked."""
-        if self.doc is None:
+        doc = self.window.doc
+        if doc is None:
             return False
-        start = self.doc.project_path or (self.doc.clip.path.with_suffix(".msproj")
-                                          if self.doc.clip.path else "")
+        start = doc.project_path or (doc.clip.path.with_suffix(".msproj")
+                                     if doc.clip.path else "")
         path = self.ask_save_path(start)
-        return bool(path) and self._save_to(path)
+        return path is not None and self._save_to(path)
 
-    save_project_dialog = save_as
-
-    def ask_save_path(self, start) -> str | None:
+    def ask_save_path(self, start: str | Path) -> str | None:
         """Where to save the project (None: the user cancelled)."""
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save the project", str(start),
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self.window, "Save the project",
+                                                        str(start),
                                                         "maskstudio projects (*.msproj)")
         return path or None
 
-    def _save_to(self, path) -> bool:
-        from maskstudio.annotation.project import save_project
-
-        doc = self.doc
-        saved = self._guard(save_project, doc, path)
-        if saved is None:
+    def _save_to(self, path: str | Path) -> bool:
+        doc = self.window.doc
+        if doc is None or self.guard(save_project, doc, path) is None:
             return False
-        if self.item_index is None:
-            self._remember(doc.project_path)
-        self.statusBar().showMessage(f"saved {doc.project_path}", 5000)
-        self._update_title()
+        if not self.window.datasets.item_open and doc.project_path is not None:
+            self.remember(doc.project_path)
+        self.say(f"saved {doc.project_path}", 5000)
+        self.update_title()
         return True
 
     def ask_save_changes(self, action: str, reason: str = "") -> str:
         """Save, discard or cancel before ``action`` drops the unsaved work: "save",
         "discard" or "cancel" (Esc and closing the question cancel)."""
         B = QtWidgets.QMessageBox.StandardButton
-        name = self._document_name()
         text = (f"{reason}\n\n" if reason else "") + (
-            f"Save the changes to '{name}' before {action}?\n\n"
+            f"Save the changes to '{self.document_name()}' before {action}?\n\n"
             f"Save writes the project; Discard drops the unsaved edits (they will not be "
             f"offered back at the next start).")
-        answer = QtWidgets.QMessageBox.question(self, "Unsaved changes", text,
+        answer = QtWidgets.QMessageBox.question(self.window, "Unsaved changes", text,
                                                 B.Save | B.Discard | B.Cancel, B.Save)
         return {B.Save: "save", B.Discard: "discard"}.get(answer, "cancel")
 
@@ -182,27 +274,26 @@ class ProjectsMixin:
 
         A dataset's item is saved in place without asking; only when that fails is the user
         asked, as for any other file."""
-        doc = self.doc
-        if self.item_index is not None:
-            self.dataset_panel.flush_notes()
+        window, datasets = self.window, self.window.datasets
+        doc = window.doc
+        if datasets.item_open:
+            datasets.flush_notes()
         if doc is None or not doc.modified:
             return True
+        asks = window.confirm_close and window.interactive
         reason = ""
-        if self.item_index is not None and doc.project_path is not None:
-            from maskstudio.annotation.project import save_project
-            from maskstudio.reporting import describe_failure
-
+        if datasets.item_open and doc.project_path is not None:
             try:
                 save_project(doc, doc.project_path)
-                self._update_title()
+                self.update_title()
                 return True
             except Exception as exc:  # noqa: BLE001 - said in the question that follows
                 reason = f"'{doc.project_path.name}' could not be saved: " \
                          f"{describe_failure(exc)[0]}"
-                if not (self.confirm_close and self.interactive):
-                    show_error(self, reason)
+                if not asks:
+                    show_error(window, reason)
                     return False
-        elif not (self.confirm_close and self.interactive):
+        elif not asks:
             return True  # nobody to ask (tests, --screenshot): the journal keeps the edits
         answer = self.ask_save_changes(action, reason)
         if answer == "save":
@@ -217,39 +308,43 @@ class ProjectsMixin:
         closes: then their crash journal goes, so the next start does not offer them back.
         Until then the journal stays, so an open that fails or is cancelled leaves the
         document on screen still protected (see :meth:`release_document`)."""
-        self._discarded = self.doc
-        self.doc.modified = False
-        self._update_title()
+        doc = self.window.doc
+        if doc is None:
+            return
+        self._discarded = doc
+        doc.modified = False
+        self.update_title()
 
-    def release_document(self, doc) -> None:
+    def release_document(self, doc: Document | None) -> None:
         """``doc`` leaves the window: its journal is closed (kept for recovery), or removed
         if the user discarded its edits and has not edited since."""
         if doc is None:
             return
-        if getattr(self, "_discarded", None) is doc and not doc.modified \
-                and doc.journal is not None:
+        if self._discarded is doc and not doc.modified and doc.journal is not None:
             doc.journal.discard()
             doc.journal = None
         self._discarded = None
         doc.close()
 
-    def _document_name(self) -> str:
-        doc = self.doc
+    # -- the title --------------------------------------------------------------------------
+    def document_name(self) -> str:
+        """The open item's name and place in its dataset, or the project's, or the file's."""
+        doc = self.window.doc
         if doc is None:
             return ""
-        if self.item_index is not None and self.dataset is not None:
-            ds = self.dataset
-            return f"{ds.items[self.item_index].name} ({self.item_index + 1}/{len(ds.items)})" \
-                   f" — {ds.path.name}"
+        item = self.window.datasets.item_title()
+        if item is not None:
+            return item
         if doc.project_path is not None:
             return doc.project_path.name
         return doc.clip.path.name if doc.clip.path else "untitled"
 
-    def _update_title(self) -> None:
+    def update_title(self) -> None:
         """The project's (or file's, or item's) name, and "*" while there is unsaved work."""
-        if self.doc is None:
-            self.setWindowTitle("maskstudio")
-            self.setWindowModified(False)
+        window, doc = self.window, self.window.doc
+        if doc is None:
+            window.setWindowTitle("maskstudio")
+            window.setWindowModified(False)
             return
-        self.setWindowTitle(f"{self._document_name()}[*] — maskstudio")
-        self.setWindowModified(bool(self.doc.modified))
+        window.setWindowTitle(f"{self.document_name()}[*] — maskstudio")
+        window.setWindowModified(bool(doc.modified))

@@ -269,6 +269,11 @@ class SpectrogramView(QtWidgets.QWidget):
         self._render_wave(x0, x1)
         self.rendered.emit()
 
+    def shown_frames(self) -> tuple[int, int]:
+        """The frames the last render showed, ``(start, stop)``."""
+        cols = self._cols
+        return int(cols[0]), int(max(cols[-1], cols[0] + 1))
+
     def visible_db(self) -> np.ndarray:
         """dB of what is on screen (pooled), for the levels histogram."""
         return DB_FLOOR + DB_STEP * self._levels[::2, ::2].astype(np.float32)

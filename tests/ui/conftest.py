@@ -33,8 +33,8 @@ def window(qtbot, tmp_path, mixture_files):
     win.resize(1100, 750)
     win.show()
     qtbot.waitExposed(win)
-    win.open_path(mixture_files["mixture"], config=STFTConfig(n_fft=512, hop_length=128),
-                  wait=True)
+    win.projects.open_path(mixture_files["mixture"], config=STFTConfig(n_fft=512, hop_length=128),
+                           wait=True)
     win.view.render()
     yield win
     from maskstudio.ui.workers import active_tasks
@@ -47,7 +47,9 @@ def window(qtbot, tmp_path, mixture_files):
 @pytest.fixture(autouse=True)
 def no_unexpected_questions(monkeypatch):
     """A modal question nobody answers hangs the suite forever offscreen: fail instead.  A test
-    that expects one replaces the window's ``confirm_*`` method or this function."""
+    that expects one replaces the asking controller's ``confirm_*`` or ``ask_*`` method
+    (``window.projects.confirm_recovery``, ``window.confirm_whole_file``, …) or this
+    function."""
     from pyqtgraph.Qt import QtWidgets
 
     def question(parent, title, text, *args, **kwargs):

@@ -81,8 +81,8 @@ def test_a_mask_over_a_quiet_region_is_as_visible_as_over_a_loud_one(window, tmp
                                                                       write_wav, outline):
     from maskstudio.dsp.stft import STFTConfig
 
-    window.open_path(_quiet_mixture(tmp_path, write_wav),
-                     config=STFTConfig(n_fft=512, hop_length=128), wait=True)
+    window.projects.open_path(_quiet_mixture(tmp_path, write_wav),
+                              config=STFTConfig(n_fft=512, hop_length=128), wait=True)
     doc, view = window.doc, window.view
     data = np.zeros((doc.n_bins, doc.n_frames), np.float32)
     data[:, doc.n_frames // 2 + 10:] = 1.0  # the quiet second, whole
@@ -201,14 +201,14 @@ def test_a_whole_file_operation_asks_first_and_says_where_it_acted(window, qtbot
 
     window.view.set_selection(rectangle(10, 40, 10, 60, n_bins=doc.n_bins,
                                         n_frames=doc.n_frames))
-    window._selection_op(op)  # a selection: no question, and the status bar says so
+    window.selection_op(op)  # a selection: no question, and the status bar says so
     assert not asked and len(doc.history) == 2
     assert "selection" in window.statusBar().currentMessage()
     window.view.set_selection(None)
-    window._selection_op(op)  # no selection: a question, and No changes nothing
+    window.selection_op(op)  # no selection: a question, and No changes nothing
     assert len(asked) == 1 and "whole file" in asked[0] and len(doc.history) == 2
     window.confirm_whole_file = lambda question: asked.append(question) or True
-    window._selection_op(op)
+    window.selection_op(op)
     qtbot.waitUntil(lambda: active_tasks() <= 1 and len(doc.history) == 3, timeout=10000)
     qtbot.waitUntil(lambda: "whole file" in window.statusBar().currentMessage(), timeout=5000)
 

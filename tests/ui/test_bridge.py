@@ -48,8 +48,8 @@ def test_each_widget_follows_the_open_document_only(window, tmp_path, mixture_fi
     first = window.doc
     assert all(len(e) > 0 for e in (first.events.masks, first.events.layers,
                                     first.events.history, first.events.spectrogram))
-    window.open_path(mixture_files["voice"], config=STFTConfig(n_fft=512, hop_length=128),
-                     wait=True)
+    window.projects.open_path(mixture_files["voice"], config=STFTConfig(n_fft=512, hop_length=128),
+                              wait=True)
     second = window.doc
     assert second is not first
     assert all(len(e) == 0 for e in first.events.all()), "the old document still reaches views"

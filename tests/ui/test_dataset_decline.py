@@ -29,20 +29,20 @@ def test_declining_read_only_keeps_the_window_on_its_item(qtbot, tmp_path, monke
         return win
 
     a = window("a")
-    a.open_dataset(data, wait=True)
-    qtbot.waitUntil(lambda: a.item_index == 0 and a.doc is not None, timeout=20000)
+    a.datasets.open_dataset(data, wait=True)
+    qtbot.waitUntil(lambda: a.datasets.item_index == 0 and a.doc is not None, timeout=20000)
     b = window("b")
-    monkeypatch.setattr(type(b), "confirm_read_only", lambda self, d: False)
-    b.open_dataset(data, wait=True)  # it starts on song0, which A edits: declined
-    qtbot.waitUntil(lambda: b._item_task is None, timeout=20000)
-    assert b.doc is None and b.item_index is None
-    b.open_item(1, wait=True)
-    qtbot.waitUntil(lambda: b.item_index == 1 and b.doc is not None, timeout=20000)
+    monkeypatch.setattr(type(b.projects), "confirm_read_only", lambda self, d: False)
+    b.datasets.open_dataset(data, wait=True)  # it starts on song0, which A edits: declined
+    qtbot.waitUntil(lambda: not b.datasets.opening, timeout=20000)
+    assert b.doc is None and b.datasets.item_index is None
+    b.datasets.open_item(1, wait=True)
+    qtbot.waitUntil(lambda: b.datasets.item_index == 1 and b.doc is not None, timeout=20000)
     on_song1 = b.doc
-    b.open_item(0, wait=True)  # declined again
-    qtbot.waitUntil(lambda: b._item_task is None, timeout=20000)
-    assert b.doc is on_song1 and b.item_index == 1
-    b.step_item(0)  # "done, next": marks song1, the item B shows, not song0
-    qtbot.waitUntil(lambda: b._item_task is None, timeout=20000)
+    b.datasets.open_item(0, wait=True)  # declined again
+    qtbot.waitUntil(lambda: not b.datasets.opening, timeout=20000)
+    assert b.doc is on_song1 and b.datasets.item_index == 1
+    b.datasets.step_item(0)  # "done, next": marks song1, the item B shows, not song0
+    qtbot.waitUntil(lambda: not b.datasets.opening, timeout=20000)
     statuses = Dataset.open(data)
     assert statuses.status("song1") == "done" and statuses.status("song0") == "in progress"

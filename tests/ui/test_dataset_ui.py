@@ -30,7 +30,7 @@ def open_window(qtbot, tmp_path):
         win = MainWindow(QtCore.QSettings(str(tmp_path / settings),
                                           QtCore.QSettings.Format.IniFormat))
         win.confirm_close = False
-        win.confirm_recovery = lambda n: pytest.fail("nothing should need recovering")
+        win.projects.confirm_recovery = lambda n: pytest.fail("nothing should need recovering")
         qtbot.addWidget(win)
         win.resize(1200, 800)
         win.show()
@@ -55,8 +55,9 @@ def dataset(tmp_path):
 
 def _wait_item(qtbot, win, name):
     qtbot.waitUntil(lambda: win.doc is not None and win.doc.clip.path.parent.name == name
-                    and win.item_index is not None
-                    and win.dataset.items[win.item_index].name == name, timeout=10000)
+                    and win.datasets.item_index is not None
+                    and win.datasets.dataset.items[win.datasets.item_index].name == name,
+                    timeout=10000)
 
 
 def press(qtbot, win, key, modifier=QtCore.Qt.KeyboardModifier.NoModifier):
@@ -67,7 +68,7 @@ def press(qtbot, win, key, modifier=QtCore.Qt.KeyboardModifier.NoModifier):
 
 
 def _panel_statuses(win):
-    items = win.dataset_panel.items
+    items = win.datasets.panel.items
     return {items.topLevelItem(i).text(0): items.topLevelItem(i).text(1)
             for i in range(items.topLevelItemCount())}
 
@@ -75,7 +76,7 @@ def _panel_statuses(win):
 def test_the_browser_walks_a_dataset_and_keeps_status_edits_and_notes(open_window, dataset,
                                                                        qtbot, tmp_path):
     win = open_window()
-    win.open_dataset(dataset, wait=True)
+    win.datasets.open_dataset(dataset, wait=True)
     _wait_item(qtbot, win, "song0")
     doc = win.doc
     # every item uses the dataset's grid and its labels; its stems are known
@@ -88,7 +89,7 @@ def test_the_browser_walks_a_dataset_and_keeps_status_edits_and_notes(open_windo
     drag(win.view, [(0.2, 500.0), (1.0, 2000.0)])
     painted = doc.store.dense(0).copy()
     assert painted.any()
-    win.dataset_panel.notes.setPlainText("breath at 0.4 s")
+    win.datasets.panel.notes.setPlainText("breath at 0.4 s")
     # Page Down: the next item; song0 is saved on the way out
     press(qtbot, win, Key.Key_PageDown)
     _wait_item(qtbot, win, "song1")
@@ -96,26 +97,26 @@ def test_the_browser_walks_a_dataset_and_keeps_status_edits_and_notes(open_windo
                          start_journal=False)
     np.testing.assert_array_equal(saved.store.dense(0), painted)
     assert saved.notes == "breath at 0.4 s" and saved.status == "in progress"
-    assert win.dataset_panel.notes.toPlainText() == ""
+    assert win.datasets.panel.notes.toPlainText() == ""
     # Ctrl+Return: song1 is done, and the next item not done opens
     press(qtbot, win, Key.Key_Return, QtCore.Qt.KeyboardModifier.ControlModifier)
     _wait_item(qtbot, win, "song2")
-    win.dataset_panel.status.setCurrentText("skipped")
-    win.dataset_panel.status.activated.emit(win.dataset_panel.status.currentIndex())
+    win.datasets.panel.status.setCurrentText("skipped")
+    win.datasets.panel.status.activated.emit(win.datasets.panel.status.currentIndex())
     assert _panel_statuses(win) == {"song0": "in progress", "song1": "done", "song2": "skipped"}
-    assert win.dataset_panel.progress.value() == 2
+    assert win.datasets.panel.progress.value() == 2
     # Page Up twice: back on song0, as it was left
     press(qtbot, win, Key.Key_PageUp)
     _wait_item(qtbot, win, "song1")
     press(qtbot, win, Key.Key_PageUp)
     _wait_item(qtbot, win, "song0")
     np.testing.assert_array_equal(win.doc.store.dense(0), painted)
-    assert win.dataset_panel.notes.toPlainText() == "breath at 0.4 s"
-    assert win.dataset_panel.status.currentText() == "in progress"
+    assert win.datasets.panel.notes.toPlainText() == "breath at 0.4 s"
+    assert win.datasets.panel.status.currentText() == "in progress"
     # a later session: the statuses are kept, and the item open last is opened again
     win.close()
     again = open_window()
-    again.open_dataset(dataset, wait=True)
+    again.datasets.open_dataset(dataset, wait=True)
     _wait_item(qtbot, again, "song0")
     assert _panel_statuses(again) == {"song0": "in progress", "song1": "done",
                                       "song2": "skipped"}
@@ -125,9 +126,9 @@ def test_the_browser_walks_a_dataset_and_keeps_status_edits_and_notes(open_windo
 
 def test_the_label_vocabulary_names_layers_in_every_item(open_window, dataset, qtbot):
     win = open_window()
-    win.open_dataset(dataset, wait=True)
+    win.datasets.open_dataset(dataset, wait=True)
     _wait_item(qtbot, win, "song0")
-    panel = win.dataset_panel
+    panel = win.datasets.panel
     panel.labels.setText("voice, drums, noise")
     panel.labels.editingFinished.emit()
     assert Dataset.open(dataset).labels == ["voice", "drums", "noise"]
@@ -195,7 +196,7 @@ def test_scores_explain_when_there_are_no_stems(window):
 def test_exporting_the_dataset_from_the_window(open_window, dataset, qtbot, tmp_path,
                                               monkeypatch):
     win = open_window()
-    win.open_dataset(dataset, wait=True)
+    win.datasets.open_dataset(dataset, wait=True)
     _wait_item(qtbot, win, "song0")
     doc = win.doc
     doc.fill(0, rectangle(0, doc.n_bins, 0, doc.n_frames, n_bins=doc.n_bins,
@@ -203,7 +204,7 @@ def test_exporting_the_dataset_from_the_window(open_window, dataset, qtbot, tmp_
     out = tmp_path / "export"
     monkeypatch.setattr(QtWidgets.QFileDialog, "getExistingDirectory",
                         lambda *a, **k: str(out))
-    win.export_dataset_dialog()
+    win.datasets.export_dataset_dialog()
     qtbot.waitUntil(lambda: (out / "song0" / "metadata.json").exists(), timeout=20000)
     qtbot.waitUntil(lambda: "exported" in win.statusBar().currentMessage(), timeout=20000)
     assert sorted(p.name for p in (out / "song0").iterdir()) == [
@@ -213,7 +214,7 @@ def test_exporting_the_dataset_from_the_window(open_window, dataset, qtbot, tmp_
 
 def test_a_crash_during_an_item_loses_no_finished_edit(open_window, dataset, qtbot):
     win = open_window()
-    win.open_dataset(dataset, wait=True)
+    win.datasets.open_dataset(dataset, wait=True)
     _wait_item(qtbot, win, "song0")
     win.layers.set_active(1)
     drag(win.view, [(0.3, 3000.0), (1.1, 5000.0)])
@@ -223,8 +224,8 @@ def test_a_crash_during_an_item_loses_no_finished_edit(open_window, dataset, qtb
     win.doc.close()  # a dead process holds no lock on its journal
     again = open_window("after-crash.ini")
     asked = []
-    again.confirm_recovery = lambda n: asked.append(n) or True
-    again.open_dataset(dataset, wait=True)
+    again.projects.confirm_recovery = lambda n: asked.append(n) or True
+    again.datasets.open_dataset(dataset, wait=True)
     _wait_item(qtbot, again, "song0")
     assert asked == [1]
     np.testing.assert_array_equal(again.doc.store.dense(1), painted)
@@ -233,7 +234,7 @@ def test_a_crash_during_an_item_loses_no_finished_edit(open_window, dataset, qtb
 
 def test_save_project_saves_the_item_in_place(open_window, dataset, qtbot, monkeypatch):
     win = open_window()
-    win.open_dataset(dataset, wait=True)
+    win.datasets.open_dataset(dataset, wait=True)
     _wait_item(qtbot, win, "song0")
     monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName",
                         lambda *a, **k: pytest.fail("an item's project has its place"))

@@ -44,7 +44,7 @@ def answer(monkeypatch, win, *answers):
     def ask(action, reason=""):
         asked.append(action)
         return queue.pop(0) if queue else "discard"  # (the test's end closes the window)
-    monkeypatch.setattr(win, "ask_save_changes", ask)
+    monkeypatch.setattr(win.projects, "ask_save_changes", ask)
     return asked
 
 
@@ -66,7 +66,7 @@ def test_the_title_names_the_file_then_the_project_and_marks_unsaved_work(window
     edit(window)
     assert window.isWindowModified() and shown(window) == "mixture.wav* — maskstudio"
     asked = []
-    monkeypatch.setattr(window, "ask_save_path",
+    monkeypatch.setattr(window.projects, "ask_save_path",
                         lambda start: asked.append(start) or str(tmp_path / "take.msproj"))
     press(window, Key.Key_S, Mod.ControlModifier)  # the first Save asks where
     assert len(asked) == 1 and (tmp_path / "take.msproj").is_file()
@@ -83,7 +83,7 @@ def test_save_as_always_asks_and_a_cancelled_dialog_saves_nothing(window, tmp_pa
                                                                  monkeypatch):
     edit(window)
     paths = [str(tmp_path / "a.msproj"), None, str(tmp_path / "b.msproj")]
-    monkeypatch.setattr(window, "ask_save_path", lambda start: paths.pop(0))
+    monkeypatch.setattr(window.projects, "ask_save_path", lambda start: paths.pop(0))
     press(window, Key.Key_S, Mod.ControlModifier | Mod.ShiftModifier)
     assert window.doc.project_path == tmp_path / "a.msproj"
     edit(window, 40, 60)
@@ -96,9 +96,10 @@ def test_save_as_always_asks_and_a_cancelled_dialog_saves_nothing(window, tmp_pa
 
 def test_quit_with_a_project_open_and_save_writes_the_project(window, tmp_path, monkeypatch):
     window.confirm_close = True
-    monkeypatch.setattr(window, "ask_save_path", lambda start: str(tmp_path / "take.msproj"))
+    monkeypatch.setattr(window.projects, "ask_save_path",
+                        lambda start: str(tmp_path / "take.msproj"))
     edit(window)
-    window.save()
+    window.projects.save()
     edit(window, 40, 60)  # unsaved work in the project
     painted = window.doc.store.dense(0).copy()
     asked = answer(monkeypatch, window, "save")
@@ -115,7 +116,7 @@ def test_quit_cancelled_keeps_the_window_and_its_work(window, monkeypatch, how):
     edit(window)
     painted = window.doc.store.dense(0).copy()
     answer(monkeypatch, window, how.split(",")[0])
-    monkeypatch.setattr(window, "ask_save_path", lambda start: None)
+    monkeypatch.setattr(window.projects, "ask_save_path", lambda start: None)
     assert not window.close()
     assert window.isVisible() and window.doc.modified
     np.testing.assert_array_equal(window.doc.store.dense(0), painted)
@@ -130,15 +131,15 @@ def test_open_with_unsaved_work_asks_first_and_discard_drops_the_journal(
     journal = journal_for(first)
     assert journal.stat().st_size > 100  # the edit is journaled
     asked = answer(monkeypatch, window, "cancel", "discard")
-    window.open_path(other_file, config=GRID, wait=True)
+    window.projects.open_path(other_file, config=GRID, wait=True)
     assert window.doc is first and first.modified  # Cancel: nothing replaced
-    window.open_path(other_file, config=GRID, wait=True)
+    window.projects.open_path(other_file, config=GRID, wait=True)
     assert window.doc is not first and window.doc.clip.path == other_file
     assert asked == ["opening 'other.wav'"] * 2
     assert not journal.exists()  # Discard: the next start does not offer the edits back
-    monkeypatch.setattr(type(window), "confirm_recovery",
+    monkeypatch.setattr(type(window.projects), "confirm_recovery",
                         lambda self, n: pytest.fail("offered the discarded edits back"))
-    window.open_path(mixture_files["mixture"], config=GRID, wait=True)  # unchanged: no ask
+    window.projects.open_path(mixture_files["mixture"], config=GRID, wait=True)  # unchanged: no ask
     assert window.doc.clip.path == mixture_files["mixture"] and window.doc.layers == []
 
 
@@ -155,9 +156,9 @@ def test_discard_at_quit_removes_the_journal(window, qtbot, tmp_path, monkeypatc
                                         QtCore.QSettings.Format.IniFormat))
     again.confirm_close = False
     qtbot.addWidget(again)
-    monkeypatch.setattr(again, "confirm_recovery",
+    monkeypatch.setattr(again.projects, "confirm_recovery",
                         lambda n: pytest.fail("offered the discarded edits back"))
-    again.open_path(mixture_files["mixture"], config=GRID, wait=True)
+    again.projects.open_path(mixture_files["mixture"], config=GRID, wait=True)
     assert again.doc.layers == []
 
 
@@ -168,7 +169,7 @@ def test_a_new_file_starts_without_the_old_selection_and_play_position(window, o
     window.playback.play_cursor = 1.5
     window.playback.playheads.set_seconds(1.5)
     window.playback.transport.time_label.setText("  0:01.50")
-    window.open_path(other_file, config=GRID, wait=True)
+    window.projects.open_path(other_file, config=GRID, wait=True)
     assert window.doc.clip.path == other_file
     assert view.selection is None and view.sel_item.path().isEmpty()
     assert window.playback.play_cursor == 0.0
@@ -187,7 +188,7 @@ def test_discard_then_an_open_that_fails_keeps_the_document_protected(window, mo
     answer(monkeypatch, window, "discard")
     broken = tmp_path / "broken.msproj"
     broken.write_bytes(b"PK\x03\x04 not a project")
-    window.open_path(broken)
+    window.projects.open_path(broken, wait=True)
     assert window.doc is doc and doc.journal is not None and journal.exists()
     edit(window, 40, 60)  # a later edit is journaled
     assert doc.modified and journal.stat().st_size > 0

@@ -160,19 +160,19 @@ def test_an_npz_on_another_grid_offers_to_switch_the_grid_and_load(window, tmp_p
 
 
 def test_a_file_opens_on_the_grid_for_its_rate(window, tmp_path, mixture_files):
-    window.open_path(mixture_files["mixture"], wait=True)  # 16 kHz
+    window.projects.open_path(mixture_files["mixture"], wait=True)  # 16 kHz
     assert window.doc.config == STFTConfig(n_fft=1024, hop_length=256)
     path = tmp_path / "cd.wav"
     sf.write(str(path), np.zeros(44100 // 2, np.float32), 44100)
-    window.open_path(path, wait=True)
+    window.projects.open_path(path, wait=True)
     assert window.doc.config == STFTConfig(n_fft=2048, hop_length=512)
 
 
 def test_a_new_dataset_takes_the_grid_of_its_first_item_s_rate(window, tmp_path, qtbot):
     root = make_dataset(tmp_path / "songs", n_items=2, seconds=1.0)
     assert Dataset.open(root).config is None
-    window.open_dataset(root, wait=True)
-    qtbot.waitUntil(lambda: window.item_index is not None and active_tasks() <= 1,
+    window.datasets.open_dataset(root, wait=True)
+    qtbot.waitUntil(lambda: window.datasets.item_index is not None and active_tasks() <= 1,
                     timeout=10000)
     assert window.doc.config == STFTConfig(n_fft=1024, hop_length=256)  # 16 kHz items
     assert Dataset.open(root).config == STFTConfig(n_fft=1024, hop_length=256)

@@ -28,11 +28,11 @@ def test_a_second_window_on_the_same_project_is_read_only(window, qtbot, tmp_pat
 
     asked = []
     second = _window(qtbot, tmp_path, "second")
-    monkeypatch.setattr(type(second), "confirm_read_only",
+    monkeypatch.setattr(type(second.projects), "confirm_read_only",
                         lambda self, d: asked.append(d) or True)
-    monkeypatch.setattr(type(second), "confirm_recovery",
+    monkeypatch.setattr(type(second.projects), "confirm_recovery",
                         lambda self, n: pytest.fail("offered the first window's live edits"))
-    second.open_project(project)
+    second.projects.open_path(project, wait=True)
     assert asked and second.doc is not None and second.doc.journal is None
     assert "read-only" in second.statusBar().currentMessage()
     with pytest.raises(JournalInUseError):
@@ -45,7 +45,7 @@ def test_a_second_window_on_the_same_project_is_read_only(window, qtbot, tmp_pat
 def test_declining_read_only_opens_nothing(window, qtbot, tmp_path, monkeypatch,
                                            mixture_files):
     second = _window(qtbot, tmp_path, "second")
-    monkeypatch.setattr(type(second), "confirm_read_only", lambda self, d: False)
-    second.open_path(mixture_files["mixture"], config=STFTConfig(n_fft=512, hop_length=128),
-                     wait=True)
+    monkeypatch.setattr(type(second.projects), "confirm_read_only", lambda self, d: False)
+    second.projects.open_path(mixture_files["mixture"],
+                              config=STFTConfig(n_fft=512, hop_length=128), wait=True)
     assert second.doc is None

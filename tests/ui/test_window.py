@@ -61,7 +61,7 @@ def test_opens_a_file_and_draws_its_spectrogram(window, mixture_files):
     assert img is not None and img.dtype == np.uint8
     assert img.shape == (int(window.view.vb.height()), int(window.view.vb.width()))
     assert img.max() > 100 and img.min() < img.max()  # a real picture, not a blank
-    assert str(mixture_files["mixture"]) in window.recent_files()
+    assert str(mixture_files["mixture"]) in window.projects.recent_files()
 
 
 def test_a_brush_stroke_paints_exactly_under_it_and_undo_restores_bit_for_bit(window, qtbot):
@@ -294,7 +294,7 @@ def test_lasso_selection_then_invert_binarise_smooth(window, qtbot):
     assert alpha[f - box.f0, t - box.t0] == 1  # the middle of the lasso is inside
     qtbot.keyClick(window, QtCore.Qt.Key.Key_I)  # invert inside: 0 -> 1
     assert doc.store.dense(0)[f, t] == 1 and doc.store.dense(0).sum() == alpha.sum()
-    window._selection_op("smooth")
+    window.selection_op("smooth")
     m = doc.store.dense(0)[box.f0:box.f1, box.t0:box.t1]
     assert ((m > 0.05) & (m < 0.95)).any()  # the lasso's edge is softened
     assert m[f - box.f0, t - box.t0] > 0.95  # its middle is not
@@ -318,9 +318,9 @@ def test_unsaved_edits_are_offered_back_after_a_crash(window, qtbot, mixture_fil
     win2.confirm_close = False
     qtbot.addWidget(win2)
     asked = []
-    win2.confirm_recovery = lambda n: asked.append(n) or True
-    win2.open_path(mixture_files["mixture"], config=STFTConfig(n_fft=512, hop_length=128),
-                   wait=True)
+    win2.projects.confirm_recovery = lambda n: asked.append(n) or True
+    win2.projects.open_path(mixture_files["mixture"], config=STFTConfig(n_fft=512, hop_length=128),
+                            wait=True)
     assert asked and asked[0] >= 2  # the new layer and the stroke
     np.testing.assert_array_equal(win2.doc.store.dense(0), painted)
     # saved as a project, it reopens without asking
@@ -332,8 +332,8 @@ def test_unsaved_edits_are_offered_back_after_a_crash(window, qtbot, mixture_fil
                                        QtCore.QSettings.Format.IniFormat))
     win3.confirm_close = False
     qtbot.addWidget(win3)
-    win3.confirm_recovery = lambda n: pytest.fail("nothing to recover after a save")
-    win3.open_path(path)
+    win3.projects.confirm_recovery = lambda n: pytest.fail("nothing to recover after a save")
+    win3.projects.open_path(path, wait=True)
     np.testing.assert_array_equal(win3.doc.store.dense(0), painted)
     assert win3.doc.project_path == path
 

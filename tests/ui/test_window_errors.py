@@ -48,7 +48,7 @@ def test_saving_a_project_into_a_read_only_folder_shows_a_dialog(window, monkeyp
                                                                    tmp_path):
     folder = _read_only_folder(tmp_path)
     _choose(monkeypatch, folder / "take.msproj")
-    window.save_project_dialog()
+    window.projects.save_as()
     texts = _dialogs(window)
     assert len(texts) == 1 and "take.msproj" in texts[0], texts
 
