@@ -96,7 +96,7 @@ def bench_brush_and_memory(path: Path, tmp: Path) -> None:
     win.projects.open_path(path, wait=True)
     print(f"  opened in {time.perf_counter() - t0:.2f} s")
     for _ in range(4):
-        win.new_layer()
+        win.edits.new_layer()
     win.layers.set_active(0)
     view = win.view
     vp = view.graphics.viewport()

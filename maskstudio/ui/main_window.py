@@ -16,13 +16,13 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from maskstudio import __version__
 from maskstudio.editing.document import Document
-from maskstudio.editing.edits import Box
 from maskstudio.editing.spectrogram import FREQ_SCALES
 from maskstudio.ui.active_layer import ActiveLayer
 from maskstudio.ui.bridge import Subscriptions
 from maskstudio.ui.controller import Shell, Shortcut, make_action
 from maskstudio.ui.datasets import DatasetController
-from maskstudio.ui.dialogs import ExportDialog, ShortcutsDialog, STFTDialog, ThresholdDialog
+from maskstudio.ui.dialogs import ExportDialog, ShortcutsDialog, STFTDialog
+from maskstudio.ui.edit_actions import EditController
 from maskstudio.ui.icons import tool_icon
 from maskstudio.ui.mask_sources import MaskSourcesController
 from maskstudio.ui.panels import LayersPanel, LevelsPanel, OptionsBar
@@ -34,7 +34,6 @@ from maskstudio.ui.workers import Task, guard, run_task, show_error
 
 __all__ = ["MainWindow"]
 
-OP_VERBS = {"invert": "invert", "binarize": "binarise", "threshold": "threshold"}
 PANEL_WIDTH = 320  #: the left column of panels, at first: a layer row fits
 TOOL_KEYS = [("brush", "B", "Brush"), ("eraser", "E", "Eraser"), ("rect", "R", "Rectangle"),
              ("time", "Y", "Time range"), ("band", "U", "Frequency band"),
@@ -79,6 +78,7 @@ class MainWindow(Shell):
         self.datasets = DatasetController(self)
         self.docks.append(self.datasets.dock)
         self.mask_sources = MaskSourcesController(self)
+        self.edits = EditController(self)
         self.status_label = QtWidgets.QLabel("Open an audio file: File > Open (Ctrl+O), "
                                              "or drop one here")
         self.statusBar().addWidget(self.status_label, 1)
@@ -113,7 +113,7 @@ class MainWindow(Shell):
         self._action("&Quit", self.close, "Ctrl+Q", m)
 
         m = mb.addMenu("&Edit")
-        self.fill_edit_menu(m)
+        self.edits.fill_edit_menu(m)
         m.addSeparator()
         self.playback.fill_edit_menu(m)
         self.playback.fill_play_menu(mb.addMenu("&Play"))
@@ -131,7 +131,7 @@ class MainWindow(Shell):
             m.addAction(d.toggleViewAction())
 
         m = mb.addMenu("&Masks")
-        self.fill_masks_menu(m)
+        self.edits.fill_masks_menu(m)
         m.addSeparator()
         self.mask_sources.fill_masks_menu(m)
 
@@ -167,8 +167,8 @@ class MainWindow(Shell):
         self.view.errorRaised.connect(lambda msg: show_error(self, msg))
         self.layers.errorRaised.connect(lambda msg: show_error(self, msg))
         self.active.changed.connect(self._active_changed)
-        self.layers.add_button.clicked.connect(self.new_layer)
-        self.layers.remove_button.clicked.connect(self.delete_layer)
+        self.layers.add_button.clicked.connect(self.edits.new_layer)
+        self.layers.remove_button.clicked.connect(self.edits.delete_layer)
         self.options.changed.connect(self._options_changed)
         self.levels.rangeChanged.connect(self._levels_dragged)
         self.view.rendered.connect(self._rendered)
@@ -251,7 +251,7 @@ class MainWindow(Shell):
         self.status_label.setText(
             f"{name}: {doc.clip.n_channels} ch, {doc.samplerate} Hz, {doc.clip.duration:.1f} s; "
             f"{doc.config.describe()}")
-        self.update_undo()
+        self.edits.update_undo()
         self.firstSpectrogram.emit()
         self._fill_spectrogram(doc)
 
@@ -269,7 +269,7 @@ class MainWindow(Shell):
                                    on_fail=lambda failure: None)
 
     def _history_changed(self, event: object) -> None:
-        self.update_undo()
+        self.edits.update_undo()
         self._maybe_modified(event)
 
     def _maybe_modified(self, event: object) -> None:
@@ -340,161 +340,10 @@ class MainWindow(Shell):
         self.options.floor.setValue(lo)
         self.options.ceiling.setValue(hi)
 
-    # -- edits (an EditController next) ----
-    def fill_edit_menu(self, menu: QtWidgets.QMenu) -> None:
-        """Edit ▸ Undo, Redo, then the operations on the active layer."""
-        self.act_undo = self._action("&Undo", self.undo, QtGui.QKeySequence.StandardKey.Undo,
-                                    menu)
-        self.act_redo = self._action("&Redo", self.redo, "Ctrl+Shift+Z", menu)
-        menu.addSeparator()
-        self._action("&Fill the selection", lambda: self.selection_op("fill"), "F", menu)
-        self._action("&Erase the selection", lambda: self.selection_op("erase"), "Delete", menu)
-        self._action("&Invert", lambda: self.selection_op("invert"), "I", menu)
-        self._action("&Binarise", lambda: self.selection_op("binarize"), "Ctrl+B", menu)
-        self._action("S&mooth the selection", lambda: self.selection_op("smooth"),
-                    "Ctrl+Shift+M", menu)
-        self._action("&Threshold…", self.threshold_dialog, "T", menu)
-
-    def fill_masks_menu(self, menu: QtWidgets.QMenu) -> None:
-        """Masks ▸ New layer (Ctrl+N), Delete layer."""
-        self._action("&New layer", self.new_layer, "Ctrl+N", menu)
-        self._action("&Delete layer", self.delete_layer, None, menu)
-
-    def update_undo(self) -> None:
-        """Undo and Redo say what they would undo or redo, and are off when there is none."""
-        doc = self.doc
-        h = doc.history if doc is not None else None
-        self.act_undo.setEnabled(bool(h and h.can_undo))
-        self.act_redo.setEnabled(bool(h and h.can_redo))
-        self.act_undo.setText(f"&Undo {h.undo_label}" if h and h.can_undo else "&Undo")
-        self.act_redo.setText(f"&Redo {h.redo_label}" if h and h.can_redo else "&Redo")
-
-    # -- the document and its layers --------------------------------------------------------
-    def need_layer(self) -> Document | None:
-        """The open document if it has a layer to act on; otherwise None, said in a dialog."""
-        doc = self.doc
-        if doc is None:
-            show_error(self, "open an audio file first (File > Open)")
-            return None
-        if not doc.layers:
-            show_error(self, "there is no layer yet: add one with Masks > New layer "
-                                    "(Ctrl+N)")
-            return None
-        return doc
-
-    def _active(self) -> int:
-        """The active layer's row (the document has a layer)."""
-        index = self.active.index
-        return 0 if index is None else index
-
-    def undo(self) -> None:
-        if self.doc is not None:
-            self.doc.history.undo()
-
-    def redo(self) -> None:
-        if self.doc is not None:
-            self.doc.history.redo()
-
-    def new_layer(self) -> None:
-        """Masks ▸ New layer: named by the first label of the vocabulary no layer has yet."""
-        doc = self.doc
-        if doc is None:
-            return
-        label = self.layers.unused_label()
-        i = guard(self, doc.add_layer, label, label=label or "")
-        if i is not None:
-            self.layers.set_active(i)
-
-    def delete_layer(self) -> None:
-        doc = self.need_layer()
-        if doc is not None:
-            guard(self, doc.remove_layer, self._active())
-
-    # -- operations ---------------------------------------------------------------------------
-    def selection_op(self, op: str) -> None:
-        """Fill, erase or smooth the selection; invert or binarise it, or the whole file
-        (after asking) when there is no selection."""
-        doc = self.need_layer()
-        if doc is None:
-            return
-        k, sel, view = self._active(), self.view.selection, self.view
-        if sel is None and op in ("fill", "erase", "smooth"):
-            self.statusBar().showMessage("select a region first (R, Y, U or L)", 4000)
-            return
-        if op == "fill":
-            guard(self, doc.fill, k, sel, view.brush_value)
-        elif op == "erase":
-            guard(self, doc.erase, k, sel)
-        elif op == "smooth":
-            guard(self, doc.smooth, k, sel)
-        elif sel is not None:
-            if guard(self, _done, getattr(doc, op), k, sel):
-                self._said(op, k, "inside the selection")
-        elif self.confirm_whole_file(f"{OP_VERBS[op]} the layer '{doc.layers[k].name}' over "
-                                     f"the whole file? (Select a region first to change only "
-                                     f"that.)"):
-            run_task(self, f"{op.capitalize()} the layer…",
-                     lambda p: getattr(doc, op)(k, None, progress=p),
-                     lambda _: self._said(op, k, "over the whole file"))
-
-    def confirm_whole_file(self, question: str) -> bool:
-        """Whether the user agrees to an operation on the whole file (there is no selection)."""
-        B = QtWidgets.QMessageBox.StandardButton
-        answer = QtWidgets.QMessageBox.question(self, "The whole file", question,
-                                                B.Yes | B.Cancel, B.Cancel)
-        return answer == B.Yes
-
-    def _said(self, op: str, k: int, scope: str) -> None:
-        """The status bar says what an operation changed, and where."""
-        doc = self.doc
-        if doc is not None and k < len(doc.layers):
-            self.statusBar().showMessage(
-                f"{OP_VERBS[op]}: layer '{doc.layers[k].name}', {scope}", 8000)
-
-    def threshold_dialog(self) -> None:
-        """Edit ▸ Threshold (T): keep the layer where the mixture is louder than a level,
-        previewed on the view while the dialog is open."""
-        doc = self.need_layer()
-        if doc is None:
-            return
-        view, settings = self.view, self.settings
-        dialog = ThresholdDialog(self, has_selection=view.selection is not None,
-                                 threshold=float(str(settings.value("threshold/db", -50))))
-
-        def preview(level: float, width: float) -> None:
-            box = Box(0, doc.n_bins, *view.shown_frames())
-            if view.selection is not None and not dialog.whole_file():
-                box = view.selection[0]
-            view.preview = (box, guard(self, doc.threshold_preview, box, level, width))
-            view.update_overlay(None)
-
-        dialog.previewChanged.connect(preview)
-        preview(dialog.level.value(), dialog.width_db.value())
-        accepted = dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted
-        view.preview = None
-        view.update_overlay(None)
-        if not accepted:
-            return
-        level, width = dialog.level.value(), dialog.width_db.value()
-        settings.setValue("threshold/db", level)
-        k = self._active()
-        if dialog.whole_file():
-            if not self.confirm_whole_file(
-                    f"threshold the layer '{doc.layers[k].name}' at {level:.1f} dB over the "
-                    f"whole file? (Select a region first to change only that.)"):
-                return
-            run_task(self, "Thresholding the whole file…",
-                     lambda p: doc.threshold(k, level, width_db=width, progress=p),
-                     lambda _: self._said("threshold", k, "over the whole file"))
-        elif guard(self, _done, doc.threshold, k, level, width_db=width,
-                        selection=view.selection):
-            self._said("threshold", k, "inside the selection")
-
-
     # -- export -----------------------------------------------------------------------------
     def export_dialog(self) -> None:
         """File ▸ Export sources and residual (Ctrl+E)."""
-        doc = self.need_layer()
+        doc = self.edits.need_layer()
         if doc is None:
             return
         default = str(self.settings.value("dirs/export", ""))
@@ -528,7 +377,7 @@ class MainWindow(Shell):
 
     def save_masks_dialog(self) -> None:
         """File ▸ Export the masks (.npz)."""
-        doc = self.need_layer()
+        doc = self.edits.need_layer()
         if doc is None:
             return
         start = doc.clip.path.with_suffix(".masks.npz") if doc.clip.path else ""
@@ -593,10 +442,3 @@ class MainWindow(Shell):
         if self.doc is not None:
             self.projects.release_document(self.doc)  # journal kept for recovery, or discarded
         super().closeEvent(ev)
-
-
-def _done(fn: Callable[..., object], *args: object, **kwargs: object) -> bool:
-    """``fn(*args, **kwargs)``, then True: an edit that returns nothing, through ``guard``
-    (whose None means it failed)."""
-    fn(*args, **kwargs)
-    return True

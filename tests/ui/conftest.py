@@ -48,7 +48,7 @@ def window(qtbot, tmp_path, mixture_files):
 def no_unexpected_questions(monkeypatch):
     """A modal question nobody answers hangs the suite forever offscreen: fail instead.  A test
     that expects one replaces the asking controller's ``confirm_*`` or ``ask_*`` method
-    (``window.projects.confirm_recovery``, ``window.confirm_whole_file``, …) or this
+    (``window.projects.confirm_recovery``, ``window.edits.confirm_whole_file``, …) or this
     function."""
     from pyqtgraph.Qt import QtWidgets
 

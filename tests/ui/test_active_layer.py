@@ -54,7 +54,7 @@ def test_undo_of_the_second_load_leaves_a_layer_the_brush_paints_on(window):
     added = _load(doc, ["voice", "drums"])
     window.layers.set_active(added[0])  # as the window does after a load
     assert _agree(window) == 2
-    window.undo()  # the second load goes: layer 2 no longer exists
+    window.edits.undo()  # the second load goes: layer 2 no longer exists
     assert len(doc.layers) == 2
     assert _stroke_changes_active(window) == 1
 
@@ -62,33 +62,33 @@ def test_undo_of_the_second_load_leaves_a_layer_the_brush_paints_on(window):
 def test_deleting_the_active_last_layer_moves_the_brush_to_its_neighbour(window):
     doc = window.doc
     for _ in range(3):
-        window.new_layer()
+        window.edits.new_layer()
     window.layers.set_active(2)
-    window.delete_layer()
+    window.edits.delete_layer()
     assert len(doc.layers) == 2
     assert _stroke_changes_active(window) == 1
-    window.undo()  # the stroke
-    window.undo()  # the delete: the layer is back, the active one stays where it is
+    window.edits.undo()  # the stroke
+    window.edits.undo()  # the delete: the layer is back, the active one stays where it is
     assert len(doc.layers) == 3 and _agree(window) == 1
 
 
 def test_the_active_layer_is_the_same_layer_when_another_comes_back_before_it(window):
     doc = window.doc
-    window.new_layer()
-    window.new_layer()
+    window.edits.new_layer()
+    window.edits.new_layer()
     names = [layer.name for layer in doc.layers]
     window.layers.set_active(0)
-    window.delete_layer()  # the first layer goes: the second becomes active
+    window.edits.delete_layer()  # the first layer goes: the second becomes active
     assert _agree(window) == 0 and doc.layers[0].name == names[1]
-    window.undo()  # the first layer comes back before it: the active one is still names[1]
+    window.edits.undo()  # the first layer comes back before it: the active one is still names[1]
     assert _agree(window) == 1 and doc.layers[1].name == names[1]
-    window.redo()
+    window.edits.redo()
     assert _agree(window) == 0 and doc.layers[0].name == names[1]
 
 
 def test_a_stroke_without_a_layer_says_so(window, qtbot):
-    window.new_layer()
-    window.undo()
+    window.edits.new_layer()
+    window.edits.undo()
     assert window.doc.layers == [] and _agree(window) is None
     drag(window.view, STROKE)
     qtbot.waitUntil(lambda: window.findChild(QtWidgets.QMessageBox, "errorDialog") is not None)
@@ -105,7 +105,7 @@ def _click(widget):
 
 def test_a_click_anywhere_on_a_row_activates_it(window):
     for _ in range(3):
-        window.new_layer()
+        window.edits.new_layer()
     window.layers.set_active(0)
     for k, part in [(1, "name"), (2, "opacity"), (0, "marker"), (2, "visible"), (1, "solo")]:
         _click(getattr(window.layers.rows[k], part))
@@ -131,16 +131,16 @@ def test_any_sequence_of_layer_steps_keeps_one_active_layer(window, ops):
     doc = window.doc
     for op in ops:
         if op[0] == "new":
-            window.new_layer()
+            window.edits.new_layer()
         elif op[0] == "load":
             added = _load(doc, ["a", "b"], value=0.2)
             window.layers.set_active(added[0])
         elif op[0] == "delete" and doc.layers:
-            window.delete_layer()
+            window.edits.delete_layer()
         elif op[0] == "undo":
-            window.undo()
+            window.edits.undo()
         elif op[0] == "redo":
-            window.redo()
+            window.edits.redo()
         elif op[0] == "activate":
             window.layers.set_active(op[1])
         elif op[0] == "click" and op[1] < len(window.layers.rows) - 1:

@@ -34,7 +34,7 @@ def _scene_to_widget(view, point):
 
 def test_a_click_with_the_brush_paints_one_dab_and_leaves_the_play_cursor(window):
     doc, view = window.doc, window.view
-    window.new_layer()
+    window.edits.new_layer()
     steps = len(doc.history)
     window.playback.play_cursor = 0.0
     _click(view, 1.0, 2000.0)
@@ -47,13 +47,13 @@ def test_a_click_with_the_brush_paints_one_dab_and_leaves_the_play_cursor(window
     window.set_tool("eraser")
     _click(view, 1.0, 2000.0)
     assert doc.store.dense(0)[f, t] == 0 and len(doc.history) == steps + 2
-    window.undo()
+    window.edits.undo()
     assert doc.store.dense(0)[f, t] > 0.9
 
 
 def test_the_play_cursor_moves_on_the_ruler_the_waveform_and_with_shift(window):
     doc, view = window.doc, window.view
-    window.new_layer()
+    window.edits.new_layer()
     steps = len(doc.history)
     ruler = view.plot.getAxis("bottom").sceneBoundingRect()
     x = view.vb.mapViewToScene(QtCore.QPointF(1.25, 0)).x()
@@ -152,11 +152,11 @@ def test_new_layer_colours_stay_apart_and_off_the_grey_map(taken, n):
 
 def test_a_document_gives_twelve_layers_twelve_distinct_colours(window):
     for _ in range(12):
-        window.new_layer()
+        window.edits.new_layer()
     colors = [la.color for la in window.doc.layers]
     assert len(set(colors)) == 12
     window.doc.remove_layer(3)
-    window.new_layer()
+    window.edits.new_layer()
     assert len({la.color for la in window.doc.layers}) == 12  # the freed colour is reused
 
 
@@ -196,28 +196,28 @@ def test_a_whole_file_operation_asks_first_and_says_where_it_acted(window, qtbot
     doc.add_layer("soft", data=np.random.default_rng(0).random(
         (doc.n_bins, doc.n_frames)).astype(np.float32))
     asked = []
-    window.confirm_whole_file = lambda question: asked.append(question) or False
+    window.edits.confirm_whole_file = lambda question: asked.append(question) or False
     from maskstudio.editing.edits import rectangle
 
     window.view.set_selection(rectangle(10, 40, 10, 60, n_bins=doc.n_bins,
                                         n_frames=doc.n_frames))
-    window.selection_op(op)  # a selection: no question, and the status bar says so
+    window.edits.selection_op(op)  # a selection: no question, and the status bar says so
     assert not asked and len(doc.history) == 2
     assert "selection" in window.statusBar().currentMessage()
     window.view.set_selection(None)
-    window.selection_op(op)  # no selection: a question, and No changes nothing
+    window.edits.selection_op(op)  # no selection: a question, and No changes nothing
     assert len(asked) == 1 and "whole file" in asked[0] and len(doc.history) == 2
-    window.confirm_whole_file = lambda question: asked.append(question) or True
-    window.selection_op(op)
+    window.edits.confirm_whole_file = lambda question: asked.append(question) or True
+    window.edits.selection_op(op)
     qtbot.waitUntil(lambda: active_tasks() <= 1 and len(doc.history) == 3, timeout=10000)
     qtbot.waitUntil(lambda: "whole file" in window.statusBar().currentMessage(), timeout=5000)
 
 
 def test_a_threshold_on_the_whole_file_can_be_refused(window, qtbot):
-    window.new_layer()
-    window.confirm_whole_file = lambda question: False
+    window.edits.new_layer()
+    window.edits.confirm_whole_file = lambda question: False
     _accept_dialog_soon(qtbot, "thresholdDialog")
-    window.threshold_dialog()
+    window.edits.threshold_dialog()
     QtWidgets.QApplication.processEvents()
     assert len(window.doc.history) == 1 and not window.doc.store.dense(0).any()
 
@@ -228,7 +228,7 @@ def test_the_spectrogram_keeps_most_of_the_width(window, qtbot, mixture_files, s
                                      "drums": mixture_files["drums"]})
     qtbot.waitUntil(lambda: len(window.doc.layers) == 2, timeout=10000)
     for _ in range(2):
-        window.new_layer()
+        window.edits.new_layer()
     window.resize(*size)
     qtbot.waitUntil(lambda: window.width() == size[0], timeout=2000)
     QtWidgets.QApplication.processEvents()

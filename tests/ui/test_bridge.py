@@ -67,6 +67,6 @@ def test_each_widget_follows_the_open_document_only(window, tmp_path, mixture_fi
         np.testing.assert_array_equal(window.view.overlay.image, overlay_before)
 
     # the open one is followed: a new layer appears in the panel, through its own subscription
-    window.new_layer()
+    window.edits.new_layer()
     QtWidgets.QApplication.processEvents()
     assert len(window.layers.rows) == len(second.layers) >= 1

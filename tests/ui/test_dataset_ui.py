@@ -132,9 +132,9 @@ def test_the_label_vocabulary_names_layers_in_every_item(open_window, dataset, q
     panel.labels.setText("voice, drums, noise")
     panel.labels.editingFinished.emit()
     assert Dataset.open(dataset).labels == ["voice", "drums", "noise"]
-    win.new_layer()  # the first label no layer has yet
+    win.edits.new_layer()  # the first label no layer has yet
     assert (win.doc.layers[-1].name, win.doc.layers[-1].label) == ("noise", "noise")
-    win.new_layer()  # labels used up: a plain name, no label
+    win.edits.new_layer()  # labels used up: a plain name, no label
     assert win.doc.layers[-1].label == ""
     row = win.layers.rows[3]
     assert isinstance(row.name, QtWidgets.QComboBox)

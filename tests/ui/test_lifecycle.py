@@ -32,7 +32,7 @@ def press(win, key, mods=Mod.NoModifier):
 def edit(win, f0=0, f1=30):
     doc = win.doc
     if not doc.layers:
-        win.new_layer()
+        win.edits.new_layer()
     doc.fill(0, rectangle(f0, f1, 0, 20, n_bins=doc.n_bins, n_frames=doc.n_frames), 1.0)
     QtWidgets.QApplication.processEvents()
 

@@ -78,9 +78,9 @@ def test_a_second_oracle_never_sums_past_one_and_one_ctrl_z_undoes_it(
     if mode == "fill":
         assert "from the residual" in message
     assert window.active.index == (0 if mode == "replace" else 2)  # the first loaded layer
-    window.undo()  # one step
+    window.edits.undo()  # one step
     assert _same(doc, first)
-    window.redo()
+    window.edits.redo()
     assert _sum(doc).max() <= 1 + TOL
 
 
@@ -109,7 +109,7 @@ def test_model_masks_loaded_twice_replace_by_default(window, answer, tmp_path):
     m /= m.sum(axis=0) * 1.25  # each bin sums to 0.8
     np.savez(tmp_path / "model.npz", masks=m, names=np.array(["voice", "drums"]), n_fft=512,
              hop_length=128, samplerate=SR)
-    window.new_layer()  # a painted layer: the first load already meets something
+    window.edits.new_layer()  # a painted layer: the first load already meets something
     answer("add")
     assert window.mask_sources.load_masks(tmp_path / "model.npz") == [1, 2]
     answer.seen.clear()

@@ -58,7 +58,7 @@ def test_switching_layers_while_playing_changes_the_next_block(window, qtbot, mi
 
 def test_an_edit_while_playing_is_heard_in_the_next_chunk(window, qtbot):
     backend = _with_null_backend(window)
-    window.new_layer()
+    window.edits.new_layer()
     window.playback.transport.heard.setCurrentIndex(1)  # the (empty) active layer: silence
     window.playback.toggle_play()
     backend.advance(2048)
@@ -98,5 +98,5 @@ def test_no_device_and_a_failing_device_leave_the_editor_working(window, qtbot):
     qtbot.waitUntil(lambda: window.findChild(QtWidgets.QMessageBox, "errorDialog") is not None)
     assert "stopped" in window.findChild(QtWidgets.QMessageBox, "errorDialog").text()
     assert not window.playback.playing
-    window.new_layer()  # still editing
+    window.edits.new_layer()  # still editing
     assert len(window.doc.layers) == 1

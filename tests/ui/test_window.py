@@ -66,8 +66,8 @@ def test_opens_a_file_and_draws_its_spectrogram(window, mixture_files):
 
 def test_a_brush_stroke_paints_exactly_under_it_and_undo_restores_bit_for_bit(window, qtbot):
     doc, view = window.doc, window.view
-    window.new_layer()
-    window.new_layer()
+    window.edits.new_layer()
+    window.edits.new_layer()
     window.layers.set_active(0)
     before = [doc.store.dense(i).copy() for i in range(2)]
     path = [(0.3, 1000.0), (0.9, 2500.0), (1.5, 1500.0)]
@@ -91,9 +91,9 @@ def test_a_brush_stroke_paints_exactly_under_it_and_undo_restores_bit_for_bit(wi
     assert not after[outside].any()
     np.testing.assert_array_equal(doc.store.dense(1), before[1])  # the other layer untouched
     assert doc.history.undo_label == "brush" and len(doc.history) == 3  # 2 layers + 1 stroke
-    window.undo()
+    window.edits.undo()
     np.testing.assert_array_equal(doc.store.dense(0), before[0])
-    window.redo()
+    window.edits.redo()
     np.testing.assert_array_equal(doc.store.dense(0), after)
     # the overlay shows it
     assert view.overlay.image[..., 3].max() > 0
@@ -101,8 +101,8 @@ def test_a_brush_stroke_paints_exactly_under_it_and_undo_restores_bit_for_bit(wi
 
 def test_painting_one_layer_takes_from_the_other_and_a_lock_protects(window):
     doc, view = window.doc, window.view
-    window.new_layer()
-    window.new_layer()
+    window.edits.new_layer()
+    window.edits.new_layer()
     window.layers.set_active(1)
     drag(view, [(0.5, 800.0), (1.0, 800.0)])
     window.layers.set_active(0)
@@ -130,7 +130,7 @@ def _accept_dialog_soon(qtbot, name, setup=None):
 
 
 def test_threshold_gives_the_expected_binary_mask(window, qtbot, mixture_files):
-    window.new_layer()
+    window.edits.new_layer()
     doc = window.doc
 
     def setup(dlg):
@@ -138,8 +138,8 @@ def test_threshold_gives_the_expected_binary_mask(window, qtbot, mixture_files):
         assert window.view.preview is not None  # the live preview is on screen
     _accept_dialog_soon(qtbot, "thresholdDialog", setup)
     asked = []  # no selection: the whole file, after a yes
-    window.confirm_whole_file = lambda question: asked.append(question) or True
-    window.threshold_dialog()
+    window.edits.confirm_whole_file = lambda question: asked.append(question) or True
+    window.edits.threshold_dialog()
     qtbot.waitUntil(lambda: active_tasks() <= 1 and len(doc.history) == 2, timeout=10000)
     assert len(asked) == 1 and "whole file" in asked[0]
     mix = load_audio(mixture_files["mixture"]).samples
@@ -181,7 +181,7 @@ def test_model_masks_of_the_wrong_shape_are_refused_with_a_message(window, qtbot
 
 
 def test_export_writes_files_that_sum_to_the_mixture(window, qtbot, tmp_path, mixture_files):
-    window.new_layer()
+    window.edits.new_layer()
     drag(window.view, [(0.2, 500.0), (1.2, 3000.0)])
     out = tmp_path / "out"
     window.export(out, phase="mixture", fmt="wav")
@@ -193,7 +193,7 @@ def test_export_writes_files_that_sum_to_the_mixture(window, qtbot, tmp_path, mi
 
 def test_selection_fill_and_keyboard_shortcuts(window, qtbot):
     doc, view = window.doc, window.view
-    window.new_layer()
+    window.edits.new_layer()
     qtbot.keyClick(window, QtCore.Qt.Key.Key_R)
     assert view.tool == "rect"
     drag(view, [(0.5, 1000.0), (1.0, 2000.0)])
@@ -286,7 +286,7 @@ def test_oracle_dialog_takes_a_folder_of_stems(window, mixture_files):
 
 def test_lasso_selection_then_invert_binarise_smooth(window, qtbot):
     doc, view = window.doc, window.view
-    window.new_layer()
+    window.edits.new_layer()
     window.set_tool("lasso")
     drag(view, [(0.4, 1000.0), (1.2, 1000.0), (1.2, 3000.0), (0.4, 3000.0)], steps=3)
     box, alpha = view.selection
@@ -294,7 +294,7 @@ def test_lasso_selection_then_invert_binarise_smooth(window, qtbot):
     assert alpha[f - box.f0, t - box.t0] == 1  # the middle of the lasso is inside
     qtbot.keyClick(window, QtCore.Qt.Key.Key_I)  # invert inside: 0 -> 1
     assert doc.store.dense(0)[f, t] == 1 and doc.store.dense(0).sum() == alpha.sum()
-    window.selection_op("smooth")
+    window.edits.selection_op("smooth")
     m = doc.store.dense(0)[box.f0:box.f1, box.t0:box.t1]
     assert ((m > 0.05) & (m < 0.95)).any()  # the lasso's edge is softened
     assert m[f - box.f0, t - box.t0] > 0.95  # its middle is not
@@ -307,7 +307,7 @@ def test_unsaved_edits_are_offered_back_after_a_crash(window, qtbot, mixture_fil
     from maskstudio.dsp.stft import STFTConfig
     from maskstudio.ui.main_window import MainWindow
 
-    window.new_layer()
+    window.edits.new_layer()
     drag(window.view, [(0.3, 800.0), (1.2, 2400.0)])
     painted = window.doc.store.dense(0).copy()
     assert painted.any()
@@ -353,5 +353,5 @@ def test_separators_from_the_masks_menu_and_the_hint_loop(window, qtbot):
     qtbot.waitUntil(lambda: len(doc.history) == steps + 1, timeout=30000)
     assert doc.history.undo_label == "separate (nmf)"
     assert not np.array_equal(doc.store.dense(0), before)
-    window.undo()
+    window.edits.undo()
     np.testing.assert_array_equal(doc.store.dense(0), before)

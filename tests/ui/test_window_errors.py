@@ -35,7 +35,7 @@ def _read_only_folder(tmp_path) -> Path:
 
 
 def test_saving_masks_into_a_read_only_folder_shows_a_dialog(window, monkeypatch, tmp_path):
-    window.new_layer()
+    window.edits.new_layer()
     folder = _read_only_folder(tmp_path)
     _choose(monkeypatch, folder / "masks.npz")
     window.save_masks_dialog()
@@ -65,7 +65,7 @@ def test_a_raw_os_error_in_save_shows_a_dialog_naming_the_path(window, monkeypat
     def fail(*args, **kwargs):
         raise exc
     monkeypatch.setattr(document, "write_mask_file", fail)
-    window.new_layer()
+    window.edits.new_layer()
     _choose(monkeypatch, tmp_path / "m.npz")
     window.save_masks_dialog()
     texts = _dialogs(window)
@@ -74,7 +74,7 @@ def test_a_raw_os_error_in_save_shows_a_dialog_naming_the_path(window, monkeypat
 
 def test_a_bug_shows_a_dialog_pointing_to_its_crash_log(window, monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    window.new_layer()
+    window.edits.new_layer()
     monkeypatch.setattr(window.doc, "save_masks", lambda path: [][1])
     _choose(monkeypatch, tmp_path / "m.npz")
     window.save_masks_dialog()

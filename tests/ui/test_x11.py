@@ -31,7 +31,7 @@ SCRIPT = textwrap.dedent("""
     win.show()
     assert QtTest.QTest.qWaitForWindowExposed(win, 10000), "the window was never exposed"
     win.projects.open_path(path, config=STFTConfig(n_fft=512, hop_length=128), wait=True)
-    win.new_layer()
+    win.edits.new_layer()
     QtTest.QTest.qWait(200)
     view = win.view
     vp = view.graphics.viewport()
