@@ -108,7 +108,7 @@ class Dataset:
         if not items:
             raise MaskStudioError(f"'{path}' holds no items: each item is a folder with a "
                                   f"mixture.<ext> (and optionally sources/<name>.<ext>)")
-        seen = {}
+        seen: dict[str, str] = {}
         for it in items:
             if name_key(it.name) in seen:
                 first = seen[name_key(it.name)]
@@ -130,7 +130,7 @@ class Dataset:
                     continue
                 what = f"the dataset folder '{folder}' holds an item folder"
                 name = safe_file_name(sub.name, what=what)
-                sources = {}
+                sources: dict[str, Path] = {}
                 for p in _audio_in(sub / "sources"):
                     check_source_name(p.stem, what=f"the item '{name}' has a stem")
                     if name_key(p.stem) in map(name_key, sources):
@@ -247,7 +247,7 @@ class Dataset:
 
     def _read_state(self) -> dict:
         """``dataset.json``, checked field by field (the defaults when there is none)."""
-        state = {"status": {}, "labels": [], "stft": None}
+        state: dict[str, object] = {"status": {}, "labels": [], "stft": None}
         target = self._state_file
         try:
             text = target.read_text(encoding="utf-8")

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import zipfile
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -174,8 +175,8 @@ class ProjectArchive:
     def __init__(self, path, *, newest: int):
         self.path = Path(path)
         check_input_file(self.path, MaskStudioError, "a maskstudio project")
-        self._fh = None
-        self.zf = None
+        self._fh: BinaryIO | None = None
+        self.zf: zipfile.ZipFile | None = None
         with self._errors():
             self._fh = open(self.path, "rb")
             self.zf = zipfile.ZipFile(self._fh)
@@ -237,6 +238,7 @@ class ProjectArchive:
 
     # -- arrays ----------------------------------------------------------------------------
     def _array(self, key: str, what: str, *, max_bytes: int, check) -> np.ndarray:
+        assert self.zf is not None, "a project archive is read before it is closed"
         if key not in self.members:
             raise _Damaged(f"{what} is missing ('{key}')")
         return read_member(self.zf, self.members[key], _Damaged, what, max_bytes=max_bytes,
@@ -285,9 +287,9 @@ class ProjectArchive:
                         raise _Damaged(f"the tile index of {what} is {s} of {dtype}, not a "
                                        f"list of integers")
 
-                keys = self._array(f"idx_{uid}", index_what,
-                                   max_bytes=8 * n_tiles, check=key_check)
-                keys = [int(k) for k in keys.tolist()]
+                keys = [int(k) for k in self._array(f"idx_{uid}", index_what,
+                                                    max_bytes=8 * n_tiles,
+                                                    check=key_check).tolist()]
                 if len(set(keys)) != len(keys) or any(not 0 <= k < n_tiles for k in keys):
                     raise _Damaged(f"{index_what} holds keys outside 0..{n_tiles - 1} or twice "
                                    f"the same key")

@@ -78,11 +78,13 @@ class MaskScorer:
         self.config = config
         self.oracle_kind = kind
         self.per_channel = bool(per_channel)
-        self._oracle = None
-        self._oracle_scores = {}
-        self._seen = {}  # {stems: {stem: [(mask, its BSS Eval), ...]}}, newest first
-        self._ref_side = {}  # {stems: bss_eval's cache of the references' part}
-        self._last = None  # (masks, key, data, estimates, scores) of the last call
+        self._oracle: np.ndarray | None = None
+        self._oracle_scores: dict[bool, dict] = {}  #: by whether BSS Eval is included
+        #: {stems: {stem: [(mask, its BSS Eval), ...]}}, newest first
+        self._seen: dict[tuple, dict[str, list]] = {}
+        self._ref_side: dict[tuple, dict] = {}  #: {stems: bss_eval's cache of the references}
+        #: (masks, key, data, estimates, scores) of the last call
+        self._last: tuple | None = None
 
     # -- the oracle -------------------------------------------------------------------------
     def oracle_masks(self, progress=None) -> np.ndarray:

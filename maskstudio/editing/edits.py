@@ -141,8 +141,8 @@ def rebalance(old: np.ndarray, target_new: np.ndarray, k: int, locked: Sequence[
     """
     old = np.asarray(old, dtype=np.float32)
     new = old.copy()
-    locked = np.asarray(locked, dtype=bool)
-    if locked[k]:
+    is_locked = np.asarray(locked, dtype=bool)
+    if is_locked[k]:
         return new
     cur = old[k]
     want = np.clip(np.broadcast_to(target_new, cur.shape), 0, 1).astype(np.float32)
@@ -150,7 +150,7 @@ def rebalance(old: np.ndarray, target_new: np.ndarray, k: int, locked: Sequence[
     residual = np.maximum(1 - old.sum(axis=0), 0)
     from_residual = np.minimum(gain, residual)
     needed = gain - from_residual
-    others = [j for j in range(old.shape[0]) if j != k and not locked[j]]
+    others = [j for j in range(old.shape[0]) if j != k and not is_locked[j]]
     taken = np.zeros_like(cur)
     if others and needed.any():
         pool = old[others].sum(axis=0)

@@ -179,7 +179,8 @@ def load_layers(doc, names, data: np.ndarray, provenance: dict, label: str, *,
     replaced = [i in replace_at.values() for i in range(K)]
 
     new_values = np.zeros(shape, np.float32)
-    atoms, changed = [], set()
+    atoms: list[Atom] = []
+    changed: set[int] = set()
     free = [i for i in range(K) if not locked[i] and not replaced[i]]
     for t0 in range(0, T, _BLOCK):
         t1 = min(T, t0 + _BLOCK)
@@ -201,7 +202,9 @@ def load_layers(doc, names, data: np.ndarray, provenance: dict, label: str, *,
         cplx = (cplx * factor).astype(np.complex64)
 
     # -- from here on, the document changes -------------------------------------------------
-    swaps, appended, report = [], [], LoadReport(mode, [], [], [], [])
+    swaps: list[tuple[int, Layer, dict, Layer, dict]] = []  # at, old layer and tiles, new
+    appended: list[tuple[int, Layer, dict]] = []
+    report = LoadReport(mode, [], [], [], [])
     for j, name in enumerate(names):
         prov = dict(provenance)
         if complex_masks:
