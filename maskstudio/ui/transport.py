@@ -1,4 +1,7 @@
-"""Playback in the window: the transport bar, the playhead, and the output-device choice."""
+"""Playback in the window: the transport bar, the playhead, and the output-device choice.
+
+What is heard, and the renderer that plays it, are the document's
+(:mod:`maskstudio.editing.hearing`); this module only offers the choices."""
 
 from __future__ import annotations
 
@@ -6,11 +9,18 @@ import pyqtgraph as pg
 from pyqtgraph.Qt import QtWidgets
 
 from maskstudio.dsp.phase import PHASE_MODES
-from maskstudio.dsp.stream import Heard, StreamRenderer
+from maskstudio.dsp.stream import StreamRenderer
+from maskstudio.editing.document import Document
+from maskstudio.editing.hearing import HEARD_KEYS, heard_for, playback_renderer
 from maskstudio.errors import MaskStudioError
 
-HEARD_CHOICES = [("mixture", "mixture"), ("layer", "active layer"), ("residual", "residual"),
-                 ("solo", "soloed layers"), ("unmuted", "all but muted")]
+__all__ = ["HEARD_CHOICES", "TransportBar", "Playheads", "DevicesDialog", "make_renderer",
+           "heard_for", "playback_renderer"]
+
+#: The transport's choices of what is heard (:data:`~maskstudio.editing.hearing.HEARD_KEYS`)
+#: and their labels; :func:`~maskstudio.editing.hearing.heard_for` maps one to a Heard.
+HEARD_CHOICES = list(zip(HEARD_KEYS, ("mixture", "active layer", "residual", "soloed layers",
+                                      "all but muted")))
 
 
 class TransportBar(QtWidgets.QToolBar):
@@ -109,37 +119,7 @@ class DevicesDialog(QtWidgets.QDialog):
         return self.combo.currentData()
 
 
-def make_renderer(doc, phase: str) -> StreamRenderer:
-    """A renderer of the document's mixture under its layers, read live from the store."""
-    n = len(doc.layers)
-    masks = None
-    refs = None
-    if n:
-        if phase == "complex":
-            data = doc.complex_data(range(n))
-            masks = lambda a, b: data[..., a:b]  # noqa: E731
-        else:
-            masks = doc.store.block
-        if phase == "oracle":
-            missing = [layer.name for layer in doc.layers if layer.name not in doc.references]
-            if missing:
-                raise MaskStudioError(f"the oracle phase needs the stems of "
-                                      f"{', '.join(missing)}: compute an oracle first")
-            refs = [doc.references[layer.name] for layer in doc.layers]
-    elif phase == "oracle":
-        phase = "mixture"
-    return StreamRenderer(doc.clip.samples, doc.config, masks, n, phase=phase,
-                          samplerate=doc.samplerate, references=refs)
-
-
-def heard_for(doc, key: str, active: int, selection, only_selection: bool) -> Heard:
-    sel = selection if only_selection else None
-    if key == "layer" and doc.layers:
-        return Heard("layer", (min(active, len(doc.layers) - 1),), sel)
-    if key == "solo":
-        return Heard("solo", tuple(i for i, la in enumerate(doc.layers) if la.solo), sel)
-    if key == "unmuted":
-        return Heard("unmuted", tuple(i for i, la in enumerate(doc.layers) if la.muted), sel)
-    if key == "residual" and doc.layers:
-        return Heard("residual", (), sel)
-    return Heard("mixture", (), sel)
+def make_renderer(doc: Document, phase: str) -> StreamRenderer:
+    """A renderer of the document's mixture under its layers, read live from the store
+    (:func:`maskstudio.editing.hearing.playback_renderer`)."""
+    return playback_renderer(doc, phase)
