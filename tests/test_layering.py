@@ -1,7 +1,7 @@
 """The layout is an architecture: each package imports only the packages before it.
 
     base (errors, checks, reporting)  <  dsp  <  io  <  editing  <  annotation  <  demo  <  audio
-    <  ui  <  cli
+    <  commands  <  ui  <  cli
 
 A module may import its own package and any package earlier in the list, never a later one
 (an "upward" import). Everything before ``audio`` imports neither Qt nor sounddevice. The checker
@@ -24,7 +24,7 @@ PACKAGE = pathlib.Path(maskstudio.__file__).parent
 
 #: The rooms in import order. A module's room is its subpackage, or its own name at the top.
 ORDER = ["__init__", "errors", "checks", "reporting", "dsp", "io", "editing", "annotation",
-         "demo", "audio", "ui", "cli", "__main__"]
+         "demo", "audio", "commands", "ui", "cli", "__main__"]
 #: The base modules share one level: they may import each other (checks and reporting need errors).
 LEVEL = {name: (0 if name in ("__init__", "errors", "checks", "reporting") else ORDER.index(name))
          for name in ORDER}

@@ -1,0 +1,264 @@
+"""Masks to audio files, headless: ``oracle``, ``separate``, ``batch`` and ``demo``.
+
+- ``maskstudio oracle MIXTURE --source NAME=PATH ... --mask KIND --out DIR``: oracle masks
+  from reference stems, and the sources and residual they give;
+- ``maskstudio separate MIXTURE --masks FILE --out DIR``: a model's mask file applied;
+- ``maskstudio batch DATASET (--mask KIND | --separator NAME | --masks-from DIR) --out DIR``:
+  every item of a dataset, in parallel;
+- ``maskstudio demo [--out DIR]``: the oracle on the built-in demo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+from maskstudio.commands.options import (
+    Parser,
+    Subcommands,
+    add_phase_options,
+    add_stft_options,
+    check_phase_args,
+    progress_line,
+    stft_config,
+)
+from maskstudio.errors import ParameterError
+
+__all__ = ["add_oracle_parser", "add_separate_parser", "add_batch_parser", "add_demo_parser",
+           "cmd_oracle", "cmd_separate", "cmd_batch", "cmd_demo", "parse_sources"]
+
+
+# -- oracle ---------------------------------------------------------------------------------
+def add_oracle_parser(sub: Subcommands) -> None:
+    _oracle_arguments(sub.add_parser(
+        "oracle", help="oracle masks from reference stems, and their export"))
+
+
+def _oracle_arguments(p: argparse.ArgumentParser) -> None:
+    from maskstudio.dsp.oracle import MASK_KINDS
+
+    p.add_argument("mixture", help="the mixture's audio file")
+    p.add_argument("--source", action="append", default=[], metavar="NAME=PATH",
+                   help="a reference stem (repeat for each source)")
+    p.add_argument("--mask", required=True, choices=MASK_KINDS, metavar="KIND",
+                   help=f"mask kind: {', '.join(MASK_KINDS)}")
+    p.add_argument("--lc-db", type=float, default=0.0, help="IBM local criterion in dB")
+    p.add_argument("--p", type=float, default=2.0, help="IRM power (default 2)")
+    p.add_argument("--beta", type=float, default=0.5, help="IRM exponent (default 0.5)")
+    p.add_argument("--no-truncate", action="store_true",
+                   help="PSM: keep values outside [0, 1]")
+    p.add_argument("--per-channel", action="store_true",
+                   help="one mask per channel instead of one shared by all channels")
+    add_stft_options(p)
+    add_phase_options(p)
+    p.add_argument("--out", required=True, help="output folder")
+
+
+def parse_sources(specs: list[str]) -> dict[str, Path]:
+    """``--source NAME=PATH`` options as ``{name: path}``: names that can become file
+    names, each given once."""
+    from maskstudio.io.export import check_source_name
+    from maskstudio.io.names import name_key
+
+    if not specs:
+        raise ParameterError("give at least one reference stem with --source NAME=PATH")
+    out, keys = {}, set()
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not path:
+            raise ParameterError(f"--source {spec!r} must look like NAME=PATH, "
+                                 f"for example --source voice=stems/voice.wav")
+        name = check_source_name(name.strip(), what="--source")
+        if name_key(name) in keys:
+            raise ParameterError(f"source '{name}' is given twice (names differing only in "
+                                 f"case are one file on many systems): give each name once")
+        keys.add(name_key(name))
+        out[name] = Path(path)
+    return out
+
+
+def cmd_oracle(args: argparse.Namespace) -> int:
+    from maskstudio.dsp.masks import MaskSet
+    from maskstudio.dsp.oracle import check_oracle_options, oracle_masks
+    from maskstudio.dsp.stft import STFTConfig
+    from maskstudio.io.audiofile import conform_reference, load_audio
+    from maskstudio.io.export import render, write_outputs
+
+    sources = parse_sources(args.source)
+    config = stft_config(args)  # explicit settings are checked before any file is read
+    check_phase_args(args)
+    checked = check_oracle_options(lc_db=args.lc_db, p=args.p, beta=args.beta)
+    mixture = load_audio(args.mixture)
+    if config is None:
+        config = stft_config(args, default=STFTConfig.for_samplerate(mixture.samplerate))
+    refs = [conform_reference(load_audio(p), mixture, name=f"source '{n}'")
+            for n, p in sources.items()]
+    options = dict(lc_db=checked["lc_db"], p=checked["p"], beta=checked["beta"],
+                   truncate=not args.no_truncate)
+    data = oracle_masks(mixture.samples, refs, config, args.mask, per_channel=args.per_channel,
+                        progress=progress_line("oracle masks"), **options)
+    masks = MaskSet(list(sources), data)
+    report = masks.overlap() if not masks.is_complex else None
+    if report is not None and report.overlaps:
+        warnings.warn(report.describe(), stacklevel=2)
+    phase = args.phase
+    if args.mask == "cirm" and phase == "mixture":
+        phase = "complex"  # a cIRM carries its own phase: using only |cIRM| would waste it
+    signals = render(mixture, masks, config, phase=phase, references=refs, n_iter=args.n_iter,
+                     cutoff_hz=args.cutoff_hz, progress=progress_line(f"resynthesis ({phase})"))
+    metadata = dict(kind=args.mask, options=options, per_channel=args.per_channel,
+                    mixture=str(mixture.path), phase=phase,
+                    sources={n: str(p) for n, p in sources.items()})
+    written = write_outputs(args.out, mixture, masks, signals, config, fmt=args.format,
+                            metadata=metadata, protect=list(sources.values()))
+    for p in written:
+        print(p)
+    return 0
+
+
+# -- separate -------------------------------------------------------------------------------
+def add_separate_parser(sub: Subcommands) -> None:
+    p = sub.add_parser("separate", help="apply a mask file (a model's output) and export")
+    p.add_argument("mixture", help="the mixture's audio file")
+    p.add_argument("--masks", required=True, help="mask file (.npz, or .npy with --n-fft)")
+    p.add_argument("--normalize", action="store_true",
+                   help="scale masks that sum above one in a bin so that they sum to one")
+    add_stft_options(p, defaults=False)
+    add_phase_options(p)
+    p.add_argument("--out", required=True, help="output folder")
+
+
+def cmd_separate(args: argparse.Namespace) -> int:
+    from maskstudio.io.audiofile import load_audio
+    from maskstudio.io.export import render, write_outputs
+    from maskstudio.io.npz import load_masks
+
+    if args.phase == "oracle":
+        raise ParameterError("--phase oracle needs the reference stems: use 'maskstudio oracle' "
+                             "with --source NAME=PATH")
+    explicit = stft_config(args)
+    check_phase_args(args)
+    mixture = load_audio(args.mixture)
+    mf = load_masks(args.masks, n_channels=mixture.n_channels, n_samples=mixture.n_samples,
+                    samplerate=mixture.samplerate, config=explicit)
+    masks = mf.masks
+    if not masks.is_complex:
+        report = masks.overlap()
+        if report.overlaps and args.normalize:
+            masks = masks.normalized()
+        elif report.overlaps:
+            warnings.warn(report.describe() + " (--normalize)", stacklevel=2)
+    signals = render(mixture, masks, mf.config, phase=args.phase, n_iter=args.n_iter,
+                     cutoff_hz=args.cutoff_hz,
+                     progress=progress_line(f"resynthesis ({args.phase})"))
+    metadata = dict(mf.metadata, mixture=str(mixture.path), phase=args.phase,
+                    mask_file=str(mf.path), normalized=bool(args.normalize))
+    written = write_outputs(args.out, mixture, masks, signals, mf.config, fmt=args.format,
+                            metadata=metadata, protect=[mf.path],
+                            what=f"the mask file '{mf.path.name}' names a source")
+    for p in written:
+        print(p)
+    return 0
+
+
+# -- batch ----------------------------------------------------------------------------------
+def add_batch_parser(sub: Subcommands) -> None:
+    from maskstudio.dsp.oracle import MASK_KINDS
+
+    p = sub.add_parser("batch", help="process every item of a dataset, in parallel")
+    p.add_argument("dataset", help="a folder of items (mixture.<ext>, sources/) or a manifest")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--mask", choices=MASK_KINDS, metavar="KIND",
+                     help=f"oracle masks from each item's stems: {', '.join(MASK_KINDS)}")
+    how.add_argument("--separator", metavar="NAME",
+                     help="a separator: hpss, repet-sim, nmf, or a plugin's name")
+    how.add_argument("--masks-from", metavar="DIR",
+                     help="mask files DIR/<item>/masks.npz (or DIR/<item>.npz)")
+    add_stft_options(p)
+    add_phase_options(p)
+    p.add_argument("--jobs", type=int, default=None,
+                   help="items processed at once (default and at most: the number of cores; "
+                        "never more than the items left; must be at least 1)")
+    p.add_argument("--out", required=True, help="output folder")
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from maskstudio.annotation.batch import available_cores, run_batch
+    from maskstudio.annotation.dataset import Dataset
+
+    cores = available_cores()
+    if args.jobs is not None and args.jobs < 1:
+        raise ParameterError(f"--jobs {args.jobs} cannot be used: give at least 1 (or leave "
+                             f"it out to use the {cores} core(s))")
+    jobs = cores if args.jobs is None else args.jobs
+    if jobs > cores:
+        warnings.warn(f"--jobs {jobs} is more than the {cores} core(s): using {cores}",
+                      stacklevel=2)
+        jobs = cores
+    dataset = Dataset.open(args.dataset)
+    if args.mask:
+        mode = ("mask", args.mask)
+    elif args.separator:
+        from maskstudio.dsp.separators import available_separators
+
+        if args.separator not in available_separators():
+            raise ParameterError(f"unknown separator {args.separator!r}: choose one of "
+                                 f"{', '.join(available_separators())}")
+        mode = ("separator", args.separator)
+    else:
+        if not Path(args.masks_from).is_dir():
+            raise ParameterError(f"--masks-from '{args.masks_from}' is not a folder")
+        mode = ("masks-from", str(Path(args.masks_from).resolve()))
+    tty = sys.stderr.isatty()
+
+    def progress(done: int, total: int, name: str) -> None:
+        if tty:
+            bar = "#" * int(30 * done / max(total, 1))
+            sys.stderr.write(f"\r[{bar:<30}] {done}/{total} {name[:30]:<30}")
+            if done == total:
+                sys.stderr.write("\n")
+        else:
+            sys.stderr.write(f"{done}/{total} {name}\n")
+        sys.stderr.flush()
+
+    config = stft_config(args, default=dataset.default_config())
+    result = run_batch(dataset, args.out, mode=mode, config=config, phase=args.phase,
+                       n_iter=args.n_iter, cutoff_hz=args.cutoff_hz, fmt=args.format,
+                       jobs=jobs, progress=progress)
+    for name, message in sorted(result["failed"].items()):
+        sys.stderr.write(f"maskstudio: item '{name}' failed: {message}\n")
+    print(f"{len(result['done'])} processed, {len(result['skipped'])} already done, "
+          f"{len(result['failed'])} failed; outputs in {args.out}")
+    return 1 if result["failed"] else 0
+
+
+# -- demo -----------------------------------------------------------------------------------
+def add_demo_parser(sub: Subcommands) -> None:
+    p = sub.add_parser("demo", help="run the oracle on the built-in demo, headless")
+    p.add_argument("--out", default=None, help="output folder (default: a temporary folder)")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from maskstudio.demo import demo_mixture, demo_stems
+    from maskstudio.dsp.metrics import si_sdr
+    from maskstudio.io.audiofile import load_audio
+
+    mixture = demo_mixture()
+    stems = demo_stems()
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="maskstudio-demo-"))
+    sources = [a for n, p in stems.items() for a in ("--source", f"{n}={p}")]
+    oracle = Parser(prog="maskstudio oracle")
+    _oracle_arguments(oracle)
+    ns = oracle.parse_args([str(mixture), *sources, "--mask", "wiener", "--n-fft", "1024",
+                            "--out", str(out)])
+    print(f"maskstudio demo: Wiener-like oracle masks of {mixture}")
+    cmd_oracle(ns)
+    for name, path in stems.items():
+        ref = load_audio(path).samples
+        est = load_audio(out / f"{name}.wav").samples
+        print(f"  {name}: SI-SDR {si_sdr(ref, est):.1f} dB")
+    print(f"The files are in {out}; 'maskstudio' opens the demo in the editor.")
+    return 0
