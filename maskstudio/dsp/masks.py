@@ -4,7 +4,8 @@ A mask is float32 with values in [0, 1] (binary or soft), or complex64 (a comple
 whose magnitude may exceed one).  A mask of shape ``[F, T]`` applies to every channel; one of
 shape ``[C, F, T]`` carries a mask per channel.  Masks that sum to more than one in some bins
 are kept as given (:func:`overlap_report` says by how much, :func:`normalize` fixes it on
-request), and the residual is clipped at zero there.
+request), and the residual is clipped at zero there.  Masks that come from elsewhere are
+checked by :mod:`maskstudio.dsp.validation` before they are used.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from maskstudio.checks import check_number
-from maskstudio.errors import MaskFileError, ParameterError
+from maskstudio.dsp.grid import STFTConfig
+from maskstudio.dsp.validation import MAX_COMPLEX_GAIN, check_mask, check_mask_shape
+from maskstudio.errors import ParameterError
 
 __all__ = [
     "MaskSet",
@@ -28,15 +31,14 @@ __all__ = [
     "threshold_mask",
     "overlap_report",
     "normalize",
+    # validation's, imported here where callers have always found them
     "check_mask",
     "check_mask_shape",
+    "MAX_COMPLEX_GAIN",
 ]
 
 _EPS = 1e-6
 
-#: The largest complex-mask magnitude accepted: far above any cIRM (``|S| / |Y|`` with
-#: ``|Y| > 1e-6``), and low enough that ``mask * STFT`` cannot overflow float32.
-MAX_COMPLEX_GAIN = 1e20
 
 
 def residual(masks: np.ndarray) -> np.ndarray:
@@ -44,6 +46,19 @@ def residual(masks: np.ndarray) -> np.ndarray:
 
     For real masks the result is clipped at zero (where masks overlap); complex masks keep the
     exact complement, so that sources and residual still sum to the mixture.
+
+    Parameters
+    ----------
+    masks : np.ndarray [shape=(S, ...)], real or complex
+
+    Returns
+    -------
+    np.ndarray [shape=(...)], float32 or complex64
+
+    Raises
+    ------
+    ParameterError
+        There are no masks.
     """
     masks = np.asarray(masks)
     if masks.shape[0] == 0:
@@ -57,7 +72,22 @@ def residual(masks: np.ndarray) -> np.ndarray:
 
 
 def invert(mask: np.ndarray) -> np.ndarray:
-    """``1 - mask`` for a real mask in [0, 1]."""
+    """``1 - mask`` for a real mask in [0, 1].
+
+    Parameters
+    ----------
+    mask : np.ndarray, real
+
+    Returns
+    -------
+    np.ndarray, float32
+        Clipped to [0, 1].
+
+    Raises
+    ------
+    ParameterError
+        The mask is complex.
+    """
     mask = np.asarray(mask)
     if np.iscomplexobj(mask):
         raise ParameterError("inverting a complex mask is not defined: use its magnitude first")
@@ -65,7 +95,18 @@ def invert(mask: np.ndarray) -> np.ndarray:
 
 
 def binarize(mask: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """1 where ``|mask| > threshold``, else 0 (float32)."""
+    """1 where ``|mask| > threshold``, else 0.
+
+    Parameters
+    ----------
+    mask : np.ndarray
+    threshold : float
+        In [0, 1].
+
+    Returns
+    -------
+    np.ndarray, float32
+    """
     threshold = check_number(threshold, "threshold", lo=0, hi=1)
     return (np.abs(mask) > threshold).astype(np.float32)
 
@@ -76,6 +117,20 @@ def magnitude_db(S: np.ndarray, *, amin: float = 1e-10, channel_axis: int | None
 
     With ``channel_axis`` the channels are pooled first (root-mean-square over that axis), which
     is the level a mask shared by all channels is judged by.
+
+    Parameters
+    ----------
+    S : np.ndarray, complex or real
+        A spectrogram.
+    amin : float
+        The floor (> 0), so silence gives a finite level.
+    channel_axis : int, optional
+        The axis of channels, to pool.
+
+    Returns
+    -------
+    np.ndarray, float32
+        ``S``'s shape, without ``channel_axis`` if one is given.
     """
     amin = check_number(amin, "amin", lo=0, lo_open=True)
     S = np.asarray(S)
@@ -91,6 +146,20 @@ def threshold_mask(level_db: np.ndarray, threshold_db: float, *, width_db: float
 
     The soft mask is a sigmoid centred on the threshold that rises from 0.12 to 0.88 over
     ``width_db`` decibels (its slope at the threshold is ``1 / width_db`` per dB).
+
+    Parameters
+    ----------
+    level_db : np.ndarray
+        Levels in dB (:func:`magnitude_db`).
+    threshold_db : float
+        The level where the mask is (or crosses) one half.
+    width_db : float
+        0 for a binary mask.
+
+    Returns
+    -------
+    np.ndarray, float32
+        Values in [0, 1], ``level_db``'s shape.
     """
     threshold_db = check_number(threshold_db, "threshold_db", lo=-1000, hi=1000,
                                 hint="a level in dB")
@@ -104,7 +173,17 @@ def threshold_mask(level_db: np.ndarray, threshold_db: float, *, width_db: float
 
 @dataclasses.dataclass(frozen=True)
 class OverlapReport:
-    """How far masks exceed a partition of unity."""
+    """How far masks exceed a partition of unity (:func:`overlap_report`).
+
+    Parameters
+    ----------
+    max_sum : float
+        The largest sum of the masks' magnitudes in a bin.
+    overlap_fraction : float
+        Share of bins where the sum exceeds one.
+    mean_excess : float
+        Mean of ``sum - 1`` over those bins.
+    """
 
     max_sum: float
     overlap_fraction: float  #: share of bins where the sum exceeds one
@@ -112,9 +191,16 @@ class OverlapReport:
 
     @property
     def overlaps(self) -> bool:
+        """Whether the masks sum to more than one anywhere."""
         return self.overlap_fraction > 0
 
     def describe(self) -> str:
+        """The report in a sentence, for the user.
+
+        Returns
+        -------
+        str
+        """
         if not self.overlaps:
             return "the masks sum to at most one in every bin"
         share = 100 * self.overlap_fraction
@@ -124,7 +210,18 @@ class OverlapReport:
 
 
 def overlap_report(masks: np.ndarray, *, tol: float = 1e-4) -> OverlapReport:
-    """Measure where ``sum(|masks|)`` exceeds one (beyond ``tol``)."""
+    """Measure where ``sum(|masks|)`` exceeds one (beyond ``tol``).
+
+    Parameters
+    ----------
+    masks : np.ndarray [shape=(S, ...)]
+    tol : float
+        Sums up to ``1 + tol`` are rounding, not overlap.
+
+    Returns
+    -------
+    OverlapReport
+    """
     total = np.abs(np.asarray(masks)).sum(axis=0, dtype=np.float32)
     excess = total - 1
     over = excess > tol
@@ -137,7 +234,21 @@ def overlap_report(masks: np.ndarray, *, tol: float = 1e-4) -> OverlapReport:
 
 
 def normalize(masks: np.ndarray) -> np.ndarray:
-    """Scale every bin where real masks sum above one so that they sum to exactly one."""
+    """Scale every bin where real masks sum above one so that they sum to exactly one.
+
+    Parameters
+    ----------
+    masks : np.ndarray [shape=(S, ...)], real
+
+    Returns
+    -------
+    np.ndarray [shape=(S, ...)], float32
+
+    Raises
+    ------
+    ParameterError
+        The masks are complex (they may legitimately exceed one).
+    """
     masks = np.asarray(masks)
     if np.iscomplexobj(masks):
         raise ParameterError("complex masks are kept as given: they may legitimately exceed one")
@@ -146,81 +257,23 @@ def normalize(masks: np.ndarray) -> np.ndarray:
     return (masks * scale).astype(np.float32)
 
 
-def check_mask_shape(shape: tuple, *, n_bins: int, n_frames: int, n_channels: int,
-                     name: str = "mask") -> None:
-    """Raise :class:`MaskFileError` unless a mask of ``shape`` fits a ``[C, F, T]`` mixture
-    STFT: ``[F, T]`` or ``[C, F, T]``.  A transposed ``[T, F]`` shape is explained.
-
-    Checking the shape alone lets a file's declared shape be judged before its data is read.
-    """
-    shape = tuple(int(k) for k in shape)
-    want = (n_bins, n_frames)
-    if shape[-2:] == want and len(shape) in (2, 3) and (len(shape) == 2
-                                                         or shape[0] == n_channels):
-        return
-    if shape[-2:] == want[::-1]:
-        raise MaskFileError(
-            f"{name} has shape {shape}, which is [time, freq]; maskstudio expects "
-            f"[freq, time] = {want}: transpose it (mask.T) before loading"
-        )
-    raise MaskFileError(
-        f"{name} has shape {shape} but this mixture's STFT needs [freq, time] = {want}"
-        f" (or [channel, freq, time] with {n_channels} channel(s)): compute it with the same "
-        f"n_fft and hop_length as the mixture"
-    )
-
-
-def check_mask(mask: np.ndarray, *, n_bins: int, n_frames: int, n_channels: int,
-               name: str = "mask", allow_complex: bool = True) -> np.ndarray:
-    """Validate a mask for a ``[C, F, T]`` mixture STFT; return it as float32 or complex64.
-
-    A transposed ``[T, F]`` mask is recognised and explained, never applied.  NaN and
-    infinite values are refused (with their count), real values outside [0, 1] beyond a
-    rounding tolerance too, and complex values only where ``allow_complex``.
-    """
-    m = np.asarray(mask)
-    if np.iscomplexobj(m):
-        if not allow_complex:
-            raise MaskFileError(f"{name} is complex (a cIRM), but real masks in [0, 1] are "
-                                f"needed here: save its magnitude (np.abs) instead")
-        m = m.astype(np.complex64)
-    elif np.issubdtype(m.dtype, np.number) or m.dtype == bool:
-        with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf: refused
-            m = m.astype(np.float32)
-    else:
-        raise MaskFileError(f"{name} has values of type {m.dtype}: a mask holds numbers")
-    check_mask_shape(m.shape, n_bins=n_bins, n_frames=n_frames, n_channels=n_channels,
-                     name=name)
-    finite = np.isfinite(m)
-    if not finite.all():
-        bad = int(finite.size - np.count_nonzero(finite))
-        raise MaskFileError(f"{name} contains {bad} NaN or infinite value(s) out of "
-                            f"{m.size}: fix the model's output (e.g. np.nan_to_num) and save "
-                            f"it again")
-    del finite
-    if not np.iscomplexobj(m):
-        lo, hi = float(m.min(initial=0)), float(m.max(initial=0))
-        if lo < -_EPS or hi > 1 + _EPS:
-            raise MaskFileError(
-                f"{name} has values from {lo:.3g} to {hi:.3g}; a real mask lies in [0, 1] "
-                f"(save a complex mask as complex64 if it may exceed one)"
-            )
-        np.clip(m, 0, 1, out=m)
-    else:
-        peak = float(np.abs(m).max(initial=0))
-        if peak > MAX_COMPLEX_GAIN:
-            raise MaskFileError(f"{name} has complex values up to {peak:.3g} in magnitude, "
-                                f"which would overflow the spectrum: compress the cIRM or "
-                                f"clip it")
-    return m
-
-
 class MaskSet:
     """The source layers of one mixture: named masks of one shape, plus the residual.
 
-    ``data`` is ``[S, F, T]`` or ``[S, C, F, T]``, float32 or complex64.  Layers share one
-    array so that sums over sources, the residual and partition-preserving edits are single
-    vectorised operations.
+    Layers share one array so that sums over sources, the residual and partition-preserving
+    edits are single vectorised operations.
+
+    Parameters
+    ----------
+    names : sequence of str
+        One unique name per source (not "residual" or "mixture").
+    data : np.ndarray [shape=(S, F, T) or (S, C, F, T)]
+        Stored contiguous as float32, or complex64 if complex.
+
+    Raises
+    ------
+    ParameterError
+        The names and the data do not match, or a name is repeated or reserved.
     """
 
     def __init__(self, names: Sequence[str], data: np.ndarray):
@@ -240,11 +293,23 @@ class MaskSet:
 
     @classmethod
     def empty(cls, names: Iterable[str], n_bins: int, n_frames: int) -> MaskSet:
+        """Zero masks for ``names``.
+
+        Parameters
+        ----------
+        names : iterable of str
+        n_bins, n_frames : int
+
+        Returns
+        -------
+        MaskSet
+        """
         names = list(names)
         return cls(names, np.zeros((len(names), n_bins, n_frames), np.float32))
 
     @property
     def is_complex(self) -> bool:
+        """Whether the masks are complex (cIRM)."""
         return np.iscomplexobj(self.data)
 
     @property
@@ -256,6 +321,21 @@ class MaskSet:
         return len(self.names)
 
     def index(self, name: str) -> int:
+        """Position of the layer ``name``.
+
+        Parameters
+        ----------
+        name : str
+
+        Returns
+        -------
+        int
+
+        Raises
+        ------
+        ParameterError
+            There is no such layer.
+        """
         try:
             return self.names.index(name)
         except ValueError:
@@ -269,23 +349,60 @@ class MaskSet:
         return self.data[self.index(name)]
 
     def residual(self) -> np.ndarray:
+        """The residual mask (:func:`residual`).
+
+        Returns
+        -------
+        np.ndarray [shape=self.shape]
+        """
         return residual(self.data)
 
     def with_residual(self) -> np.ndarray:
-        """All layers and the residual last: ``[S + 1, ...]``."""
+        """All layers and the residual last.
+
+        Returns
+        -------
+        np.ndarray [shape=(S + 1, ...)]
+        """
         return np.concatenate([self.data, self.residual()[None]], axis=0)
 
     def overlap(self) -> OverlapReport:
+        """Where the layers sum to more than one (:func:`overlap_report`).
+
+        Returns
+        -------
+        OverlapReport
+        """
         return overlap_report(self.data)
 
     def normalized(self) -> MaskSet:
+        """The layers scaled to sum to at most one (:func:`normalize`).
+
+        Returns
+        -------
+        MaskSet
+        """
         return MaskSet(self.names, normalize(self.data))
 
 
-def regrid_mask(mask: np.ndarray, n_bins: int, n_frames: int, old, new,
-                samplerate: int) -> np.ndarray:
-    """Resample a mask ``[..., F, T]`` from STFT grid ``old`` to ``new`` (``STFTConfig``s)
-    by linear interpolation in Hz and seconds."""
+def regrid_mask(mask: np.ndarray, n_bins: int, n_frames: int, old: STFTConfig,
+                new: STFTConfig, samplerate: int) -> np.ndarray:
+    """Resample a mask from the STFT grid ``old`` to ``new``, by linear interpolation in Hz
+    and seconds.
+
+    Parameters
+    ----------
+    mask : np.ndarray [shape=(..., F, T)], real
+    n_bins, n_frames : int
+        The size of the new grid.
+    old, new : STFTConfig
+    samplerate : int
+
+    Returns
+    -------
+    np.ndarray [shape=(..., n_bins, n_frames)], float32
+        Values clipped to [0, 1].
+    """
     from scipy.interpolate import RegularGridInterpolator
 
     f_old = old.frequencies(samplerate)

@@ -34,6 +34,23 @@ def si_sdr(reference, estimate, *, zero_mean: bool = True) -> float:
     """Scale-invariant SDR in dB (Le Roux et al. 2019) of one source, channels flattened.
 
     ``10 log10(|a s|^2 / |a s - e|^2)`` with ``a = <e, s> / <s, s>``.
+
+    Parameters
+    ----------
+    reference, estimate : np.ndarray
+        The true source and its estimate, of one shape.
+    zero_mean : bool
+        Remove each signal's mean first.
+
+    Returns
+    -------
+    float
+        NaN for a silent reference, +inf for a perfect estimate, -inf for an orthogonal one.
+
+    Raises
+    ------
+    ParameterError
+        The shapes differ.
     """
     s = np.asarray(reference, dtype=np.float64).ravel()
     e = np.asarray(estimate, dtype=np.float64).ravel()
@@ -59,7 +76,14 @@ def si_sdr(reference, estimate, *, zero_mean: bool = True) -> float:
 
 @dataclasses.dataclass
 class BSSEvalResult:
-    """Per-source, per-window figures in dB, each ``[source, window]``."""
+    """What :func:`bss_eval` measured: per-source, per-window figures in dB.
+
+    Parameters
+    ----------
+    sdr, isr, sir, sar : np.ndarray [shape=(source, window)]
+        Signal to distortion, image to spatial distortion, signal to interference and signal
+        to artefacts ratios (NaN where not evaluated).
+    """
 
     sdr: np.ndarray
     isr: np.ndarray
@@ -67,7 +91,13 @@ class BSSEvalResult:
     sar: np.ndarray
 
     def median(self) -> dict:
-        """The SiSEC summary: the median over windows of each figure, per source."""
+        """The SiSEC summary: the median over windows of each figure, per source.
+
+        Returns
+        -------
+        dict
+            ``"sdr"``, ``"isr"``, ``"sir"``, ``"sar"`` to arrays ``[source]``.
+        """
         return {k: np.nanmedian(getattr(self, k), axis=1) for k in ("sdr", "isr", "sir", "sar")}
 
 
@@ -180,6 +210,11 @@ def bss_eval(references, estimates, *, window: int | None = None, hop: int | Non
     Returns
     -------
     BSSEvalResult
+
+    Raises
+    ------
+    ParameterError
+        The shapes differ, or a reference is silent.
     """
     refs = _as_sources(references, "references")
     ests = _as_sources(estimates, "estimates")
@@ -267,7 +302,25 @@ def _binary(x, threshold):
 
 
 def mask_iou(estimate, reference, *, threshold: float = 0.5) -> float:
-    """Intersection over union of two masks binarised at ``threshold`` (1.0 if both empty)."""
+    """Intersection over union of two masks binarised at ``threshold``.
+
+    Parameters
+    ----------
+    estimate, reference : np.ndarray
+        Masks of one shape.
+    threshold : float
+        Bins where ``|mask| > threshold`` count.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 1.0 if both are empty.
+
+    Raises
+    ------
+    ParameterError
+        The shapes differ.
+    """
     a, b = _binary(estimate, threshold), _binary(reference, threshold)
     if a.shape != b.shape:
         raise ParameterError(f"mask shapes differ: {a.shape} and {b.shape}")
@@ -276,7 +329,25 @@ def mask_iou(estimate, reference, *, threshold: float = 0.5) -> float:
 
 
 def mask_f1(estimate, reference, *, threshold: float = 0.5) -> float:
-    """F1 score (Dice) of a binarised mask against a reference mask (1.0 if both empty)."""
+    """F1 score (Dice) of a binarised mask against a reference mask.
+
+    Parameters
+    ----------
+    estimate, reference : np.ndarray
+        Masks of one shape.
+    threshold : float
+        Bins where ``|mask| > threshold`` count.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 1.0 if both are empty.
+
+    Raises
+    ------
+    ParameterError
+        The shapes differ.
+    """
     a, b = _binary(estimate, threshold), _binary(reference, threshold)
     if a.shape != b.shape:
         raise ParameterError(f"mask shapes differ: {a.shape} and {b.shape}")

@@ -20,7 +20,7 @@ With ``per_channel=True`` every channel gets its own mask ``[C, F, T]``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -66,9 +66,22 @@ def _check_compression(K, C) -> tuple:
 
 
 def compress_cirm(M: np.ndarray, *, K: float = 10.0, C: float = 0.1) -> np.ndarray:
-    """Bound a cIRM to (-K, K) per real and imaginary part (Williamson et al. 2016):
+    """Bound a cIRM to (-K, K) per real and imaginary part (Williamson et al. 2016).
+
     ``K (1 - e^{-C x}) / (1 + e^{-C x})``, computed as ``K tanh(C x / 2)``, which is the same
-    function and never overflows."""
+    function and never overflows.
+
+    Parameters
+    ----------
+    M : np.ndarray, complex
+        The cIRM.
+    K, C : float
+        Bound and steepness (both > 0).
+
+    Returns
+    -------
+    np.ndarray, complex64
+    """
     K, C = _check_compression(K, C)
     M = np.asarray(M)
 
@@ -78,7 +91,19 @@ def compress_cirm(M: np.ndarray, *, K: float = 10.0, C: float = 0.1) -> np.ndarr
 
 
 def uncompress_cirm(Mc: np.ndarray, *, K: float = 10.0, C: float = 0.1) -> np.ndarray:
-    """Inverse of :func:`compress_cirm` (values at the bounds saturate)."""
+    """Inverse of :func:`compress_cirm` (values at the bounds saturate).
+
+    Parameters
+    ----------
+    Mc : np.ndarray, complex
+        A compressed cIRM.
+    K, C : float
+        As it was compressed with.
+
+    Returns
+    -------
+    np.ndarray, complex64
+    """
     K, C = _check_compression(K, C)
     Mc = np.asarray(Mc)
 
@@ -89,7 +114,27 @@ def uncompress_cirm(Mc: np.ndarray, *, K: float = 10.0, C: float = 0.1) -> np.nd
 
 
 def check_oracle_options(*, lc_db=0.0, p=2.0, beta=0.5, compress=None) -> dict:
-    """The oracle's numeric options, checked (finite, in range) and as numbers."""
+    """The oracle's numeric options, checked (finite, in range) and as numbers.
+
+    Parameters
+    ----------
+    lc_db : float
+        The IBM's local criterion in dB.
+    p, beta : float
+        The IRM's power and exponent (> 0).
+    compress : (K, C), optional
+        The cIRM's compression.
+
+    Returns
+    -------
+    dict
+        ``lc_db``, ``p``, ``beta`` and ``compress`` (a pair of floats, or None).
+
+    Raises
+    ------
+    ParameterError
+        A value out of range, or ``compress`` not a pair.
+    """
     out = dict(
         lc_db=check_number(lc_db, "lc_db", lo=-200, hi=200,
                            hint="the IBM's local criterion in dB; 0 is usual"),
@@ -136,6 +181,11 @@ def oracle_from_stfts(Y: np.ndarray, refs: Sequence[np.ndarray], kind: str, *,
     Returns
     -------
     np.ndarray [shape=(K, F, T) or (K, C, F, T)], float32 (complex64 for cIRM)
+
+    Raises
+    ------
+    ParameterError
+        An unknown kind or option, no references, or STFTs of different shapes.
     """
     kind = _check_kind(kind)
     if len(refs) == 0:
@@ -201,12 +251,37 @@ def _tame(Y: np.ndarray, S: np.ndarray):
 
 
 def oracle_masks(mixture: np.ndarray, references: Sequence[np.ndarray], config: STFTConfig,
-                 kind: str, *, per_channel: bool = False, progress=None, **options
+                 kind: str, *, per_channel: bool = False,
+                 progress: Callable[[int, int], None] | None = None, **options
                  ) -> np.ndarray:
-    """Oracle masks from time signals ``mixture [C, n]`` and ``references [C, n]`` each.
+    """Oracle masks from time signals.
 
-    Computed over blocks of frames, so that no whole STFT of a stem is held.  ``options`` are
-    those of :func:`oracle_from_stfts`; ``progress(done, total)`` is called after each block.
+    Computed over blocks of frames, so that no whole STFT of a stem is held.
+
+    Parameters
+    ----------
+    mixture : np.ndarray [shape=(C, n)]
+    references : sequence of np.ndarray [shape=(C, n)]
+        The stems; the rest of the mixture counts as one more source.
+    config : STFTConfig
+        The grid of the masks.
+    kind : {'ibm', 'irm', 'wiener', 'psm', 'cirm'}
+    per_channel : bool
+        One mask per channel instead of one shared.
+    progress : callable(done, total), optional
+        Called after each block of frames; it may raise to cancel.
+    **options
+        Those of :func:`oracle_from_stfts` (``lc_db``, ``p``, ``beta``, ``truncate``,
+        ``compress``).
+
+    Returns
+    -------
+    np.ndarray [shape=(K, F, T) or (K, C, F, T)], float32 (complex64 for cIRM)
+
+    Raises
+    ------
+    ParameterError
+        An unknown kind or option, or signals of different shapes.
     """
     kind = _check_kind(kind)
     check_oracle_options(**{k: v for k, v in options.items()

@@ -17,7 +17,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -168,6 +168,13 @@ def resynthesize(mixture: np.ndarray, masks: np.ndarray, config: STFTConfig, *,
     Returns
     -------
     np.ndarray [shape=(N + 1, C, n)], float32
+
+    Raises
+    ------
+    ParameterError
+        An unknown phase mode or bad option, masks that do not fit the mixture's STFT, real
+        masks for the complex phase, or what the phase mode needs missing (the stems for
+        ``oracle``, the sample rate for ``hybrid``).
     """
     if phase not in PHASE_MODES:
         raise ParameterError(f"unknown phase mode {phase!r}: choose one of "
@@ -215,15 +222,44 @@ def _render_linear(mixture, m, config: STFTConfig, phase, include_residual, refe
     return out
 
 
-def render_blocks(mixture: np.ndarray, mask_block, n_masks: int, config: STFTConfig, *,
-                  phase: str = "mixture", references=None, include_residual: bool = True,
-                  progress: Progress | None = None):
-    """The sources (and the residual) of the linear phase modes, a block of samples
-    ``[N + 1, C, k]`` at a time, in order: what export streams to its files.
+def render_blocks(mixture: np.ndarray, mask_block: Callable[[int, int], np.ndarray],
+                  n_masks: int, config: STFTConfig, *, phase: str = "mixture",
+                  references: Sequence[np.ndarray] | None = None,
+                  include_residual: bool = True, progress: Progress | None = None
+                  ) -> Iterator[np.ndarray]:
+    """The sources (and the residual) of the linear phase modes, a block of samples at a
+    time, in order: what export streams to its files.
 
-    ``mask_block(t0, t1)`` gives the masks of frames ``t0..t1`` as ``[N, 1 or C, F, t]``, so
-    the masks need not be held whole either (the editor reads them from its tiles).  Gains
+    The masks need not be held whole either (the editor reads them from its tiles).  Gains
     (and the residual) are formed per block, in the block's memory layout.
+
+    Parameters
+    ----------
+    mixture : np.ndarray [shape=(C, n)], float32
+    mask_block : callable(t0, t1) -> np.ndarray [shape=(N, 1 or C, F, t1 - t0)]
+        The masks of frames ``t0 <= t < t1``, asked for in order.
+    n_masks : int
+        ``N``.
+    config : STFTConfig
+        The grid of the masks.
+    phase : {'mixture', 'complex', 'oracle'}
+    references : sequence of np.ndarray [shape=(C, n)], optional
+        One stem per mask, for ``oracle``.
+    include_residual : bool
+        Render the residual too (last).
+    progress : callable(done, total), optional
+        Called with the frames done; it may raise to cancel.
+
+    Returns
+    -------
+    iterator of np.ndarray [shape=(N + 1, C, k)], float32
+        ``N`` rows without the residual.
+
+    Raises
+    ------
+    ParameterError
+        A phase mode that needs the whole file, or the oracle's without its stems (when the
+        first block is asked for).
     """
     if phase not in ("mixture", "complex", "oracle"):
         raise ParameterError(f"the {phase!r} phase works on the whole file, not block by "
@@ -233,6 +269,8 @@ def render_blocks(mixture: np.ndarray, mask_block, n_masks: int, config: STFTCon
     T = config.n_frames(n)
     refs = None
     if phase == "oracle":
+        if references is None or len(references) != n_masks:
+            raise ParameterError("the 'oracle' phase needs one reference stem per mask")
         refs = [np.asarray(r, dtype=np.float32) for r in references]
 
     def frames(t0, t1):
@@ -247,13 +285,33 @@ def render_blocks(mixture: np.ndarray, mask_block, n_masks: int, config: STFTCon
 
 
 def misi_stft(Y: np.ndarray, g: np.ndarray, config: STFTConfig, *, n_iter: int = 5,
-              cutoff_bin: int | None = None, length: int | None = None, progress=None
-              ) -> np.ndarray:
-    """MISI on an STFT: consistent estimates ``[L, C, F, T]`` of every layer (gains ``g``,
-    the residual included) of the mixture ``Y [C, F, T]``, whose sum stays the mixture.
+              cutoff_bin: int | None = None, length: int | None = None,
+              progress: Progress | None = None) -> np.ndarray:
+    """MISI on an STFT: consistent estimates of every layer of the mixture ``Y``, whose sum
+    stays the mixture.
 
-    ``cutoff_bin`` keeps the mixture's phase from that bin up (the hybrid).  Works on a whole
-    file or on a segment of frames (playback runs it block by block with context).
+    Works on a whole file or on a segment of frames (playback runs it block by block with
+    context).
+
+    Parameters
+    ----------
+    Y : np.ndarray [shape=(C, F, T)], complex
+        The mixture's STFT.
+    g : np.ndarray [shape=(L, C or 1, F, T)]
+        Gains of every layer, the residual's included (:func:`gains`).
+    config : STFTConfig
+    n_iter : int
+        Iterations.
+    cutoff_bin : int, optional
+        Keep the mixture's phase from this bin up (the hybrid).
+    length : int, optional
+        Samples of the signals in between (the mixture's length).
+    progress : callable(done, total), optional
+        Called after each iteration; it may raise to cancel.
+
+    Returns
+    -------
+    np.ndarray [shape=(L, C, F, T)], complex64
     """
     X = frame_major(g) * Y[None]  # [L, C, F, T], mixture phase to start
     A = np.abs(X)
@@ -338,7 +396,21 @@ def _fgla(mixture, g, config: STFTConfig, n_iter, momentum, progress):
 
 
 def spectral_convergence(target_mag: np.ndarray, y: np.ndarray, config: STFTConfig) -> float:
-    """``|| A - |STFT(y)| ||_F / ||A||_F``: how consistent a signal is with a magnitude."""
+    """``|| A - |STFT(y)| ||_F / ||A||_F``: how consistent a signal is with a magnitude.
+
+    Parameters
+    ----------
+    target_mag : np.ndarray [shape=(..., F, T)]
+        The magnitude ``A``.
+    y : np.ndarray [shape=(..., n)]
+        The signal.
+    config : STFTConfig
+
+    Returns
+    -------
+    float
+        0 when the signal's STFT has exactly that magnitude.
+    """
     rebuilt = np.abs(stft_with(y, config))
     target_mag = np.asarray(target_mag)
     return float(np.linalg.norm(target_mag - rebuilt) / max(np.linalg.norm(target_mag), 1e-20))

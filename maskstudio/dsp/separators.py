@@ -46,7 +46,29 @@ def hpss(Y, *, samplerate: int, config: STFTConfig, hints=None, kernel_time: int
          kernel_freq: int = 17, power: float = 2.0) -> dict:
     """Harmonic and percussive masks by median filtering (Fitzgerald 2010).
 
-    ``kernel_time`` frames and ``kernel_freq`` bins; ``power`` 2 gives Wiener-like soft masks.
+    Parameters
+    ----------
+    Y : np.ndarray [shape=(C, F, T) or (F, T)], complex
+        The mixture's STFT (channels pooled).
+    samplerate : int
+    config : STFTConfig
+        The grid of ``Y``.
+    hints : dict, optional
+        Painted hints by source name (not used).
+    kernel_time, kernel_freq : int
+        The medians' lengths, in frames and in bins.
+    power : float
+        2 gives Wiener-like soft masks.
+
+    Returns
+    -------
+    dict
+        ``"harmonic"`` and ``"percussive"`` masks ``[F, T]``, float32.
+
+    Raises
+    ------
+    ParameterError
+        A kernel or the power is not positive.
     """
     import scipy.ndimage
 
@@ -68,6 +90,27 @@ def repet_sim(Y, *, samplerate: int, config: STFTConfig, hints=None, n_similar: 
     For every frame the ``n_similar`` most similar frames (cosine similarity of the spectra, at
     least ``min_seconds`` apart) are found; the median of their spectra is the repeating model.
     Similarity is computed on ``bands`` pooled frequency bands to keep long files tractable.
+
+    Parameters
+    ----------
+    Y : np.ndarray [shape=(C, F, T) or (F, T)], complex
+        The mixture's STFT (channels pooled).
+    samplerate : int
+    config : STFTConfig
+        The grid of ``Y``.
+    hints : dict, optional
+        Painted hints by source name (not used).
+    n_similar : int
+        Frames in each median.
+    min_seconds : float
+        How far apart the similar frames are.
+    bands : int
+        Pooled frequency bands for the similarity.
+
+    Returns
+    -------
+    dict
+        ``"repeating"`` and ``"non-repeating"`` masks ``[F, T]``, float32.
     """
     V = _magnitude(Y)
     F, T = V.shape
@@ -98,11 +141,40 @@ def repet_sim(Y, *, samplerate: int, config: STFTConfig, hints=None, n_similar: 
 
 def nmf(Y, *, samplerate: int, config: STFTConfig, hints: dict | None = None,
         sources=None, components: int = 8, n_iter: int = 80, seed: int = 0) -> dict:
-    """Masks by NMF, guided by painted hints (``{name: mask [F, T]}``, values in [0, 1]).
+    """Masks by NMF, guided by painted hints.
 
     Every source gets ``components`` KL-NMF components.  Each iteration splits the magnitude
     between sources in proportion to their models, weighted by the hints (a bin painted for a
     source leans towards it), then updates each source's components on its share.
+
+    Parameters
+    ----------
+    Y : np.ndarray [shape=(C, F, T) or (F, T)], complex
+        The mixture's STFT (channels pooled).
+    samplerate : int
+    config : STFTConfig
+        The grid of ``Y``.
+    hints : dict, optional
+        Painted hints by source name: ``{name: mask [F, T]}``, values in [0, 1]; their
+        names are the sources'.
+    sources : sequence of str, optional
+        The sources' names when there are no hints (two by default).
+    components : int
+        Components per source.
+    n_iter : int
+        Iterations.
+    seed : int
+        Of the random start.
+
+    Returns
+    -------
+    dict
+        A mask ``[F, T]`` float32 per source, summing to one.
+
+    Raises
+    ------
+    ParameterError
+        Fewer than two sources, or hints that do not fit the STFT.
     """
     V = _magnitude(Y)
     F, T = V.shape
@@ -142,17 +214,19 @@ def nmf(Y, *, samplerate: int, config: STFTConfig, hints: dict | None = None,
     return {n: post[i].astype(np.float32) for i, n in enumerate(names)}
 
 
-BUILTIN: dict = {"hpss": hpss, "repet-sim": repet_sim, "nmf": nmf}
+BUILTIN: dict[str, Callable] = {"hpss": hpss, "repet-sim": repet_sim, "nmf": nmf}
 
 
 def available_separators() -> dict:
-    """Built-in separators and every ``maskstudio.separators`` entry point, by name."""
-    found = dict(BUILTIN)
-    try:
-        eps = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-    except TypeError:  # Python < 3.10 style
-        eps = importlib.metadata.entry_points().get(ENTRY_POINT_GROUP, [])
-    for ep in eps:
+    """Built-in separators and every ``maskstudio.separators`` entry point, by name.
+
+    Returns
+    -------
+    dict
+        Name to function (built in) or ``importlib.metadata.EntryPoint`` (not loaded yet).
+    """
+    found: dict[str, Callable | importlib.metadata.EntryPoint] = dict(BUILTIN)
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         if ep.name not in found:
             found[ep.name] = ep
     return found
@@ -174,7 +248,34 @@ def _resolve(name: str) -> Callable:
 
 def run_separator(name: str, Y: np.ndarray, *, samplerate: int, config: STFTConfig,
                   hints: dict | None = None, **params) -> tuple:
-    """Run a separator and check its output: ``(names, masks [K, F, T] float32)``."""
+    """Run a separator and check its output.
+
+    Parameters
+    ----------
+    name : str
+        A name of :func:`available_separators`.
+    Y : np.ndarray [shape=(C, F, T)], complex
+        The mixture's STFT.
+    samplerate : int
+    config : STFTConfig
+        The grid of ``Y``.
+    hints : dict, optional
+        Painted hints ``{name: mask [F, T]}``.
+    **params
+        The separator's own options.
+
+    Returns
+    -------
+    tuple
+        ``(names, masks)``: the sources' names and their masks ``[K, F, T]``, float32 in
+        [0, 1].
+
+    Raises
+    ------
+    MaskStudioError
+        An unknown separator (a ``ParameterError``), a plugin that fails to load or to run,
+        or output that is not a dict of finite masks of the STFT's shape.
+    """
     fn = _resolve(name)
     F, T = np.shape(Y)[-2:]
     try:

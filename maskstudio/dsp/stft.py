@@ -384,6 +384,11 @@ class OverlapAdd:
         np.ndarray [shape=(n_channels, m)], float32
             The samples from :attr:`position` on that no later frame touches; after the last
             frame, every sample up to ``length``.
+
+        Raises
+        ------
+        ValueError
+            More frames than the signal has (a bug of the caller).
         """
         cfg, hop, R = self.config, self.config.hop_length, self._R
         k = frames.shape[-1]

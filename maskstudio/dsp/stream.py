@@ -39,9 +39,20 @@ HEARD_KINDS = ("mixture", "layer", "residual", "solo", "unmuted")
 class Heard:
     """What the listener hears.
 
-    ``kind``: "mixture"; "layer" (``layers[0]``); "residual"; "solo" (the sum of ``layers``);
-    "unmuted" (the mixture without ``layers``, the muted ones).  ``selection`` ``(Box, alpha)``
-    restricts the sound to a time-frequency region.
+    Parameters
+    ----------
+    kind : {'mixture', 'layer', 'residual', 'solo', 'unmuted'}
+        "layer" is ``layers[0]``; "solo" the sum of ``layers``; "unmuted" the mixture without
+        ``layers`` (the muted ones).
+    layers : tuple of int
+        Layer positions.
+    selection : (Box, alpha), optional
+        Restricts the sound to a time-frequency region: a box and its weights ``[f, t]``.
+
+    Raises
+    ------
+    ParameterError
+        An unknown kind.
     """
 
     kind: str = "mixture"
@@ -53,7 +64,23 @@ class Heard:
             raise ParameterError(f"cannot play {self.kind!r}: choose {', '.join(HEARD_KINDS)}")
 
     def weights(self, n_layers: int) -> np.ndarray | None:
-        """Weight of each layer and the residual (last) in what is heard; None: the mixture."""
+        """Weight of each layer and the residual in what is heard.
+
+        Parameters
+        ----------
+        n_layers : int
+            Layers of the document.
+
+        Returns
+        -------
+        np.ndarray [shape=(n_layers + 1,)], float32 or None
+            The residual's weight last; None for the mixture.
+
+        Raises
+        ------
+        ParameterError
+            A soloed or played layer that does not exist.
+        """
         w = np.zeros(n_layers + 1, np.float32)
         if self.kind == "mixture":
             return None
@@ -76,7 +103,37 @@ MaskSource = Callable[[int, int], np.ndarray]  # (t0, t1) -> masks [L, (C,) F, t
 
 
 class StreamRenderer:
-    """Renders what is heard of ``samples [C, n]`` under masks from ``masks(t0, t1)``."""
+    """Renders what is heard (:attr:`heard`, read at every chunk) of a mixture under masks.
+
+    Parameters
+    ----------
+    samples : np.ndarray [shape=(C, n)], float32
+        The mixture.
+    config : STFTConfig
+        The grid of the masks.
+    masks : callable(t0, t1) -> np.ndarray [shape=(L, (C,) F, t1 - t0)], optional
+        The masks of frames ``t0 <= t < t1``, read when they are rendered (edits are heard
+        from the next chunk); None plays the mixture only.
+    n_layers : int
+        ``L``.
+    phase : str
+        One of :data:`~maskstudio.dsp.phase.PHASE_MODES`.
+    samplerate : int, optional
+        Needed by ``hybrid``.
+    n_iter : int, optional
+        Iterations of the iterative phases (their defaults otherwise).
+    cutoff_hz : float
+        The hybrid's cutoff.
+    references : sequence of np.ndarray [shape=(C, n)], optional
+        One stem per layer, for ``oracle``.
+    chunk_frames : int
+        Frames rendered at a time.
+
+    Raises
+    ------
+    ParameterError
+        An unknown phase mode or bad option, or what the phase mode needs missing.
+    """
 
     def __init__(self, samples: np.ndarray, config: STFTConfig, masks: MaskSource | None,
                  n_layers: int, *, phase: str = "mixture", samplerate: int | None = None,

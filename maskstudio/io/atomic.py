@@ -13,6 +13,7 @@ import contextlib
 import os
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from maskstudio.errors import MaskStudioError
@@ -32,7 +33,20 @@ class WriteError(MaskStudioError, OSError):
 
 
 def write_error(path, exc: BaseException) -> WriteError:
-    """One line naming the path and the system's reason, and what to do."""
+    """One line naming the path and the system's reason, and what to do.
+
+    Parameters
+    ----------
+    path : path
+        What could not be written.
+    exc : BaseException
+        The system's error.
+
+    Returns
+    -------
+    WriteError
+        To be raised by the caller.
+    """
     reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     return WriteError(f"cannot write {_describe(path)} ({reason}): choose a folder you can "
                       f"write to, or free some space")
@@ -46,7 +60,12 @@ def file_mode() -> int:
     """The mode new files get: ``0o666`` less the umask, read once.
 
     On Linux the umask is read from ``/proc`` without changing it; elsewhere it is set and
-    put back at once, under a lock (``os.umask`` is the only portable way to read it)."""
+    put back at once, under a lock (``os.umask`` is the only portable way to read it).
+
+    Returns
+    -------
+    int
+    """
     if not _UMASK:
         with _UMASK_LOCK:
             if not _UMASK:
@@ -68,7 +87,12 @@ def _read_umask() -> int:
 
 
 def fsync_folder(folder) -> None:
-    """Make renames in ``folder`` durable (a no-op where folders cannot be opened)."""
+    """Make renames in ``folder`` durable (a no-op where folders cannot be opened).
+
+    Parameters
+    ----------
+    folder : path
+    """
     try:
         dfd = os.open(str(folder), os.O_RDONLY)
     except OSError:
@@ -82,15 +106,31 @@ def fsync_folder(folder) -> None:
 
 
 @contextlib.contextmanager
-def atomic_file(target, *, suffix: str = ""):
-    """A temporary path beside ``target``; on leaving without an error it is fsynced, given
-    the umask's mode (:func:`file_mode`) and renamed over ``target``; after an error it is
-    removed.
+def atomic_file(target: str | os.PathLike, *, suffix: str = "") -> Iterator[str]:
+    """A temporary path beside ``target``, as a context manager; on leaving without an error
+    it is fsynced, given the umask's mode (:func:`file_mode`) and renamed over ``target``;
+    after an error it is removed.
 
     A crash or an error leaves either the old file or the complete new one, never half of one.
-    The temporary is ``.<target name>.<random><suffix or .tmp>``.  An :class:`OSError` (no
-    permission, a folder in the way, a full disk) becomes a :class:`WriteError` naming
-    ``target``.
+
+    Parameters
+    ----------
+    target : path
+        The file to write.
+    suffix : str
+        Of the temporary, ``.<target name>.<random><suffix or .tmp>`` (some writers choose
+        the format by it).
+
+    Yields
+    ------
+    str
+        The temporary path to write.
+
+    Raises
+    ------
+    WriteError
+        An :class:`OSError` (no permission, a folder in the way, a full disk), naming
+        ``target``.
     """
     target = Path(target)
     try:
@@ -119,7 +159,24 @@ def atomic_file(target, *, suffix: str = ""):
     fsync_folder(target.parent)  # make the rename itself durable
 
 
-def atomic_write(target, write, *, suffix: str = "") -> None:
-    """Call ``write(tmp_path)`` on a temporary file beside ``target``, fsync, rename over it."""
+def atomic_write(target: str | os.PathLike, write: Callable[[str], object], *,
+                 suffix: str = "") -> None:
+    """Call ``write(tmp_path)`` on a temporary file beside ``target``, fsync, rename over it
+    (:func:`atomic_file`).
+
+    Parameters
+    ----------
+    target : path
+        The file to write.
+    write : callable(path)
+        Writes the file's content to the path it is given.
+    suffix : str
+        Of the temporary.
+
+    Raises
+    ------
+    WriteError
+        The file could not be written.
+    """
     with atomic_file(target, suffix=suffix) as tmp:
         write(tmp)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from numpy.typing import DTypeLike
 
 from maskstudio.errors import AudioFileError, OverwriteError, ParameterError
 from maskstudio.io.atomic import (  # noqa: F401
@@ -56,10 +57,18 @@ class MaskStudioWarning(UserWarning):
 
 @dataclasses.dataclass
 class AudioClip:
-    """Decoded audio: float32 ``samples [channels, n]`` at ``samplerate`` Hz.
+    """Decoded audio.
 
-    ``format`` and ``subtype`` are libsndfile's names for the file's container and sample
-    format ("WAV", "PCM_16"), kept so that exports can match them.
+    Parameters
+    ----------
+    samples : np.ndarray [shape=(channels, n)], float32
+    samplerate : int
+        In Hz.
+    path : Path, optional
+        The file it was read from.
+    format, subtype : str, optional
+        libsndfile's names for the file's container and sample format ("WAV", "PCM_16"),
+        kept so that exports can match them.
     """
 
     samples: np.ndarray
@@ -70,18 +79,26 @@ class AudioClip:
 
     @property
     def n_channels(self) -> int:
+        """Number of channels."""
         return self.samples.shape[0]
 
     @property
     def n_samples(self) -> int:
+        """Number of samples per channel."""
         return self.samples.shape[1]
 
     @property
     def duration(self) -> float:
+        """Length in seconds."""
         return self.n_samples / float(self.samplerate)
 
     def mono(self) -> np.ndarray:
-        """The mid signal (mean of the channels), float32 ``[n]``."""
+        """The mid signal (mean of the channels).
+
+        Returns
+        -------
+        np.ndarray [shape=(n,)], float32
+        """
         return self.samples.mean(axis=0, dtype=np.float32)
 
 
@@ -89,8 +106,19 @@ def _describe(path) -> str:
     return f"'{path}'"
 
 
-def load_audio(path, *, dtype=np.float32) -> AudioClip:
-    """Read an audio file into float32 ``[channels, n]``.
+def load_audio(path: str | os.PathLike, *, dtype: DTypeLike = np.float32) -> AudioClip:
+    """Read an audio file into ``[channels, n]`` samples.
+
+    Parameters
+    ----------
+    path : path
+        A file libsndfile reads (WAV, FLAC, OGG, MP3, AIFF, ...).
+    dtype : numpy dtype
+        Of the samples as decoded.
+
+    Returns
+    -------
+    AudioClip
 
     Raises
     ------
@@ -183,8 +211,21 @@ def _read_channels_first(path, info, dtype) -> np.ndarray:
     return out[:, :pos] if pos < total else out
 
 
-def check_not_input(target, inputs: Iterable) -> None:
-    """Raise :class:`OverwriteError` if ``target`` is one of the user's ``inputs``."""
+def check_not_input(target: str | os.PathLike, inputs: Iterable) -> None:
+    """Refuse to write over one of the user's input files.
+
+    Parameters
+    ----------
+    target : path
+        A file about to be written.
+    inputs : iterable of paths (None entries ignored)
+        The user's inputs.
+
+    Raises
+    ------
+    OverwriteError
+        ``target`` is one of ``inputs`` (the same file, by any path).
+    """
     target = Path(target)
     if not target.exists():
         return
@@ -229,6 +270,31 @@ def save_audio(path, samples, samplerate: int, *, like: AudioClip | None = None,
     where the container allows it, else 32-bit float WAV or 24-bit FLAC.  A file in ``protect``
     (the user's inputs) is never overwritten.  Integer formats clip at full scale, with a
     warning when that happens.
+
+    Parameters
+    ----------
+    path : path
+        Ending in .wav or .flac.
+    samples : np.ndarray [shape=(channels, n) or (n,)]
+    samplerate : int
+    like : AudioClip, optional
+        The mixture whose sample format to match (and never to overwrite).
+    subtype : str, optional
+        libsndfile's sample format, instead of ``like``'s.
+    protect : iterable of paths
+        Files that must not be replaced.
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    MaskStudioError
+        Another extension or an impossible sample format (``ParameterError``), an input
+        in the way (``OverwriteError``), or a failed write (``AudioFileError``,
+        ``WriteError``).
     """
     samples = np.asarray(samples, dtype=np.float32)
     if samples.ndim == 1:
@@ -242,7 +308,22 @@ def save_audio(path, samples, samplerate: int, *, like: AudioClip | None = None,
 class AudioWriter:
     """Writes an audio file block by block (:func:`save_audio`'s formats and checks), so a
     long export never holds a whole signal; the file appears, complete, only when closed
-    without an error.  Use as a context manager; :meth:`write` takes ``[channels, k]``."""
+    without an error.  Use as a context manager; :meth:`write` takes ``[channels, k]``.
+
+    Parameters
+    ----------
+    path : path
+        Ending in .wav or .flac.
+    samplerate : int
+    channels : int
+    like, subtype, protect
+        As for :func:`save_audio`.
+
+    Raises
+    ------
+    MaskStudioError
+        As :func:`save_audio`.
+    """
 
     def __init__(self, path, samplerate: int, channels: int, *, like: AudioClip | None = None,
                  subtype: str | None = None, protect: Iterable = ()):
@@ -268,6 +349,17 @@ class AudioWriter:
             raise AudioFileError(f"cannot write {_describe(self.path)}: {exc}") from None
 
     def write(self, samples: np.ndarray) -> None:
+        """Append samples (clipped at full scale for integer formats).
+
+        Parameters
+        ----------
+        samples : np.ndarray [shape=(channels, k)]
+
+        Raises
+        ------
+        AudioFileError
+            The write failed (a full disk).
+        """
         samples = np.asarray(samples, dtype=np.float32)
         if samples.size:
             self.peak = max(self.peak, float(np.abs(samples).max()))
@@ -294,16 +386,34 @@ class AudioWriter:
                 f"{self.subtype}; export as 32-bit float WAV to keep it",
                 MaskStudioWarning, stacklevel=2,
             )
-        return suppress
+        return bool(suppress)
 
 
 def conform_reference(clip: AudioClip, mixture: AudioClip, *, name: str = "reference"
                       ) -> np.ndarray:
-    """Bring a reference stem to the mixture's rate and length; returns float32 ``[C, n]``.
+    """Bring a reference stem to the mixture's rate and length.
 
     A different rate is resampled (polyphase) and a different length padded with zeros or
     trimmed, each with a :class:`MaskStudioWarning`.  A different channel count is an error,
     except a mono stem beside a multichannel mixture, which is used for every channel.
+
+    Parameters
+    ----------
+    clip : AudioClip
+        The stem.
+    mixture : AudioClip
+    name : str
+        How messages name the stem.
+
+    Returns
+    -------
+    np.ndarray [shape=(C, n)], float32
+        The mixture's channels and length.
+
+    Raises
+    ------
+    AudioFileError
+        The channel counts differ (and the stem is not mono).
     """
     x = clip.samples
     if x.shape[0] != mixture.n_channels:

@@ -20,7 +20,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +47,26 @@ _LOCK = ".lock"  #: held by the export that owns a staging folder
 
 
 def check_source_name(name: str, *, what: str = "the source name") -> str:
-    """A source name doubles as a file name (:func:`~maskstudio.io.names.safe_file_name`)
-    and must not be one of maskstudio's own outputs (residual, mixture, masks)."""
+    """A source name, checked: it doubles as a file name
+    (:func:`~maskstudio.io.names.safe_file_name`) and must not be one of maskstudio's own
+    outputs (residual, mixture, masks).
+
+    Parameters
+    ----------
+    name : str
+    what : str
+        How the message names it.
+
+    Returns
+    -------
+    str
+        ``name``.
+
+    Raises
+    ------
+    ParameterError
+        Not a safe file name, or reserved.
+    """
     safe_file_name(name, what=what)
     if name_key(name) in RESERVED:
         raise ParameterError(f"{what} '{name}' is reserved for maskstudio's own outputs: "
@@ -58,20 +76,70 @@ def check_source_name(name: str, *, what: str = "the source name") -> str:
 
 def render(mixture: AudioClip, masks: MaskSet, config: STFTConfig, *, phase: str = "mixture",
            references: Sequence[np.ndarray] | None = None, n_iter: int | None = None,
-           cutoff_hz: float = 6000.0, progress=None) -> np.ndarray:
-    """Every source and the residual as time signals ``[S + 1, C, n]`` (residual last)."""
+           cutoff_hz: float = 6000.0, progress: Callable[[int, int], None] | None = None
+           ) -> np.ndarray:
+    """Every source and the residual as time signals, for :func:`write_outputs`
+    (:func:`~maskstudio.dsp.phase.resynthesize` on a clip and a mask set).
+
+    Parameters
+    ----------
+    mixture : AudioClip
+    masks : MaskSet
+        On the grid ``config``.
+    config : STFTConfig
+    phase : str
+        One of :data:`~maskstudio.dsp.phase.PHASE_MODES`.
+    references : sequence of np.ndarray [shape=(C, n)], optional
+        One stem per mask, for ``oracle``.
+    n_iter : int, optional
+        Iterations of the iterative phases.
+    cutoff_hz : float
+        The hybrid's cutoff.
+    progress : callable(done, total), optional
+        Called as work advances; it may raise to cancel.
+
+    Returns
+    -------
+    np.ndarray [shape=(S + 1, C, n)], float32
+        The residual last.
+    """
     return resynthesize(mixture.samples, masks.data, config, phase=phase,
                         samplerate=mixture.samplerate, n_iter=n_iter, cutoff_hz=cutoff_hz,
                         references=references, progress=progress)
 
 
-def output_targets(out_dir, names, fmt: str, protect, *, what: str = "the source name"
-                   ) -> list:
-    """``<name>.<fmt>`` per source, ``residual.<fmt>`` and ``masks.npz`` in ``out_dir``.
+def output_targets(out_dir: str | os.PathLike, names: Sequence[str], fmt: str,
+                   protect: Iterable, *, what: str = "the source name") -> list[Path]:
+    """The files of an export: ``<name>.<fmt>`` per source, ``residual.<fmt>`` and
+    ``masks.npz`` in ``out_dir``, checked; nothing is written.
 
-    Every name is checked as a file name (``what`` says where it came from), two names may
-    not give the same file anywhere (case-insensitive systems included), every target must
-    land inside ``out_dir`` and none may be one of the inputs; nothing is written."""
+    Every name is checked as a file name, two names may not give the same file anywhere
+    (case-insensitive systems included), every target must land inside ``out_dir`` and none
+    may be one of the inputs.
+
+    Parameters
+    ----------
+    out_dir : path
+        The output folder.
+    names : sequence of str
+        The sources' names.
+    fmt : {'wav', 'flac'}
+    protect : iterable of paths
+        The user's inputs.
+    what : str
+        Where the names came from, for the message.
+
+    Returns
+    -------
+    list of Path
+        The sources' files, the residual's, then ``masks.npz``.
+
+    Raises
+    ------
+    MaskStudioError
+        An unknown format, a folder that is a file, a bad or clashing name
+        (``ParameterError``), or an input in the way (``OverwriteError``).
+    """
     fmt = str(fmt).lower().lstrip(".")
     if fmt not in ("wav", "flac"):
         raise ParameterError(f"unknown output format {fmt!r}: choose wav or flac")
@@ -100,9 +168,41 @@ def write_outputs(out_dir, mixture: AudioClip, masks: MaskSet, signals: np.ndarr
     """Write ``<source>.<fmt>`` per source, ``residual.<fmt>`` and ``masks.npz`` into out_dir,
     as one :class:`ExportSet` (they appear together, ``masks.npz`` last).
 
-    ``extra`` maps more file names to their text (a batch's ``metrics.json`` and ``.done``);
-    ``markers`` are moved into place last, in that order.  Returns the paths written (the
-    extra files not included).  Checks every target before writing any.
+    Checks every target before writing any.
+
+    Parameters
+    ----------
+    out_dir : path
+        The output folder.
+    mixture : AudioClip
+        Its sample format is matched; it is never overwritten.
+    masks : MaskSet
+    signals : np.ndarray [shape=(S + 1, C, n)]
+        The sources and the residual (:func:`render`).
+    config : STFTConfig
+        Stored in ``masks.npz``.
+    fmt : {'wav', 'flac'}
+    metadata : dict, optional
+        Stored in ``masks.npz``.
+    protect : sequence of paths
+        More inputs never to overwrite.
+    what : str
+        Where the names came from, for messages.
+    extra : dict, optional
+        More file names and their text (a batch's ``metrics.json`` and ``.done``).
+    markers : sequence of str
+        Moved into place last, in that order.
+
+    Returns
+    -------
+    list of Path
+        The files written (the extra files not included).
+
+    Raises
+    ------
+    MaskStudioError
+        A bad target (see :func:`output_targets`), signals that do not match the masks
+        (``ParameterError``), or a failed write.
     """
     names = list(masks.names) + ["residual"]
     if signals.shape[0] != len(names):
@@ -139,6 +239,13 @@ class ExportSet:
         The user's inputs: none of them may be replaced.
     markers : sequence of str, keyword-only
         Files moved last, in this order (``masks.npz``; a batch's ``.done`` after it).
+
+    Raises
+    ------
+    MaskStudioError
+        A folder that is a file, two names of one file, a target that is a folder
+        (``ParameterError``) or an input (``OverwriteError``); on entering, a folder that
+        cannot be written (``WriteError``).
     """
 
     def __init__(self, folder, names: Sequence[str], *, protect: Sequence = (),
@@ -164,7 +271,22 @@ class ExportSet:
         self._lock = None
 
     def path(self, name: str) -> Path:
-        """Where to write ``name`` (inside the staging folder)."""
+        """Where to write ``name`` (inside the staging folder).
+
+        Parameters
+        ----------
+        name : str
+            A file of the set.
+
+        Returns
+        -------
+        Path
+
+        Raises
+        ------
+        ParameterError
+            Not a file of this set, or the set is not open.
+        """
         if self.staging is None or name not in self.order:
             raise ParameterError(f"'{name}' is not a file of this export")
         return self.staging / name
@@ -244,7 +366,20 @@ def recover_exports(folder, *, names: Sequence[str] = ()) -> int:
     finished if it was committed (its files are moved into place), else removed; one whose
     export still runs is left alone.  Temporaries of single-file writes of ``names``
     (``.<name>.<8 characters><.tmp or the extension>``) are removed too.  Nothing else in
-    ``folder`` is touched."""
+    ``folder`` is touched.
+
+    Parameters
+    ----------
+    folder : path
+        An output folder.
+    names : sequence of str
+        Files whose temporaries may be removed.
+
+    Returns
+    -------
+    int
+        Staging folders and temporaries found.
+    """
     from filelock import FileLock, Timeout
 
     folder = Path(folder)

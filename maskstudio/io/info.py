@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -86,8 +87,24 @@ def _describe_values(data: np.ndarray) -> list:
                 f"  overlap     {overlap_report(data).describe()}"]
 
 
-def describe_file(path) -> str:
-    """A few lines describing an audio file or a mask file."""
+def describe_file(path: str | os.PathLike) -> str:
+    """A few lines describing an audio file or a mask file.
+
+    Parameters
+    ----------
+    path : path
+        A mask file (.npz, .npy) or an audio file.
+
+    Returns
+    -------
+    str
+        Lines without a final newline.
+
+    Raises
+    ------
+    MaskStudioError
+        The file cannot be read (``AudioFileError``, ``MaskFileError``).
+    """
     path = Path(path)
     if path.suffix.lower() in MASK_SUFFIXES:
         return describe_masks(path)

@@ -106,14 +106,43 @@ def safe_file_name(name, *, what: str = "the name") -> str:
 
 
 def name_key(name: str) -> str:
-    """What two names must differ in to be two files everywhere (case-insensitive, NFC)."""
+    """What two names must differ in to be two files everywhere (case-insensitive, NFC).
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    str
+        Equal for two names that would be one file somewhere.
+    """
     return unicodedata.normalize("NFC", name).casefold()
 
 
-def check_inside(folder, target) -> Path:
-    """``target`` if it lands inside ``folder`` (both resolved, symlinks followed: a target
-    that is a symlink to elsewhere is outside), else a :class:`ParameterError`; the second
-    line of defence after :func:`safe_file_name`."""
+def check_inside(folder: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """``target`` if it lands inside ``folder``: the second line of defence after
+    :func:`safe_file_name`.
+
+    Both are resolved, symlinks followed: a target that is a symlink to elsewhere is outside.
+
+    Parameters
+    ----------
+    folder : path
+        The output folder.
+    target : path
+        A file to be written in it.
+
+    Returns
+    -------
+    Path
+        ``target``.
+
+    Raises
+    ------
+    ParameterError
+        The target cannot be resolved, or lands outside ``folder`` (or is ``folder``).
+    """
     folder, target = Path(folder), Path(target)
     try:
         base = Path(os.path.realpath(folder))

@@ -14,10 +14,17 @@ import struct
 import tokenize
 import zipfile
 import zlib
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 import numpy as np
+from numpy.typing import DTypeLike
 
-__all__ = ["READ_ERRORS", "read_header", "nbytes", "read_member", "size_text"]
+from maskstudio.checks import check_number
+from maskstudio.errors import MaskStudioError, ParameterError
+
+__all__ = ["READ_ERRORS", "read_header", "nbytes", "read_member", "size_text", "member_number",
+           "member_text", "shown_value"]
 
 #: What a damaged zip or ``.npy`` header raises (besides MaskStudioError): callers turn
 #: these into their own one-line error.
@@ -27,10 +34,28 @@ READ_ERRORS = (OSError, ValueError, EOFError, KeyError, IndexError, SyntaxError,
                tokenize.TokenError)  # numpy tokenizes a damaged header's dict
 
 
-def read_header(fh, error, where: str):
-    """``(shape, dtype)`` of the ``.npy`` stream ``fh``, which is left at the data.
+def read_header(fh: BinaryIO, error: type[MaskStudioError], where: str
+                ) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype of a ``.npy`` stream, which is left at the data.
 
-    Structured, sub-array and object dtypes (pickles) are refused with ``error``.
+    Parameters
+    ----------
+    fh : binary file
+        At the start of the ``.npy`` data.
+    error : MaskStudioError subclass
+        What to raise.
+    where : str
+        How the message names the array (``"'x.npz' member 'masks'"``).
+
+    Returns
+    -------
+    (tuple of int, np.dtype)
+
+    Raises
+    ------
+    MaskStudioError
+        ``error``: an unknown format version, or a structured, sub-array or object dtype
+        (a pickle).  A damaged header raises one of :data:`READ_ERRORS`.
     """
     version = np.lib.format.read_magic(fh)
     if version == (1, 0):
@@ -46,26 +71,72 @@ def read_header(fh, error, where: str):
     return tuple(int(k) for k in shape), dtype
 
 
-def nbytes(shape, dtype) -> int:
-    """Bytes an array of ``shape`` and ``dtype`` takes (exact, however large)."""
+def nbytes(shape: tuple[int, ...], dtype: DTypeLike) -> int:
+    """Bytes an array of ``shape`` and ``dtype`` takes (exact, however large).
+
+    Parameters
+    ----------
+    shape : tuple of int
+    dtype : numpy dtype
+
+    Returns
+    -------
+    int
+    """
     return math.prod(shape) * np.dtype(dtype).itemsize
 
 
 def size_text(n: float) -> str:
-    """``n`` bytes for people: "1.3 GB"."""
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
+    """``n`` bytes for people: "1.3 GB".
+
+    Parameters
+    ----------
+    n : float
+        A number of bytes.
+
+    Returns
+    -------
+    str
+    """
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024:
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
         n /= 1024
+    return f"{n:.1f} TB"
 
 
-def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, error, where: str, *,
-                max_bytes: int, check=None) -> np.ndarray:
+def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, error: type[MaskStudioError],
+                where: str, *, max_bytes: int,
+                check: Callable[[tuple[int, ...], np.dtype], None] | None = None
+                ) -> np.ndarray:
     """The array in member ``info`` of ``zf``, read only after its header passed.
 
-    The declared size must fit in the member (else the file is truncated or lies) and in
-    ``max_bytes``; ``check(shape, dtype)`` may refuse it too.  Nothing is allocated for the
-    data before all of that holds.
+    Nothing is allocated for the data before the header has been judged.
+
+    Parameters
+    ----------
+    zf : zipfile.ZipFile
+    info : zipfile.ZipInfo
+        The member.
+    error : MaskStudioError subclass
+        What to raise.
+    where : str
+        How the message names the array.
+    max_bytes : int
+        The most the caller accepts.
+    check : callable(shape, dtype), optional
+        May refuse the declared shape and dtype (by raising).
+
+    Returns
+    -------
+    np.ndarray
+
+    Raises
+    ------
+    MaskStudioError
+        ``error``: a refused header (:func:`read_header`), or a declared size that the member
+        does not hold (truncated or lying) or beyond ``max_bytes``.  A damaged member raises
+        one of :data:`READ_ERRORS`.
     """
     with zf.open(info) as fh:
         shape, dtype = read_header(fh, error, where)
@@ -80,3 +151,90 @@ def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, error, where: str, *
                         f"need ({size_text(max_bytes)}): the file is damaged")
     with zf.open(info) as fh:
         return np.lib.format.read_array(fh, allow_pickle=False)
+
+
+def shown_value(v: np.ndarray) -> str:
+    """A small member's value as a message quotes it: cut if long, with its dtype.
+
+    Parameters
+    ----------
+    v : np.ndarray
+
+    Returns
+    -------
+    str
+    """
+    if v.size != 1:
+        return f"an array of shape {v.shape} ({v.dtype})"
+    shown = repr(v.reshape(()).item())
+    return f"{shown[:40]}{'...' if len(shown) > 40 else ''} ({v.dtype})"
+
+
+def member_number(value: np.ndarray, key: str, where: str, error: type[MaskStudioError],
+                  **bounds: Any) -> Any:
+    """The number a file stores under ``key``, checked as :func:`~maskstudio.checks.check_number`
+    does.
+
+    Parameters
+    ----------
+    value : np.ndarray
+        The member, as read.
+    key : str
+        Its name.
+    where : str
+        How the message names the file (``"'x.npz'"``).
+    error : MaskStudioError subclass
+        What to raise.
+    **bounds
+        :func:`~maskstudio.checks.check_number`'s options (``lo``, ``hi``, ``integer``).
+
+    Returns
+    -------
+    int or float
+
+    Raises
+    ------
+    MaskStudioError
+        ``error``: not one number, or out of bounds.
+    """
+    v = np.asarray(value)
+    if v.size != 1 or v.dtype.kind not in "biuf":
+        raise error(f"{where}: its '{key}' is {shown_value(v)}, not a number: re-save the "
+                    f"file with np.savez")
+    try:
+        return check_number(v.reshape(()).item() if v.dtype.kind != "b" else int(v.item()),
+                            key, **bounds)
+    except ParameterError as exc:
+        raise error(f"{where}: its {exc}; re-save the file with valid settings") from None
+
+
+def member_text(value: np.ndarray, key: str, where: str, error: type[MaskStudioError]) -> str:
+    """The text a file stores under ``key``.
+
+    Parameters
+    ----------
+    value : np.ndarray
+        The member, as read.
+    key : str
+        Its name.
+    where : str
+        How the message names the file.
+    error : MaskStudioError subclass
+        What to raise.
+
+    Returns
+    -------
+    str
+        Bytes decoded as UTF-8 (bad bytes replaced).
+
+    Raises
+    ------
+    MaskStudioError
+        ``error``: not one text.
+    """
+    v = np.asarray(value)
+    if v.size != 1 or v.dtype.kind not in "US":
+        raise error(f"{where}: its '{key}' is {shown_value(v)}, not text: re-save the file "
+                    f"with np.savez")
+    item = v.reshape(()).item()
+    return item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)

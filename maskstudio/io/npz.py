@@ -6,38 +6,58 @@ time]``; complex64 for complex masks), ``names``, ``samplerate``, ``n_fft``, ``h
 (no pickles), so numpy, librosa or a training script read it with ``np.load``.
 
 A bare ``.npy`` ``[freq, time]`` (or ``[source, freq, time]``) is accepted when its shape fits
-the mixture's STFT; a transposed one is recognised and explained, never applied.
+the mixture's STFT; a transposed one is recognised and explained, never applied.  This module
+reads them, header first (a file is judged by what it declares before its data is read);
+:mod:`maskstudio.io.savez` writes them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from maskstudio.checks import check_input_file, check_number, memory_budget
+from maskstudio.checks import check_input_file, memory_budget
 from maskstudio.dsp.grid import STFTConfig
-from maskstudio.dsp.masks import MaskSet, check_mask, check_mask_shape
+from maskstudio.dsp.masks import MaskSet
+from maskstudio.dsp.validation import check_mask, check_mask_shape
 from maskstudio.dsp.windows import MAX_N_FFT
 from maskstudio.errors import MaskFileError, MaskStudioError, ParameterError
-from maskstudio.io.audiofile import atomic_write, check_not_input
-from maskstudio.io.npy_header import READ_ERRORS, nbytes, read_header, read_member, size_text
+from maskstudio.io.npy_header import (
+    READ_ERRORS,
+    member_number,
+    member_text,
+    nbytes,
+    read_header,
+    read_member,
+    shown_value,
+    size_text,
+)
+from maskstudio.io.savez import FORMAT_VERSION, save_masks, write_mask_file
 
-__all__ = ["FORMAT_VERSION", "MaskFile", "RawMaskFile", "save_masks", "write_mask_file",
-           "load_masks", "read_mask_file"]
-
-FORMAT_VERSION = 1
-
+__all__ = ["MaskFile", "RawMaskFile", "load_masks", "read_mask_file",
+           # the writer's, imported here where callers have always found them
+           "FORMAT_VERSION", "save_masks", "write_mask_file"]
 
 @dataclasses.dataclass
 class RawMaskFile:
-    """A mask file as stored, checked only for being well formed.
+    """A mask file as stored, checked only for being well formed (:func:`read_mask_file`).
 
-    ``data`` is ``[source, freq, time]`` or ``[source, channel, freq, time]``; ``config`` and
-    ``samplerate`` are None for a bare ``.npy``.
+    Parameters
+    ----------
+    data : np.ndarray [shape=(source, freq, time) or (source, channel, freq, time)]
+    names : list of str
+    config : STFTConfig or None
+        None for a bare ``.npy``.
+    samplerate : int or None
+        None for a bare ``.npy``.
+    path : Path
+    metadata : dict
     """
 
     data: np.ndarray
@@ -50,75 +70,24 @@ class RawMaskFile:
 
 @dataclasses.dataclass
 class MaskFile:
-    """A mask file checked against a mixture: its masks and the grid they live on."""
+    """A mask file checked against a mixture (:func:`load_masks`).
+
+    Parameters
+    ----------
+    masks : MaskSet
+    config : STFTConfig
+        The grid the masks live on.
+    samplerate : int or None
+        The file's, if it says.
+    path : Path
+    metadata : dict
+    """
 
     masks: MaskSet
     config: STFTConfig
     samplerate: int | None
     path: Path
     metadata: dict = dataclasses.field(default_factory=dict)
-
-
-def save_masks(path, masks: MaskSet, config: STFTConfig, samplerate: int, *,
-               metadata: dict | None = None, protect=()) -> Path:
-    """Write ``masks`` with their STFT settings to an ``.npz``, atomically."""
-    data = masks.data
-    return write_mask_file(path, masks.names, data.shape, lambda i, f0, f1: data[i, ..., f0:f1, :],
-                           config, samplerate, dtype=data.dtype, metadata=metadata,
-                           protect=protect)
-
-
-#: Frequency bins written at a time by :func:`write_mask_file`.
-_BAND = 32
-
-
-def write_mask_file(path, names, shape: tuple, read_rows, config: STFTConfig,
-                    samplerate: int, *, dtype=np.float32, metadata: dict | None = None,
-                    protect=()) -> Path:
-    """Write a mask file whose masks are read a band of bins at a time.
-
-    ``read_rows(i, f0, f1)`` gives mask ``i``'s bins ``f0..f1`` over all frames,
-    ``[(C,) f1 - f0, T]``, so masks kept in time tiles are written without ever being whole
-    (the file is the same as ``np.savez`` writes).  Atomic, and never over one of ``protect``.
-    """
-    path = Path(path)
-    if path.suffix.lower() != ".npz":
-        raise MaskFileError(f"mask files are saved as .npz, not '{path.suffix}': rename "
-                            f"'{path.name}'")
-    check_not_input(path, protect)
-    window = config.window
-    small = dict(
-        names=np.array(list(names), dtype=np.str_),
-        samplerate=np.int64(samplerate),
-        n_fft=np.int64(config.n_fft),
-        hop_length=np.int64(config.hop_length),
-        win_length=np.int64(config.win_length),
-        window=np.str_(window if isinstance(window, str) else json.dumps(list(window))),
-        center=np.bool_(config.center),
-        format_version=np.int64(FORMAT_VERSION),
-        metadata=np.str_(json.dumps(metadata or {})),
-    )
-    shape = tuple(int(k) for k in shape)
-    dtype = np.dtype(dtype)
-    lead = shape[1:-2]  # (C,) for per-channel masks
-
-    def write(tmp):
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-            with zf.open("masks.npy", "w", force_zip64=True) as fh:
-                np.lib.format.write_array_header_1_0(
-                    fh, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
-                         "shape": shape})
-                for i in range(shape[0]):
-                    for c in np.ndindex(*lead):
-                        for f0 in range(0, shape[-2], _BAND):
-                            rows = read_rows(i, f0, min(shape[-2], f0 + _BAND))
-                            fh.write(np.ascontiguousarray(rows[c], dtype=dtype).tobytes())
-            for key, value in small.items():
-                with zf.open(f"{key}.npy", "w") as fh:
-                    np.lib.format.write_array(fh, np.asanyarray(value), allow_pickle=False)
-
-    atomic_write(path, write, suffix=".npz")
-    return path
 
 
 #: Members of an .npz besides the masks (names, settings, metadata) are small; larger ones
@@ -133,34 +102,12 @@ _UNKNOWN_GRID_RATIO = 100
 _ZIP_MAGIC = b"PK\x03\x04"
 
 
-def _scalar(value: np.ndarray, key: str, path, **bounds):
-    """The number stored under ``key``, checked as :func:`check_number` does."""
-    v = np.asarray(value)
-    if v.size != 1 or v.dtype.kind not in "biuf":
-        raise MaskFileError(f"'{path}': its '{key}' is {_shown(v)}, not a number: re-save the "
-                            f"file with np.savez")
-    try:
-        return check_number(v.reshape(()).item() if v.dtype.kind != "b" else int(v.item()),
-                            key, **bounds)
-    except ParameterError as exc:
-        raise MaskFileError(f"'{path}': its {exc}; re-save the file with valid settings") \
-            from None
+def _number(value: np.ndarray, key: str, path, **bounds) -> Any:
+    return member_number(value, key, f"'{path}'", MaskFileError, **bounds)
 
 
 def _text(value: np.ndarray, key: str, path) -> str:
-    v = np.asarray(value)
-    if v.size != 1 or v.dtype.kind not in "US":
-        raise MaskFileError(f"'{path}': its '{key}' is {_shown(v)}, not text: re-save the file "
-                            f"with np.savez")
-    item = v.reshape(()).item()
-    return item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)
-
-
-def _shown(v: np.ndarray) -> str:
-    if v.size != 1:
-        return f"an array of shape {v.shape} ({v.dtype})"
-    shown = repr(v.reshape(()).item())
-    return f"{shown[:40]}{'...' if len(shown) > 40 else ''} ({v.dtype})"
+    return member_text(value, key, f"'{path}'", MaskFileError)
 
 
 def _config_from_file(small: dict, path) -> STFTConfig | None:
@@ -175,12 +122,12 @@ def _config_from_file(small: dict, path) -> STFTConfig | None:
                                 f"the file with a window name such as 'hann'") from None
     ints = dict(lo=1, hi=MAX_N_FFT, integer=True)
     kwargs = dict(
-        n_fft=_scalar(small["n_fft"], "n_fft", path, **ints),
-        hop_length=_scalar(small["hop_length"], "hop_length", path, **ints)
+        n_fft=_number(small["n_fft"], "n_fft", path, **ints),
+        hop_length=_number(small["hop_length"], "hop_length", path, **ints)
         if "hop_length" in small else None,
-        win_length=_scalar(small["win_length"], "win_length", path, **ints)
+        win_length=_number(small["win_length"], "win_length", path, **ints)
         if "win_length" in small else None,
-        center=bool(_scalar(small["center"], "center", path, lo=0, hi=1, integer=True))
+        center=bool(_number(small["center"], "center", path, lo=0, hi=1, integer=True))
         if "center" in small else True,
         window=window,
     )
@@ -212,8 +159,8 @@ def _names(small: dict, n_sources: int, path, default_stem: str) -> list:
             [default_stem]
     v = np.asarray(small["names"])
     if v.ndim != 1 or v.dtype.kind not in "US":
-        raise MaskFileError(f"'{path}': its 'names' is {_shown(v)}; it must be a list of text, "
-                            f"one name per mask: re-save it with names=np.array([...])")
+        raise MaskFileError(f"'{path}': its 'names' is {shown_value(v)}; it must be a list of "
+                            f"text, one name per mask: re-save it with names=np.array([...])")
     names = [n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n)
              for n in v.tolist()]
     if len(names) != n_sources:
@@ -318,13 +265,13 @@ def _read_npz(fh, path, expect) -> RawMaskFile:
                                   max_bytes=_SMALL_MEMBER)
                  for key in ("format_version", "names", "samplerate", "n_fft", "hop_length",
                              "win_length", "window", "center", "metadata") if key in members}
-        version = _scalar(small["format_version"], "format_version", path, lo=0,
+        version = _number(small["format_version"], "format_version", path, lo=0,
                           integer=True) if "format_version" in small else 1
         if version > FORMAT_VERSION:
             raise MaskFileError(f"'{path}' was written by a newer maskstudio (format "
                                 f"{version}): update maskstudio to read it")
         config = _config_from_file(small, path)
-        samplerate = _scalar(small["samplerate"], "samplerate", path, lo=1, hi=10_000_000,
+        samplerate = _number(small["samplerate"], "samplerate", path, lo=1, hi=10_000_000,
                              integer=True) if "samplerate" in small else None
         metadata = _metadata(small, path)
         info = members["masks"]
@@ -343,13 +290,22 @@ def _read_npz(fh, path, expect) -> RawMaskFile:
     return RawMaskFile(data.reshape(full), names, config, samplerate, path, metadata)
 
 
-def read_mask_file(path) -> RawMaskFile:
+def read_mask_file(path: str | os.PathLike) -> RawMaskFile:
     """Read a mask file as it is, checking that it is well formed.
 
     Every setting is checked (type, finite, in range), and the masks' declared shape and type
     are judged from the array header before their data is read: a file declaring more than it
     holds, or (with no grid to compare with) far more than its size suggests, is refused
     unread.
+
+    Parameters
+    ----------
+    path : path
+        An .npz or bare .npy.
+
+    Returns
+    -------
+    RawMaskFile
 
     Raises
     ------
@@ -359,7 +315,7 @@ def read_mask_file(path) -> RawMaskFile:
     return _read(path)
 
 
-def load_masks(path, *, n_channels: int, n_samples: int, samplerate: int,
+def load_masks(path: str | os.PathLike, *, n_channels: int, n_samples: int, samplerate: int,
                config: STFTConfig | None = None, allow_complex: bool = True) -> MaskFile:
     """Read a mask file and check it fits a mixture of ``n_channels`` x ``n_samples``.
 
@@ -368,8 +324,29 @@ def load_masks(path, *, n_channels: int, n_samples: int, samplerate: int,
     rate and declared shape are checked against the mixture before the masks are read, so a
     file declaring a huge array costs nothing; then every value is checked (finite, in
     [0, 1] for real masks; complex masks only with ``allow_complex``).
+
+    Parameters
+    ----------
+    path : path
+        An .npz or bare .npy.
+    n_channels, n_samples, samplerate : int
+        The mixture's.
+    config : STFTConfig, optional
+        The grid to assume for a bare .npy (and to agree with the file's).
+    allow_complex : bool
+        Whether complex (cIRM) masks are accepted.
+
+    Returns
+    -------
+    MaskFile
+
+    Raises
+    ------
+    MaskFileError
+        The file cannot be read (see :func:`read_mask_file`), does not say its grid, was
+        made for another grid or sample rate, or holds masks that do not fit the mixture.
     """
-    found = {}
+    found: dict[str, Any] = {}
 
     def expect(file_config, file_rate, names, shape):
         cfg = file_config or config
