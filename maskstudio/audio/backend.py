@@ -42,11 +42,12 @@ class NullBackend:
         self.realtime, self.blocksize = realtime, blocksize
         self.frames_played = 0
         self.latency = 0.0
-        self.error = None
-        self.played: list = []
-        self.samplerate = self.channels = None
-        self._pull = None
-        self._thread = None
+        self.error: str | None = None
+        self.played: list[np.ndarray] = []
+        self.samplerate: int | None = None  #: as opened (None before)
+        self.channels: int | None = None
+        self._pull: Pull | None = None
+        self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._active = False
 
@@ -59,11 +60,11 @@ class NullBackend:
         self._active = True
         self._stop.clear()
         if self.realtime:
-            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread = threading.Thread(target=self._run, args=(samplerate,), daemon=True)
             self._thread.start()
 
-    def _run(self) -> None:
-        period = self.blocksize / self.samplerate
+    def _run(self, samplerate: int) -> None:
+        period = self.blocksize / samplerate
         next_time = time.perf_counter()
         while not self._stop.is_set() and self._active:
             self.advance(self.blocksize)
@@ -72,7 +73,7 @@ class NullBackend:
 
     def advance(self, frames: int) -> np.ndarray:
         """Pull ``frames`` and keep them; returns what was pulled."""
-        if not self._active:
+        if not self._active or self._pull is None:
             return np.zeros((0, self.channels or 1), np.float32)
         block = self._pull(frames)
         self.played.append(block.copy())

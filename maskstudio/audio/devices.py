@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from types import ModuleType
 
 from maskstudio.errors import MaskStudioError
 
@@ -21,7 +22,7 @@ def _install_hint() -> str:
     return "reinstall the sounddevice package, which bundles PortAudio on this system"
 
 
-def load_sounddevice():
+def load_sounddevice() -> ModuleType:
     """Import sounddevice, turning a missing PortAudio library into :class:`AudioUnavailable`."""
     try:
         import sounddevice
@@ -34,7 +35,7 @@ def load_sounddevice():
     return sounddevice
 
 
-def output_devices() -> list:
+def output_devices() -> list[tuple[int, str, int, float]]:
     """``[(index, name, max_output_channels, default_samplerate), ...]`` of output devices."""
     sd = load_sounddevice()
     try:

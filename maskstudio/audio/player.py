@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from maskstudio.audio.backend import AudioBackend
 from maskstudio.dsp.stream import Heard, StreamRenderer
 
 __all__ = ["Player"]
@@ -23,19 +24,20 @@ __all__ = ["Player"]
 class Player:
     """Plays a renderer's output on a backend, from ``start`` to ``stop``, optionally looping."""
 
-    def __init__(self, backend, *, lookahead: float = 0.12, block: int = 1024,
+    def __init__(self, backend: AudioBackend, *, lookahead: float = 0.12, block: int = 1024,
                  threaded: bool = True):
         self.backend = backend
         self.threaded = threaded  # False: the pull renders what it needs (deterministic tests)
         self.lookahead, self.block = lookahead, block
         self.renderer: StreamRenderer | None = None
         self.underruns = 0
-        self.t_play = None  #: perf_counter when play() was called
-        self.t_first_sound = None  #: perf_counter of the first non-silent block handed over
-        self._queue: collections.deque = collections.deque()
+        self.t_play: float | None = None  #: perf_counter when play() was called
+        #: perf_counter of the first non-silent block handed over
+        self.t_first_sound: float | None = None
+        self._queue: collections.deque[np.ndarray] = collections.deque()
         self._queued = 0
         self._lock = threading.Lock()
-        self._thread = None
+        self._thread: threading.Thread | None = None
         self._stop_event = threading.Event()
         self._done_rendering = False
         self._start = self._stop_at = 0
@@ -70,9 +72,10 @@ class Player:
         self._stop_event.clear()
         self._fill(max(self.block, int(preroll * samplerate)))  # sound starts at once
         if self.threaded:
-            self._thread = threading.Thread(target=self._produce, name="maskstudio-render",
-                                            daemon=True)
-            self._thread.start()
+            thread = threading.Thread(target=self._produce, name="maskstudio-render",
+                                      daemon=True)
+            self._thread = thread
+            thread.start()
         self._frames0 = 0
         self.backend.open(samplerate, renderer.n_channels, self._pull)
         self._frames0 = self.backend.frames_played
@@ -109,6 +112,8 @@ class Player:
     # -- rendering thread -----------------------------------------------------------------
     def _fill(self, frames: int) -> None:
         r = self.renderer
+        if r is None:
+            return
         want = frames
         while want > 0 and not self._done_rendering:
             left = self._stop_at - r.position
@@ -139,7 +144,8 @@ class Player:
     def _pull(self, frames: int) -> np.ndarray:
         if not self.threaded and self._queued < frames:
             self._fill(frames - self._queued)
-        out = np.zeros((frames, self.renderer.n_channels), np.float32)
+        channels = self.renderer.n_channels if self.renderer is not None else 1
+        out = np.zeros((frames, channels), np.float32)
         got = 0
         with self._lock:
             while got < frames and self._queue:

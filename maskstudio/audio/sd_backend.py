@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
 from maskstudio.audio.backend import Pull
 from maskstudio.audio.devices import AudioUnavailable, load_sounddevice, output_devices
 
@@ -15,13 +19,15 @@ class SoundDeviceBackend:
     :class:`AudioUnavailable` or :attr:`error`; the editor keeps working either way.
     """
 
-    def __init__(self, device=None, *, blocksize: int = 1024, latency="low"):
+    def __init__(self, device: int | str | None = None, *, blocksize: int = 1024,
+                 latency: float | str = "low"):
         self.device, self.blocksize, self.latency_hint = device, blocksize, latency
         self.frames_played = 0
         self.latency = 0.0
-        self.error = None
+        self.error: str | None = None
         self.underruns = 0
-        self._stream = None
+        self._ended = False
+        self._stream: Any = None  # a sounddevice.OutputStream (sounddevice has no types)
 
     @property
     def active(self) -> bool:
@@ -36,7 +42,7 @@ class SoundDeviceBackend:
         self.error = None
         self._ended = False
 
-        def callback(outdata, frames, time_info, status):
+        def callback(outdata: np.ndarray, frames: int, time_info: object, status: Any) -> None:
             if status.output_underflow:
                 self.underruns += 1
             block = pull(frames)
@@ -49,21 +55,22 @@ class SoundDeviceBackend:
                 raise sd.CallbackStop
             self.frames_played += k
 
-        def finished():  # the stream ended: by our CallbackStop, or because the device failed
+        def finished() -> None:  # the stream ended: by our CallbackStop, or the device failed
             if not self._ended and self._stream is not None:
                 self.error = "the output device stopped while playing"
 
         try:
-            self._stream = sd.OutputStream(
+            stream = sd.OutputStream(
                 samplerate=samplerate, channels=channels, dtype="float32",
                 blocksize=self.blocksize, device=self.device, latency=self.latency_hint,
                 callback=callback, finished_callback=finished)
-            self._stream.start()
+            self._stream = stream
+            stream.start()
         except Exception as exc:  # PortAudioError, ValueError for a bad device, ...
             self._stream = None
             raise AudioUnavailable(f"cannot play on {self._describe()}: {exc}. Choose another "
                                    f"output device in Edit > Audio output") from None
-        self.latency = float(self._stream.latency)
+        self.latency = float(stream.latency)
 
     def _describe(self) -> str:
         return "the default output device" if self.device is None else f"device {self.device!r}"
