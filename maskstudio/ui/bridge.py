@@ -18,39 +18,47 @@ from maskstudio.editing.events import Emitter
 __all__ = ["Subscriptions"]
 
 
-class Subscriptions(QtCore.QObject):
-    """One owner's connections to one document's emitters."""
+class _Relay(QtCore.QObject):
+    """Carries an event to the GUI thread (it lives there, a child of the subscriber)."""
 
-    _deliver = QtCore.Signal(int, object, object)
+    deliver = QtCore.Signal(int, object, object)
 
     def __init__(self, parent: QtCore.QObject):
         super().__init__(parent)
-        self._links: list[tuple[Emitter, Callable[[Any], object]]] = []
-        self._generation = 0
+        self.generation = 0  #: events of an older generation were let go: dropped
         # AutoConnection: a direct call on the GUI thread, queued from any other thread
-        self._deliver.connect(self._call)
-
-    def connect(self, emitter: Emitter, slot: Callable[[Any], object]) -> None:
-        """Call ``slot(event)`` on the GUI thread each time ``emitter`` emits."""
-        generation = self._generation
-
-        def relay(event: object) -> None:
-            self._deliver.emit(generation, slot, event)
-
-        emitter.connect(relay)
-        self._links.append((emitter, relay))
-
-    def clear(self) -> None:
-        """Disconnect everything; events still queued from before are dropped."""
-        for emitter, relay in self._links:
-            emitter.disconnect(relay)
-        self._links.clear()
-        self._generation += 1
-
-    def __len__(self) -> int:
-        return len(self._links)
+        self.deliver.connect(self._call)
 
     @QtCore.Slot(int, object, object)
     def _call(self, generation: int, slot: Callable[[Any], object], event: object) -> None:
-        if generation == self._generation:
+        if generation == self.generation:
             slot(event)
+
+
+class Subscriptions:
+    """One owner's connections to one document's emitters (``parent``: the owner, on the
+    GUI thread; the subscriptions go with it)."""
+
+    def __init__(self, parent: QtCore.QObject):
+        self._relay = _Relay(parent)
+        self._links: list[tuple[Emitter, Callable[[Any], object]]] = []
+
+    def connect(self, emitter: Emitter, slot: Callable[[Any], object]) -> None:
+        """Call ``slot(event)`` on the GUI thread each time ``emitter`` emits."""
+        relay, generation = self._relay, self._relay.generation
+
+        def forward(event: object) -> None:
+            relay.deliver.emit(generation, slot, event)
+
+        emitter.connect(forward)
+        self._links.append((emitter, forward))
+
+    def clear(self) -> None:
+        """Disconnect everything; events still queued from before are dropped."""
+        for emitter, forward in self._links:
+            emitter.disconnect(forward)
+        self._links.clear()
+        self._relay.generation += 1
+
+    def __len__(self) -> int:
+        return len(self._links)

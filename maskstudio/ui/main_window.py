@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -366,7 +367,7 @@ class MainWindow(Shell):
     def _default_format(doc: Document) -> str:
         return "flac" if (doc.clip.format or "").upper() == "FLAC" else "wav"
 
-    def export(self, out_dir: str | Path, **options: object) -> Task | None:
+    def export(self, out_dir: str | Path, **options: Any) -> Task | None:
         """Export the open document's sources, residual and masks into ``out_dir``."""
         doc = self.doc
         if doc is None:

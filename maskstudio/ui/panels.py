@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
+from maskstudio.editing.document import Document
 from maskstudio.editing.spectrogram import FREQ_SCALES
 from maskstudio.ui.active_layer import ActiveLayer
 from maskstudio.ui.bridge import Subscriptions
@@ -86,7 +87,7 @@ class LayerRow(QtWidgets.QFrame):
         self.opacity.setToolTip("opacity")
         self.opacity.valueChanged.connect(lambda v: panel.set(index, opacity=v / 100))
         row.addWidget(self.opacity)
-        self.is_active = None
+        self.is_active: bool | None = None
         self.set_active(active)
         if not residual:  # the children take the clicks: watch them for the row
             for child in self.findChildren(QtWidgets.QWidget):
@@ -130,9 +131,10 @@ class LayersPanel(QtWidgets.QWidget):
     activeChanged = QtCore.Signal(int)
     errorRaised = QtCore.Signal(str)
 
-    def __init__(self, parent=None, active: ActiveLayer | None = None):
+    def __init__(self, parent: QtWidgets.QWidget | None = None,
+                 active: ActiveLayer | None = None):
         super().__init__(parent)
-        self.doc = None
+        self.doc: Document | None = None
         self._subscriptions = Subscriptions(self)
         self.model = active if active is not None else ActiveLayer(self)
         self.model.changed.connect(self._active_changed)
@@ -190,7 +192,9 @@ class LayersPanel(QtWidgets.QWidget):
             row.set_active(i == active)
         self.activeChanged.emit(-1 if active is None else active)
 
-    def set(self, index: int, **props) -> None:
+    def set(self, index: int, **props: object) -> None:
+        if self.doc is None:
+            return
         try:
             self.doc.set_layer(index, **props)
         except Exception as exc:  # noqa: BLE001 - every failed action gets its dialog
@@ -204,8 +208,8 @@ class LayersPanel(QtWidgets.QWidget):
 
     def unused_label(self) -> str | None:
         """The first label of the vocabulary no layer has yet (a new layer's name)."""
-        taken = {la.label for la in self.doc.layers} | {la.name for la in self.doc.layers} \
-            if self.doc is not None else set()
+        taken: set[str] = ({la.label for la in self.doc.layers}
+                           | {la.name for la in self.doc.layers}) if self.doc is not None else set()
         return next((lab for lab in self.vocabulary if lab not in taken), None)
 
     def rename(self, index: int, name: str) -> None:
@@ -222,6 +226,8 @@ class LayersPanel(QtWidgets.QWidget):
             self.set(index, **props)
 
     def pick_color(self, index: int) -> None:
+        if self.doc is None:
+            return
         layer = self.doc.residual if index == -1 else self.doc.layers[index]
         color = QtWidgets.QColorDialog.getColor(QtGui.QColor(*layer.color), self, "Layer colour")
         if color.isValid():

@@ -31,6 +31,7 @@ from maskstudio.ui.bridge import Subscriptions
 from maskstudio.ui.overlay import DIFF_LESS, DIFF_MORE  # noqa: F401 - the view's legend
 from maskstudio.ui.view_parts import (  # noqa: F401
     COLORMAPS,
+    EditViewBox,
     FrequencyAxis,
     _Envelope,
     _pool_box,
@@ -45,35 +46,6 @@ TOOLS = ("brush", "eraser", "rect", "time", "band", "lasso", "pan")
 SELECTION_TOOLS = ("rect", "time", "band", "lasso")
 LONG_FILE_SECONDS = 300.0  #: longer files open zoomed on their beginning
 OPENING_SECONDS = 60.0
-
-
-class EditViewBox(pg.ViewBox):
-    """Wheel zooms time (Ctrl+wheel frequency); left drags go to the active tool."""
-
-    def __init__(self, view: SpectrogramView):
-        super().__init__(enableMenu=False)
-        self._view = view
-
-    def wheelEvent(self, ev, axis=None):
-        ctrl = bool(ev.modifiers() & QtCore.Qt.KeyboardModifier.ControlModifier)
-        super().wheelEvent(ev, axis=1 if ctrl else 0)
-
-    def mouseDragEvent(self, ev, axis=None):
-        if ev.button() == QtCore.Qt.MouseButton.MiddleButton or self._view.tool == "pan" \
-                or ev.button() != QtCore.Qt.MouseButton.LeftButton:
-            super().mouseDragEvent(ev, axis)
-            return
-        ev.accept()
-        self._view.tool_drag(ev)
-
-    def mouseClickEvent(self, ev):
-        shift = bool(ev.modifiers() & QtCore.Qt.KeyboardModifier.ShiftModifier)
-        if ev.button() == QtCore.Qt.MouseButton.LeftButton and not shift \
-                and self._view.tool in ("brush", "eraser"):
-            ev.accept()  # a dab, not a seek: the play cursor is moved on the ruler
-            self._view.tool_click(ev)
-            return
-        super().mouseClickEvent(ev)
 
 
 class SpectrogramView(QtWidgets.QWidget):
@@ -250,7 +222,7 @@ class SpectrogramView(QtWidgets.QWidget):
         spec.compute_range(visible.start, visible.stop)  # the viewport first, at once
         levels = spec.render(rows, cols)
         if self.sounds_like and self.doc.layers:
-            k = min(self.active_layer, len(self.doc.layers) - 1)
+            k = min(self.active_layer or 0, len(self.doc.layers) - 1)
             m = self.doc.store.pooled(k, rows, cols)
             gain = 20 * np.log10(np.maximum(m, 1e-6)) / DB_STEP
             levels = np.clip(levels + gain, 0, 255).astype(np.uint8)
@@ -310,7 +282,7 @@ class SpectrogramView(QtWidgets.QWidget):
         opacity is its mask value times the layer's opacity, whatever the mixture's level."""
         oracle = self._oracle_of_active()
         if oracle is not None:
-            return overlay.difference(self._layer_alpha(self.active_layer, rows, cols)
+            return overlay.difference(self._layer_alpha(self.active_layer or 0, rows, cols)
                                       - oracle[0].pooled(oracle[1], rows, cols))
         doc = self.doc
         solo = any(layer.solo for layer in doc.layers)

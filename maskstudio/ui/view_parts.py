@@ -1,10 +1,14 @@
 """Parts of the spectrogram view: its colour maps and automatic contrast, its frequency axis,
-the pooling of a preview onto the display grid, and the waveform's envelope."""
+the pooling of a preview onto the display grid, the waveform's envelope, and the view box
+that hands the mouse to the tools."""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 import pyqtgraph as pg
+from pyqtgraph.Qt import QtCore
 
 from maskstudio.editing.edits import Box
 from maskstudio.editing.spectrogram import DB_FLOOR, DB_STEP, from_scale, to_scale
@@ -120,3 +124,42 @@ class _Envelope:
         hi = seg[:m].reshape(-1, per).max(axis=1)
         t = (a + np.arange(lo.size) * per) / sr
         return t, lo, hi
+
+
+class ToolTarget(Protocol):
+    """What the view box hands the mouse to (the spectrogram view)."""
+
+    tool: str
+
+    def tool_drag(self, ev: object) -> None: ...
+
+    def tool_click(self, ev: object) -> None: ...
+
+
+class EditViewBox(pg.ViewBox):
+    """Wheel zooms time (Ctrl+wheel frequency); left drags go to the active tool."""
+
+    def __init__(self, view: ToolTarget):
+        super().__init__(enableMenu=False)
+        self._view = view
+
+    def wheelEvent(self, ev, axis=None):
+        ctrl = bool(ev.modifiers() & QtCore.Qt.KeyboardModifier.ControlModifier)
+        super().wheelEvent(ev, axis=1 if ctrl else 0)
+
+    def mouseDragEvent(self, ev, axis=None):
+        if ev.button() == QtCore.Qt.MouseButton.MiddleButton or self._view.tool == "pan" \
+                or ev.button() != QtCore.Qt.MouseButton.LeftButton:
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        self._view.tool_drag(ev)
+
+    def mouseClickEvent(self, ev):
+        shift = bool(ev.modifiers() & QtCore.Qt.KeyboardModifier.ShiftModifier)
+        if ev.button() == QtCore.Qt.MouseButton.LeftButton and not shift \
+                and self._view.tool in ("brush", "eraser"):
+            ev.accept()  # a dab, not a seek: the play cursor is moved on the ruler
+            self._view.tool_click(ev)
+            return
+        super().mouseClickEvent(ev)
