@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Literal, overload
 
 import numpy as np
 
@@ -30,8 +31,27 @@ def _describe_range(name, lo, hi, lo_open: bool, hi_open: bool) -> str:
     return f"{left}{name}{right}"
 
 
-def check_number(value, name: str, *, lo=None, hi=None, lo_open: bool = False,
-                 hi_open: bool = False, integer: bool = False, hint: str = ""):
+@overload
+def check_number(value: object, name: str, *, lo: float | None = None,
+                 hi: float | None = None, lo_open: bool = False, hi_open: bool = False,
+                 integer: Literal[True], hint: str = "") -> int: ...
+
+
+@overload
+def check_number(value: object, name: str, *, lo: float | None = None,
+                 hi: float | None = None, lo_open: bool = False, hi_open: bool = False,
+                 integer: Literal[False] = False, hint: str = "") -> float: ...
+
+
+@overload
+def check_number(value: object, name: str, *, lo: float | None = None,
+                 hi: float | None = None, lo_open: bool = False, hi_open: bool = False,
+                 integer: bool = False, hint: str = "") -> int | float: ...
+
+
+def check_number(value: object, name: str, *, lo: float | None = None,
+                 hi: float | None = None, lo_open: bool = False, hi_open: bool = False,
+                 integer: bool = False, hint: str = "") -> int | float:
     """``value`` as a finite ``float`` (or ``int`` with ``integer``) within ``[lo, hi]``.
 
     Parameters
@@ -47,6 +67,11 @@ def check_number(value, name: str, *, lo=None, hi=None, lo_open: bool = False,
     hint : str
         What to do, appended to the message.
 
+    Returns
+    -------
+    int or float
+        An ``int`` for a whole-number type (or with ``integer``), else a ``float``.
+
     Raises
     ------
     ParameterError
@@ -56,19 +81,19 @@ def check_number(value, name: str, *, lo=None, hi=None, lo_open: bool = False,
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         kind = "an integer" if integer else "a number"
         raise ParameterError(f"{name} must be {kind}, got {value!r}{tail}")
+    number: int | float
     if isinstance(value, numbers.Integral):
         number = int(value)
     else:
-        number = float(value)
-        if not math.isfinite(number):
+        real = float(value)
+        if not math.isfinite(real):
             what = "" if lo is None and hi is None else \
                 f" with {_describe_range(name, lo, hi, lo_open, hi_open)}"
-            raise ParameterError(f"{name} must be a finite number{what}, got {number}{tail}")
-        if integer:
-            if not number.is_integer():
-                raise ParameterError(f"{name} must be an integer (a whole number), got "
-                                     f"{number}{tail}")
-            number = int(number)
+            raise ParameterError(f"{name} must be a finite number{what}, got {real}{tail}")
+        if integer and not real.is_integer():
+            raise ParameterError(f"{name} must be an integer (a whole number), got "
+                                 f"{real}{tail}")
+        number = int(real) if integer else real
     shown = f"{number:.6g}" if abs(number) >= 1e15 else f"{number}"
     below = lo is not None and (number <= lo if lo_open else number < lo)
     above = hi is not None and (number >= hi if hi_open else number > hi)

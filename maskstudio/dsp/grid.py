@@ -267,7 +267,7 @@ def n_frames_for(n_samples: int, *, n_fft: int, hop_length: int, center: bool = 
     return 1 + (padded - n_fft) // hop_length
 
 
-def frame_major(x: ArrayLike, dtype: DTypeLike = None) -> np.ndarray:
+def frame_major(x: ArrayLike, dtype: DTypeLike | None = None) -> np.ndarray:
     """``x [..., F, T]`` with the memory layout of an STFT (each frame contiguous).
 
     Element-wise operations between arrays of different layouts run about ten times slower

@@ -410,8 +410,8 @@ def regrid_mask(mask: np.ndarray, n_bins: int, n_frames: int, old: STFTConfig,
     f_new = new.frequencies(samplerate)
     t_new = np.arange(n_frames) * new.hop_length
     lead = mask.shape[:-2]
-    flat = mask.reshape((-1,) + mask.shape[-2:])
-    out = np.empty((flat.shape[0], n_bins, n_frames), np.float32)
+    flat = mask.reshape((-1, mask.shape[-2], mask.shape[-1]))
+    out = np.empty((len(flat), n_bins, n_frames), np.float32)
     for i, m in enumerate(flat):
         interp = RegularGridInterpolator((f_old, t_old), m, bounds_error=False, fill_value=None)
         ff, tt = np.meshgrid(np.clip(f_new, f_old[0], f_old[-1]),

@@ -21,6 +21,7 @@ With ``per_channel=True`` every channel gets its own mask ``[C, F, T]``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -135,7 +136,7 @@ def check_oracle_options(*, lc_db=0.0, p=2.0, beta=0.5, compress=None) -> dict:
     ParameterError
         A value out of range, or ``compress`` not a pair.
     """
-    out = dict(
+    out: dict[str, Any] = dict(
         lc_db=check_number(lc_db, "lc_db", lo=-200, hi=200,
                            hint="the IBM's local criterion in dB; 0 is usual"),
         p=check_number(p, "p", lo=0, lo_open=True,

@@ -202,7 +202,7 @@ def resynthesize(mixture: np.ndarray, masks: np.ndarray, config: STFTConfig, *,
     if phase == "fgla":
         return _fgla(mixture, g, config, n_iter, momentum, progress)
     cutoff_bin = None
-    if phase == "hybrid":
+    if samplerate is not None and phase == "hybrid":  # (checked above: hybrid has a rate)
         freqs = config.frequencies(samplerate)
         cutoff_bin = int(np.searchsorted(freqs, cutoff_hz))
     return _misi(mixture, g, config, n_iter, cutoff_bin, progress)

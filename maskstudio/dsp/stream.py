@@ -157,7 +157,7 @@ class StreamRenderer:
         self.n_iter, cutoff_hz = check_phase_options(
             DEFAULT_ITERATIONS.get(phase, 0) if n_iter is None else n_iter, cutoff_hz)
         self.cutoff_bin = (int(np.searchsorted(config.frequencies(samplerate), cutoff_hz))
-                           if phase == "hybrid" else None)
+                           if phase == "hybrid" and samplerate is not None else None)
         self.references = references
         self.chunk = int(chunk_frames)
         self.heard = Heard()
@@ -226,6 +226,8 @@ class StreamRenderer:
 
     def _gains(self, t0: int, t1: int) -> np.ndarray:
         """Gains of every layer and the residual over frames [t0, t1): [L + 1, C|1, F, k]."""
+        if self.masks is None:  # a bug: gains are asked for only when there are masks
+            raise RuntimeError("no masks to take gains from")
         m = frame_major(self.masks(t0, t1))
         return gains(m[:, None] if m.ndim == 3 else m, self.phase)
 

@@ -15,6 +15,7 @@ computed whole.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -22,6 +23,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -32,7 +34,10 @@ from maskstudio.errors import ParameterError
 from maskstudio.io.atomic import atomic_write, fsync_folder, write_error
 from maskstudio.io.audiofile import AudioClip, check_not_input, save_audio
 from maskstudio.io.names import check_inside, name_key, safe_file_name
-from maskstudio.io.npz import save_masks
+from maskstudio.io.savez import save_masks
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 __all__ = ["check_source_name", "render", "write_outputs", "output_targets", "ExportSet",
            "recover_exports", "STAGING_PREFIX", "MASKS"]
@@ -146,7 +151,7 @@ def output_targets(out_dir: str | os.PathLike, names: Sequence[str], fmt: str,
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ParameterError(f"'{out_dir}' exists and is not a folder: choose an output folder")
-    seen = {}
+    seen: dict[str, str] = {}
     for n in names:
         check_source_name(n, what=what)
         if name_key(n) in seen:
@@ -216,8 +221,12 @@ def write_outputs(out_dir, mixture: AudioClip, masks: MaskSet, signals: np.ndarr
             save_audio(files.path(target.name), sig, mixture.samplerate, like=mixture)
         save_masks(files.path(MASKS), masks, config, mixture.samplerate, metadata=metadata)
         for name, text in extra.items():
-            atomic_write(files.path(name), lambda tmp, t=text: Path(tmp).write_text(t))
+            atomic_write(files.path(name), functools.partial(_write_text, text=text))
     return targets
+
+
+def _write_text(path: str, *, text: str) -> None:
+    Path(path).write_text(text)
 
 
 class ExportSet:
@@ -268,7 +277,7 @@ class ExportSet:
                                      f"output folder")
             check_not_input(target, protect)
         self.staging: Path | None = None
-        self._lock = None
+        self._lock: FileLock | None = None
 
     def path(self, name: str) -> Path:
         """Where to write ``name`` (inside the staging folder).
@@ -308,7 +317,7 @@ class ExportSet:
             raise write_error(self.folder, exc) from None
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
         try:
             if exc_type is None:
                 self._commit()
@@ -317,14 +326,17 @@ class ExportSet:
         return False
 
     def _commit(self) -> None:
-        missing = [n for n in self.order if not (self.staging / n).is_file()]
+        staging = self.staging
+        if staging is None:  # a bug of the caller: committed outside the with block
+            raise RuntimeError("export set committed before it was entered")
+        missing = [n for n in self.order if not (staging / n).is_file()]
         if missing:  # a bug of the caller: an export set is written whole
             raise RuntimeError(f"export set committed without {missing}")
         record = json.dumps({"order": self.order, "markers": self.markers})
         try:
-            atomic_write(self.staging / _COMMIT, lambda tmp: Path(tmp).write_text(record))
-            _move_all(self.staging, self.folder, self.order, self.markers)
-            (self.staging / _COMMIT).unlink()
+            atomic_write(staging / _COMMIT, lambda tmp: Path(tmp).write_text(record))
+            _move_all(staging, self.folder, self.order, self.markers)
+            (staging / _COMMIT).unlink()
         except OSError as exc:
             raise write_error(self.folder, exc) from None
 

@@ -15,7 +15,7 @@ import tokenize
 import zipfile
 import zlib
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -34,7 +34,7 @@ READ_ERRORS = (OSError, ValueError, EOFError, KeyError, IndexError, SyntaxError,
                tokenize.TokenError)  # numpy tokenizes a damaged header's dict
 
 
-def read_header(fh: BinaryIO, error: type[MaskStudioError], where: str
+def read_header(fh: IO[bytes], error: type[MaskStudioError], where: str
                 ) -> tuple[tuple[int, ...], np.dtype]:
     """The shape and dtype of a ``.npy`` stream, which is left at the data.
 

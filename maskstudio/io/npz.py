@@ -26,7 +26,7 @@ from maskstudio.checks import check_input_file, memory_budget
 from maskstudio.dsp.grid import STFTConfig
 from maskstudio.dsp.masks import MaskSet
 from maskstudio.dsp.validation import check_mask, check_mask_shape
-from maskstudio.dsp.windows import MAX_N_FFT
+from maskstudio.dsp.windows import MAX_N_FFT, check_window
 from maskstudio.errors import MaskFileError, MaskStudioError, ParameterError
 from maskstudio.io.npy_header import (
     READ_ERRORS,
@@ -113,26 +113,29 @@ def _text(value: np.ndarray, key: str, path) -> str:
 def _config_from_file(small: dict, path) -> STFTConfig | None:
     if "n_fft" not in small:
         return None
-    window = _text(small["window"], "window", path) if "window" in small else "hann"
-    if window.lstrip().startswith("["):
+    text = _text(small["window"], "window", path) if "window" in small else "hann"
+    window: object = text
+    if text.lstrip().startswith("["):
         try:
-            window = json.loads(window)
+            window = json.loads(text)
         except (ValueError, RecursionError):
-            raise MaskFileError(f"'{path}': its window {window[:60]!r} is not valid: re-save "
+            raise MaskFileError(f"'{path}': its window {text[:60]!r} is not valid: re-save "
                                 f"the file with a window name such as 'hann'") from None
-    ints = dict(lo=1, hi=MAX_N_FFT, integer=True)
-    kwargs = dict(
-        n_fft=_number(small["n_fft"], "n_fft", path, **ints),
-        hop_length=_number(small["hop_length"], "hop_length", path, **ints)
-        if "hop_length" in small else None,
-        win_length=_number(small["win_length"], "win_length", path, **ints)
-        if "win_length" in small else None,
-        center=bool(_number(small["center"], "center", path, lo=0, hi=1, integer=True))
-        if "center" in small else True,
-        window=window,
-    )
+    else:
+        try:
+            window = float(text)  # a Kaiser beta, stored as its number
+        except ValueError:
+            pass
+    def setting(key: str) -> Any:
+        return _number(small[key], key, path, lo=1, hi=MAX_N_FFT, integer=True) \
+            if key in small else None
+
+    n_fft, hop_length, win_length = setting("n_fft"), setting("hop_length"), \
+        setting("win_length")
+    center = bool(_number(small["center"], "center", path, lo=0, hi=1, integer=True)) \
+        if "center" in small else True
     try:
-        return STFTConfig(**kwargs)
+        return STFTConfig(n_fft, hop_length, win_length, check_window(window), center)
     except ParameterError as exc:
         raise MaskFileError(f"'{path}' has unusable STFT settings ({exc}): re-save it with "
                             f"valid ones") from None

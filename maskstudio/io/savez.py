@@ -115,7 +115,9 @@ def write_mask_file(path: str | os.PathLike, names: Sequence[str], shape: tuple,
         n_fft=np.int64(config.n_fft),
         hop_length=np.int64(config.hop_length),
         win_length=np.int64(config.win_length),
-        window=np.str_(window if isinstance(window, str) else json.dumps(list(window))),
+        # a name as it is; a (name, parameter, ...) tuple or a Kaiser beta as JSON
+        window=np.str_(window if isinstance(window, str) else json.dumps(
+            list(window) if isinstance(window, tuple) else window)),
         center=np.bool_(config.center),
         format_version=np.int64(FORMAT_VERSION),
         metadata=np.str_(json.dumps(metadata or {})),

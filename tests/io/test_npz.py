@@ -34,6 +34,15 @@ def test_round_trip_keeps_masks_names_and_settings(tmp_path, kind, channels):
         assert int(z["format_version"]) == FORMAT_VERSION and int(z["n_fft"]) == 256
 
 
+@pytest.mark.parametrize("window", ["hann", ("kaiser", 6.0), 8.0])
+def test_every_kind_of_window_is_saved_and_read_back(tmp_path, window):
+    # a name, a (name, parameter) tuple, or a number (a Kaiser beta): saving a number used
+    # to fail (list(8.0))
+    cfg = STFTConfig(n_fft=256, hop_length=64, window=window)
+    path = save_masks(tmp_path / "m.npz", _masks(), cfg, SR)
+    assert load_masks(path, n_channels=1, n_samples=N, samplerate=SR).config == cfg
+
+
 def test_bare_npy_fits_or_is_explained(tmp_path):
     m = np.full((CFG.n_bins, T), 0.5, np.float32)
     np.save(tmp_path / "one.npy", m)
