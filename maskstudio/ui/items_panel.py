@@ -2,7 +2,7 @@
 and notes, and the dataset's label vocabulary.
 
 A view only: it shows a :class:`~maskstudio.annotation.dataset.Dataset` and the open document, and
-says what the user asked for through signals; :class:`~maskstudio.ui.datasets.DatasetMixin`
+says what the user asked for through signals; :class:`~maskstudio.ui.datasets.DatasetController`
 does it.  Without a dataset, the status and notes of the open file are still shown (they are
 saved in its project).
 """
