@@ -28,8 +28,8 @@ from maskstudio.dsp.metrics import bss_eval, si_sdr
 from maskstudio.dsp.oracle import oracle_masks
 from maskstudio.dsp.separators import run_separator
 from maskstudio.dsp.stft import STFTConfig, stft
+from maskstudio.editing.outputs import write_text
 from maskstudio.errors import MaskStudioError, ParameterError
-from maskstudio.io.atomic import atomic_write
 from maskstudio.io.audiofile import conform_reference, load_audio
 from maskstudio.io.export import MASKS, ExportSet, render, write_outputs
 from maskstudio.io.names import check_inside, safe_file_name
@@ -296,8 +296,7 @@ def export_dataset(dataset: Dataset, out_dir, *, phase: str = "mixture", progres
                        protect=[item.mixture, *item.sources.values()])
         else:
             with ExportSet(folder, ["metadata.json"], protect=[item.mixture]) as files:
-                atomic_write(files.path("metadata.json"),
-                             lambda tmp, text=text: Path(tmp).write_text(text))
+                write_text(files.path("metadata.json"), text)
         written.append(item.name)
         if progress:
             progress(i + 1, len(dataset.items))

@@ -75,7 +75,7 @@ def open_item(dataset: Dataset, index: int, *,
     if opened.created:  # a first visit: one empty layer per label, and a project to keep it in
         for label in dataset.labels:
             doc.add_layer(label, label=label, record=False)
-        doc.status = "in progress"
+        doc.set_status("in progress")
         save_project(doc, project)
         opened.project, opened.journal_path = project, journal_for(doc)
     doc.references.update(refs)

@@ -6,22 +6,27 @@ item) and disconnect when they let the document go. Every change goes through th
 undo, the partition of unity and the locks hold whatever the view.  Long operations take a
 ``progress(done, total)`` callback that may raise :class:`~maskstudio.errors.Cancelled`; they
 change nothing until they have finished.
+
+This module is the document itself: its grid, layers, history, item notes and status, the
+brush's edits, and its state (:mod:`maskstudio.editing.state`).  The rest is done *with* a
+document by the modules beside it, whose functions take it as their first argument and which
+the document offers as methods for its callers: whole-file operations
+(:mod:`~maskstudio.editing.operations`), loads that keep the partition
+(:mod:`~maskstudio.editing.loads`), masks from elsewhere (:mod:`~maskstudio.editing.sources`),
+what is heard (:mod:`~maskstudio.editing.hearing`) and exports
+(:mod:`~maskstudio.editing.outputs`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from maskstudio.dsp.masks import MaskSet, magnitude_db, regrid_mask, threshold_mask
-from maskstudio.dsp.oracle import oracle_masks
-from maskstudio.dsp.phase import render_blocks
-from maskstudio.dsp.stft import STFTConfig, stft_frames
-from maskstudio.editing.edits import Box, edit_layer, smooth_values
+from maskstudio.dsp.masks import regrid_mask
+from maskstudio.dsp.stft import STFTConfig
+from maskstudio.editing import operations, outputs, sources
+from maskstudio.editing.edits import Box, edit_layer
 from maskstudio.editing.events import (
     DocumentEvents,
     HistoryChanged,
@@ -31,7 +36,9 @@ from maskstudio.editing.events import (
     SpectrogramChanged,
 )
 from maskstudio.editing.history import Atom, History, Step
+from maskstudio.editing.loads import LoadReport, load_layers
 from maskstudio.editing.palette import PALETTE, next_color
+from maskstudio.editing.sources import GridMismatchError
 from maskstudio.editing.spectrogram import SpectrogramImage
 from maskstudio.editing.state import (
     RESIDUAL_COLOR,
@@ -41,30 +48,13 @@ from maskstudio.editing.state import (
     residual_layer,
 )
 from maskstudio.editing.tiles import TiledMasks
-from maskstudio.errors import MaskFileError, MaskStudioError, ParameterError
-from maskstudio.io.audiofile import (
-    AudioClip,
-    AudioWriter,
-    atomic_write,
-    conform_reference,
-    load_audio,
-)
-from maskstudio.io.export import ExportSet, check_source_name, output_targets, render, write_outputs
-from maskstudio.io.npz import load_masks, write_mask_file
+from maskstudio.errors import ParameterError
+from maskstudio.io.audiofile import AudioClip
+from maskstudio.io.export import check_source_name
+from maskstudio.io.npz import write_mask_file
 
 __all__ = ["Layer", "Document", "DocumentState", "PALETTE", "STATUSES", "RESIDUAL_COLOR",
            "GridMismatchError"]
-
-_BLOCK = 2048  #: frames per block for whole-file operations
-
-
-class GridMismatchError(MaskFileError):
-    """A mask file fits the mixture on another STFT grid, ``config``: switching the view to
-    it (:meth:`Document.set_config`) lets the file load."""
-
-    def __init__(self, message: str, config: STFTConfig):
-        super().__init__(message)
-        self.config = config
 
 
 class Document:
@@ -157,21 +147,22 @@ class Document:
         oracle's layer painted over is no longer what it computed; undo unmarks them), then
         record what the store now holds.  If the journal refuses the record, the marks go
         back too."""
-        if step.marks is None:  # the first time the step is done: which layers it marks
-            step.marks = {}
+        marks = step.marks
+        if marks is None:  # the first time the step is done: which layers it marks
+            marks = step.marks = {}
             for atom in step.atoms:
                 for j, index in enumerate(atom.layers):
                     layer = self.layers[index] if index < len(self.layers) else None
-                    if (layer is not None and layer.uid not in step.marks
+                    if (layer is not None and layer.uid not in marks
                             and layer.provenance.get("kind") != "painted"
                             and not layer.provenance.get("edited")
                             and not np.array_equal(atom.new[j], atom.old[j])):
-                        step.marks[layer.uid] = (layer.provenance,
-                                                 dict(layer.provenance, edited=True))
+                        marks[layer.uid] = (layer.provenance,
+                                            dict(layer.provenance, edited=True))
         by_uid = {layer.uid: layer for layer in self.layers}
 
         def put(which: int) -> None:
-            for uid, provs in step.marks.items():
+            for uid, provs in marks.items():
                 if uid in by_uid:
                     by_uid[uid].provenance = provs[which]
         put(1 if values == "new" else 0)
@@ -378,12 +369,6 @@ class Document:
         out["residual"] = max(0.0, 1.0 - float(v.sum()))
         return out
 
-    def mixture_db(self, box: Box) -> np.ndarray:
-        """Level of the mixture in dB full scale over a box, channels pooled by power."""
-        S = stft_frames(self.clip.samples, box.t0, box.t1, **self.config.kwargs())
-        S = S[:, box.f0:box.f1] / np.float32(self.spectrogram.reference)
-        return magnitude_db(S, channel_axis=0)
-
     # -- edits ----------------------------------------------------------------------------
     def begin_edit(self, label: str) -> None:
         self.history.begin(label)
@@ -421,188 +406,39 @@ class Document:
         if self.layers[k].locked:
             raise ParameterError(f"layer '{self.layers[k].name}' is locked: unlock it to edit")
 
-    def apply_whole(self, k: int, label: str, target_fn, *, progress=None,
-                    selection: tuple | None = None) -> None:
-        """Apply ``target_fn(box, current_k) -> target`` block by block over the whole file (or
-        over ``selection = (box, alpha)``) as one undoable step.
-
-        A locked or missing layer is refused before anything changes; an operation that fails
-        or is cancelled part-way puts back what it changed, and only that (earlier steps stay)."""
-        self.check_editable(k)
-        self.begin_edit(label)
-        try:
-            if selection is not None:
-                box, alpha = selection
-                cur = self.store.read([k], box.f0, box.f1, box.t0, box.t1)[0]
-                self.apply(k, box, alpha, target_fn(box, cur))
-            else:
-                for t0 in range(0, self.n_frames, _BLOCK):
-                    box = Box(0, self.n_bins, t0, min(self.n_frames, t0 + _BLOCK))
-                    cur = self.store.read([k], 0, self.n_bins, box.t0, box.t1)[0]
-                    self.apply(k, box, np.ones(box.shape, np.float32), target_fn(box, cur))
-                    if progress:
-                        progress(box.t1, self.n_frames)
-        except BaseException:
-            box = self._open_box()
-            self.history.abort()  # leave nothing half-done, touch no earlier step
-            if not box.empty:
-                self.events.masks.emit(MasksChanged(box))
-            raise
-        self.end_edit()
-
-    def _open_box(self) -> Box:
-        step = self.history.open_step
-        box = Box(0, 0, 0, 0)
-        for atom in (step.atoms if step is not None else ()):
-            h, w = atom.old.shape[-2:]
-            box = box.union(Box(atom.f0, atom.f0 + h, atom.t0, atom.t0 + w))
-        return box
-
+    # -- operations: maskstudio.editing.operations --------------------------------------------
     def fill(self, k: int, selection, value: float = 1.0) -> None:
-        self.apply_whole(k, "fill", lambda box, cur: value, selection=selection)
+        operations.fill(self, k, selection, value)
 
     def erase(self, k: int, selection) -> None:
-        self.apply_whole(k, "erase", lambda box, cur: 0.0, selection=selection)
+        operations.erase(self, k, selection)
 
     def invert(self, k: int, selection=None, progress=None) -> None:
-        self.apply_whole(k, "invert", lambda box, cur: 1 - cur, selection=selection,
-                         progress=progress)
+        operations.invert(self, k, selection, progress=progress)
 
     def binarize(self, k: int, selection=None, threshold: float = 0.5, progress=None) -> None:
-        self.apply_whole(k, "binarise", lambda box, cur: (cur > threshold).astype(np.float32),
-                         selection=selection, progress=progress)
+        operations.binarize(self, k, selection, threshold, progress=progress)
 
     def smooth(self, k: int, selection, sigma_bins: float = 2.0, sigma_frames: float = 2.0
                ) -> None:
-        self.check_editable(k)
-        box, alpha = selection
-        grown = box.grow(int(3 * sigma_bins) + 1, int(3 * sigma_frames) + 1).clip(
-            self.n_bins, self.n_frames)
-        cur = self.store.read([k], grown.f0, grown.f1, grown.t0, grown.t1)[0]
-        sm = smooth_values(cur, sigma_bins, sigma_frames)
-        inner = sm[..., box.f0 - grown.f0:box.f1 - grown.f0, box.t0 - grown.t0:box.t1 - grown.t0]
-        self.apply_whole(k, "smooth", lambda b, c: inner, selection=selection)
+        operations.smooth(self, k, selection, sigma_bins, sigma_frames)
 
     def threshold(self, k: int, threshold_db: float, *, width_db: float = 0.0,
                   selection=None, progress=None) -> None:
-        """Set layer ``k`` from the mixture's level: 1 above ``threshold_db`` (or a sigmoid of
-        ``width_db``), over the whole file or inside ``selection``."""
-        self.apply_whole(
-            k, "threshold",
-            lambda box, cur: threshold_mask(self.mixture_db(box), threshold_db, width_db=width_db),
-            selection=selection, progress=progress)
+        operations.threshold(self, k, threshold_db, width_db=width_db, selection=selection,
+                             progress=progress)
 
     def threshold_preview(self, box: Box, threshold_db: float, width_db: float = 0.0
                           ) -> np.ndarray:
-        """What :meth:`threshold` would give inside ``box``, without changing anything."""
-        return threshold_mask(self.mixture_db(box.clip(self.n_bins, self.n_frames)),
-                              threshold_db, width_db=width_db)
+        return operations.threshold_preview(self, box, threshold_db, width_db)
 
-    # -- masks from elsewhere -----------------------------------------------------------------
-    def compute_oracle(self, kind: str, stems: dict, *, progress=None, **options) -> tuple:
-        """Oracle masks of ``stems {name: path}``, ready for :meth:`add_layers`; changes nothing
-        (so it can run on a worker thread)."""
-        refs = {}
-        for name, path in stems.items():
-            check_source_name(name)
-            refs[name] = conform_reference(load_audio(path), self.clip, name=f"stem '{name}'")
-        data = oracle_masks(self.clip.samples, list(refs.values()), self.config, kind,
-                            progress=progress, **options)
-        prov = {"kind": "oracle", "mask": kind, "options": options,
-                "stems": {n: str(p) for n, p in stems.items()}}
-        return list(refs), data, prov, f"oracle {kind}", refs
-
-    def add_oracle_layers(self, kind: str, stems: dict, *, progress=None, mode: str = "add",
-                          **options) -> list:
-        """Layers from oracle masks of ``stems {name: path}``: one undoable step, loaded by
-        ``mode`` (see :meth:`load_layers`)."""
-        names, data, prov, label, refs = self.compute_oracle(kind, stems, progress=progress,
-                                                             **options)
-        self.references.update(refs)
-        return self.add_layers(names, data, prov, label, mode=mode)
-
-    def restore_references(self) -> list:
-        """Load again the stems the oracle layers were computed from (a reopened project
-        keeps their paths in its provenance), for playback with the oracle phase and for the
-        live scores.  Returns the stems that could not be loaded (moved, changed length)."""
-        missing = []
-        for layer in self.layers:
-            stems = layer.provenance.get("stems") if isinstance(layer.provenance, dict) else None
-            for name, path in (stems.items() if isinstance(stems, dict) else ()):
-                if name in self.references or name in missing:
-                    continue
-                if not isinstance(name, str) or not isinstance(path, str):
-                    continue  # a damaged provenance names nothing that can be loaded
-                try:
-                    self.references[name] = conform_reference(load_audio(path), self.clip,
-                                                              name=f"stem '{name}'")
-                except MaskStudioError:
-                    missing.append(name)
-        return missing
-
-    def compute_separator(self, name: str, *, use_hints: bool = False, **params) -> tuple:
-        """Masks from a separator (changes nothing; may run on a worker thread).  With
-        ``use_hints`` the layers are its hints (NMF: paint, separate, correct, re-run)."""
-        from maskstudio.dsp.separators import run_separator
-        from maskstudio.dsp.stft import stft
-
-        hints = None
-        if use_hints:
-            if len(self.layers) < 2:
-                raise ParameterError("guided separation needs hints: paint at least two layers")
-            hints = {la.name: np.abs(self.store.dense(i)) if self.store.lead == () else
-                     np.abs(self.store.dense(i)).mean(axis=0)
-                     for i, la in enumerate(self.layers)}
-        Y = stft(self.clip.samples, **self.config.kwargs())
-        names, masks = run_separator(name, Y, samplerate=self.samplerate, config=self.config,
-                                     hints=hints, **params)
-        return names, masks, {"kind": "separator", "name": name, "params": params}
-
-    def replace_values(self, names, masks: np.ndarray, label: str) -> None:
-        """Set the named layers to ``masks`` as one undoable step (a re-run separation)."""
-        idx = [self.index(n) for n in names]
-        for i in idx:  # a lock forbids a re-run as much as a brush
-            self.check_editable(i)
-        old = self.store.read(idx, 0, self.n_bins, 0, self.n_frames)
-        new = np.broadcast_to(masks[:, None] if old.ndim == 4 else masks, old.shape)
-        new = np.ascontiguousarray(new, dtype=np.float32)
-        self.store.write(idx, 0, 0, new)
-        self.history.push(Step(label, [Atom(tuple(idx), 0, 0, old, new)]))
-        self.modified = True
-        self.events.masks.emit(MasksChanged(Box(0, self.n_bins, 0, self.n_frames)))
-        self.events.history.emit(HistoryChanged())
-
-    def read_model_masks(self, path) -> tuple:
-        """``(names, data, provenance, label)`` of a model's mask file, ready for
-        :meth:`load_layers`; changes nothing.  A bare ``.npy`` is read on this view's grid (a
-        transposed one is explained); an ``.npz`` made on another grid that fits the mixture
-        raises :class:`GridMismatchError`, any other misfit a :class:`MaskFileError`."""
-        bare = Path(path).suffix.lower() == ".npy"
-        mf = load_masks(path, n_channels=self.clip.n_channels, n_samples=self.clip.n_samples,
-                        samplerate=self.samplerate, config=self.config if bare else None)
-        if mf.config != self.config:
-            raise GridMismatchError(
-                f"'{Path(path).name}' was made with {mf.config.describe()}, but this view uses "
-                f"{self.config.describe()}: switch the STFT settings to the file's to load it",
-                mf.config)
-        return (mf.masks.names, mf.masks.data, {"kind": "model", "file": str(path)},
-                f"load {Path(path).name}")
-
-    def load_model_masks(self, path, *, mode: str = "add", progress=None) -> list:
-        """Layers from a model's mask file, loaded by ``mode`` (see :meth:`load_layers`); a
-        file that does not fit raises a :class:`MaskFileError` that says what differs and
-        what to do."""
-        return self.add_layers(*self.read_model_masks(path), mode=mode)
-
+    # -- masks from elsewhere: maskstudio.editing.sources -------------------------------------
     def load_layers(self, names, data: np.ndarray, provenance: dict, label: str, *,
-                    mode: str = "add"):
+                    mode: str = "add") -> LoadReport:
         """Load masks ``data [N, (C,) F, T]`` as one undoable step that keeps every bin's
         sum at one at most: ``mode`` "replace" (the load wins over layers of the same name
         and the rest), "add" (new layers share each bin with the unlocked ones) or "fill"
-        (new layers take only from the residual).  Returns a
-        :class:`~maskstudio.editing.loads.LoadReport`."""
-        from maskstudio.editing.loads import load_layers
-
+        (new layers take only from the residual).  See :mod:`maskstudio.editing.loads`."""
         return load_layers(self, names, data, provenance, label, mode=mode)
 
     def add_layers(self, names, data: np.ndarray, provenance: dict, label: str, *,
@@ -610,113 +446,46 @@ class Document:
         """:meth:`load_layers`, returning the loaded layers' indices."""
         return self.load_layers(names, data, provenance, label, mode=mode).indices
 
-    def complex_data(self, indices) -> np.ndarray:
-        """The complex (cIRM) masks of the layers at ``indices``, ``[N, (C,) F, T]``; they
-        follow the layer through renames, saves and recovery, and lapse once it is edited."""
-        layers = [self.layers[i] for i in indices]
-        if not layers or not all(la.uid in self.complex_masks and not la.provenance.get("edited")
-                                 for la in layers):
-            raise ParameterError("the complex phase needs unedited complex (cIRM) layers: "
-                                 "choose another phase")
-        return np.stack([self.complex_masks[la.uid] for la in layers])
+    def compute_oracle(self, kind: str, stems: dict, *, progress=None, **options) -> tuple:
+        """:func:`maskstudio.editing.sources.compute_oracle` (changes nothing)."""
+        return sources.compute_oracle(self, kind, stems, progress=progress, **options)
 
-    # -- export ---------------------------------------------------------------------------
-    def mask_set(self, names: Sequence[str] | None = None) -> MaskSet:
-        idx = [self.index(n) for n in names] if names else list(range(len(self.layers)))
-        if not idx:
-            raise ParameterError("there are no layers to export: add or load a layer first")
-        data = np.stack([self.store.dense(i) for i in idx])
-        return MaskSet([self.layers[i].name for i in idx], data)
+    def compute_separator(self, name: str, *, use_hints: bool = False, **params) -> tuple:
+        """:func:`maskstudio.editing.sources.compute_separator` (changes nothing)."""
+        return sources.compute_separator(self, name, use_hints=use_hints, **params)
 
-    def inputs(self) -> list:
-        """Every file this document was made from, which an export must never overwrite: the
-        mixture, the stems of oracle layers, the mask files of model layers."""
-        found = [self.clip.path]
-        for layer in self.layers:
-            prov = layer.provenance if isinstance(layer.provenance, dict) else {}
-            stems = prov.get("stems")
-            if isinstance(stems, dict):
-                found += [Path(p) for p in stems.values() if isinstance(p, (str, Path))]
-            if isinstance(prov.get("file"), (str, Path)):
-                found.append(Path(prov["file"]))
-        return [p for p in found if p is not None]
+    def read_model_masks(self, path) -> tuple:
+        """:func:`maskstudio.editing.sources.read_model_masks` (changes nothing)."""
+        return sources.read_model_masks(self, path)
 
-    def export(self, out_dir, *, names: Sequence[str] | None = None, phase: str = "mixture",
-               fmt: str = "wav", n_iter=None, cutoff_hz: float = 6000.0, progress=None,
-               extra: dict | None = None, protect: Sequence = ()) -> list:
-        """Layers (all, or ``names``) and the residual as audio, and their masks, into
-        ``out_dir``; with one layer, the residual is its inverted mask.  ``extra`` maps more
-        file names to their text (a dataset export's ``metadata.json``).  The files appear
-        together (:class:`~maskstudio.io.export.ExportSet`), ``masks.npz`` last.
+    def load_model_masks(self, path, *, mode: str = "add", progress=None) -> list:
+        """:func:`maskstudio.editing.sources.load_model_masks`."""
+        return sources.load_model_masks(self, path, mode=mode, progress=progress)
 
-        With the mixture's or the oracle's phase the files are rendered and written block by
-        block from the layers' tiles, so an hour-long file exports in little memory; the other
-        phase modes work on the whole file.  No input (:meth:`inputs`, and ``protect``) is
-        ever overwritten."""
-        protect = self.inputs() + list(protect)
-        idx = [self.index(n) for n in names] if names else list(range(len(self.layers)))
-        if not idx:
-            raise ParameterError("there are no layers to export: add or load a layer first")
-        names = [self.layers[i].name for i in idx]
-        refs = None
-        if phase == "oracle":
-            missing = [n for n in names if n not in self.references]
-            if missing:
-                raise ParameterError(f"the oracle phase needs the stems of {', '.join(missing)}: "
-                                     f"load them with Masks > Oracle from stems")
-            refs = [self.references[n] for n in names]
-        meta = {"phase": phase, "mixture": str(self.clip.path),
-                "layers": [dataclasses.asdict(layer) for layer in self.layers]}
-        if phase in ("mixture", "oracle"):
-            return self._export_streaming(out_dir, idx, phase, fmt, refs, meta, progress,
-                                          extra, protect)
-        masks = self.mask_set(names)
-        if phase == "complex":
-            masks = MaskSet(masks.names, self.complex_data([self.index(n) for n in masks.names]))
-        signals = render(self.clip, masks, self.config, phase=phase, references=refs,
-                         n_iter=n_iter, cutoff_hz=cutoff_hz, progress=progress)
-        return write_outputs(out_dir, self.clip, masks, signals, self.config, fmt=fmt,
-                             metadata=meta, what="the layer name", extra=extra,
-                             protect=protect)
+    def replace_values(self, names, masks: np.ndarray, label: str) -> None:
+        """:func:`maskstudio.editing.sources.replace_values`."""
+        sources.replace_values(self, names, masks, label)
 
-    def _export_streaming(self, out_dir, idx, phase, fmt, refs, meta, progress, extra=None,
-                          protect=()) -> list:
-        """Render block by block from the tiles into files that appear only when all are
-        complete (an error or Cancel leaves the folder as it was)."""
-        names = [self.layers[i].name for i in idx]
-        protect = list(protect) or self.inputs()
-        targets = output_targets(out_dir, names, fmt, protect, what="the layer name")
-        extra = dict(extra or {})
-        F, T, lead = self.n_bins, self.n_frames, self.store.lead
+    def restore_references(self) -> list:
+        """:func:`maskstudio.editing.sources.restore_references`."""
+        return sources.restore_references(self)
 
-        def mask_block(t0, t1):
-            v = self.store.read(idx, 0, F, t0, t1)
-            return v if lead else v[:, None]
-
-        with ExportSet(out_dir, [t.name for t in targets] + list(extra),
-                       protect=protect) as staged:
-            with contextlib.ExitStack() as files:
-                writers = [files.enter_context(AudioWriter(
-                    staged.path(t.name), self.samplerate, self.clip.n_channels, like=self.clip))
-                    for t in targets[:-1]]
-                for block in render_blocks(self.clip.samples, mask_block, len(idx), self.config,
-                                           phase=phase, references=refs, progress=progress):
-                    for writer, signal in zip(writers, block):
-                        writer.write(signal)
-            write_mask_file(staged.path(targets[-1].name), names, (len(idx),) + lead + (F, T),
-                            lambda i, f0, f1: self.store.read([idx[i]], f0, f1, 0, T)[0],
-                            self.config, self.samplerate, metadata=meta)
-            for name, text in extra.items():
-                atomic_write(staged.path(name), lambda tmp, t=text: Path(tmp).write_text(t))
-        return targets
+    # -- files: maskstudio.editing.outputs -------------------------------------------------
+    def export(self, out_dir, *, names=None, phase: str = "mixture", fmt: str = "wav",
+               n_iter: int | None = None, cutoff_hz: float = 6000.0, progress=None,
+               extra: dict | None = None, protect=()) -> list:
+        """:func:`maskstudio.editing.outputs.export`."""
+        return outputs.export(self, out_dir, names=names, phase=phase, fmt=fmt, n_iter=n_iter,
+                              cutoff_hz=cutoff_hz, progress=progress, extra=extra,
+                              protect=protect)
 
     def save_masks(self, path) -> Path:
         """Every layer's mask to an ``.npz``, written from the tiles a band at a time."""
         if not self.layers:
             raise ParameterError("there are no layers to save: add or load a layer first")
-        meta = {"layers": [dataclasses.asdict(layer) for layer in self.layers]}
         return write_mask_file(
             path, [la.name for la in self.layers],
             (len(self.layers),) + self.store.lead + (self.n_bins, self.n_frames),
             lambda i, f0, f1: self.store.read([i], f0, f1, 0, self.n_frames)[0],
-            self.config, self.samplerate, metadata=meta, protect=self.inputs())
+            self.config, self.samplerate, metadata={"layers": outputs.layers_meta(self)},
+            protect=outputs.inputs(self))

@@ -19,6 +19,7 @@ from maskstudio.annotation.project import save_project
 from maskstudio.cli import main
 from maskstudio.dsp.stft import STFTConfig
 from maskstudio.editing.document import Document
+from maskstudio.editing.sources import add_oracle_layers
 from maskstudio.errors import MaskStudioError
 from maskstudio.io.audiofile import load_audio
 
@@ -127,7 +128,7 @@ def test_exporting_an_annotated_dataset(tmp_path):
     ds = Dataset.open(root)
     item = ds.items[0]
     doc = Document(load_audio(item.mixture), CFG)
-    doc.add_oracle_layers("ibm", dict(item.sources))
+    add_oracle_layers(doc, "ibm", dict(item.sources))
     doc.set_layer(0, label="drums")
     doc.notes = "checked"
     save_project(doc, ds.project_path(item))

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 import maskstudio.annotation.journal as journal_module
-import maskstudio.editing.document as document_module
+import maskstudio.editing.operations as operations_module
 from maskstudio.annotation.journal import Journal, JournalWriteError, apply_record
 from maskstudio.annotation.project import load_project, recover, save_project
 from maskstudio.dsp.stft import STFTConfig
@@ -86,12 +86,12 @@ class JournalMachine(RuleBasedStateMachine):
         self.mix = self.dir / "mix.wav"
         sf.write(str(self.mix), np.stack([harmonic(n, sr=SR), clicks(n, sr=SR)]).T, SR,
                  subtype="FLOAT")
-        self.saved_block = document_module._BLOCK
-        document_module._BLOCK = 40  # whole-file operations run in several blocks
+        self.saved_block = operations_module.BLOCK
+        operations_module.BLOCK = 40  # whole-file operations run in several blocks
         self.crashes = 0
 
     def teardown(self):
-        document_module._BLOCK = self.saved_block
+        operations_module.BLOCK = self.saved_block
         journal_module.os = os
         if getattr(self, "doc", None) is not None:
             self.doc.close()
@@ -419,8 +419,8 @@ def test_a_failed_operation_keeps_the_previous_edit(tmp_path):
     with pytest.raises(ParameterError, match="locked"):
         doc.smooth(b, rectangle(0, 9, 0, 9, n_bins=doc.n_bins, n_frames=doc.n_frames))
     np.testing.assert_array_equal(doc.store.dense(a), after_fill)
-    old = document_module._BLOCK
-    document_module._BLOCK = 16
+    old = operations_module.BLOCK
+    operations_module.BLOCK = 16
     try:
         def cancel(done, total):
             if done > 40:
@@ -428,7 +428,7 @@ def test_a_failed_operation_keeps_the_previous_edit(tmp_path):
         with pytest.raises(Cancelled):
             doc.invert(a, progress=cancel)
     finally:
-        document_module._BLOCK = old
+        operations_module.BLOCK = old
     np.testing.assert_array_equal(doc.store.dense(a), after_fill)
     assert doc.history.undo_label == "fill"
     doc.history.undo()

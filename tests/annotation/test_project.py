@@ -24,6 +24,7 @@ from maskstudio.annotation.project import (
 from maskstudio.dsp.stft import STFTConfig
 from maskstudio.editing.document import Document
 from maskstudio.editing.edits import brush_stroke, rectangle
+from maskstudio.editing.sources import add_oracle_layers
 from maskstudio.io.audiofile import load_audio
 
 from ..conftest import SR, clicks, harmonic
@@ -208,7 +209,7 @@ def test_a_reopened_project_finds_its_oracle_stems_again(mixture, tmp_path):
     sf.write(str(stems["voice"]), np.stack([harmonic(n), np.zeros(n)]).T, SR, subtype="FLOAT")
     sf.write(str(stems["drums"]), np.stack([np.zeros(n), clicks(n)]).T, SR, subtype="FLOAT")
     doc = Document(load_audio(mixture), CFG)
-    doc.add_oracle_layers("irm", stems)
+    add_oracle_layers(doc, "irm", stems)
     path = save_project(doc, tmp_path / "p.msproj")
     again = load_project(path, start_journal=False)
     assert again.references == {}

@@ -17,6 +17,7 @@ from maskstudio.annotation.project import recover
 from maskstudio.dsp.stft import STFTConfig
 from maskstudio.editing.document import Document
 from maskstudio.editing.edits import brush_stroke, rectangle
+from maskstudio.editing.sources import add_oracle_layers
 from maskstudio.errors import MaskStudioError, OverwriteError, ParameterError
 from maskstudio.io.audiofile import load_audio
 
@@ -47,7 +48,7 @@ def _stems(files):
 @pytest.mark.parametrize("phase", ["mixture", "misi"])
 def test_an_export_into_the_stems_folder_never_overwrites_a_stem(files, phase):
     doc = Document(load_audio(files / "mix.wav"), CFG)
-    doc.add_oracle_layers("irm", _stems(files))
+    add_oracle_layers(doc, "irm", _stems(files))
     before = {p: p.read_bytes() for p in (files / "sources").iterdir()}
     with pytest.raises(OverwriteError):
         doc.export(files / "sources", phase=phase)  # voice.wav is a stem: refused first
@@ -113,7 +114,7 @@ def test_a_record_that_does_not_fit_leaves_the_document_as_it_was(files, tmp_pat
 def test_per_channel_layers_recover(files):
     doc = Document(load_audio(files / "mix.wav"), CFG)
     j = Journal.start(doc, files / "j.journal")
-    doc.add_oracle_layers("irm", _stems(files), per_channel=True)
+    add_oracle_layers(doc, "irm", _stems(files), per_channel=True)
     assert doc.store.lead == (2,)
     doc.fill(0, rectangle(0, 30, 0, 30, n_bins=doc.n_bins, n_frames=doc.n_frames), 1.0)
     j.close()

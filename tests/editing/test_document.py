@@ -10,6 +10,7 @@ from maskstudio.dsp.stft import STFTConfig, stft
 from maskstudio.editing.document import Document
 from maskstudio.editing.edits import Box, brush_stroke, edit_layer, polygon, rebalance, rectangle
 from maskstudio.editing.history import Atom, History
+from maskstudio.editing.outputs import mask_set
 from maskstudio.editing.spectrogram import SpectrogramImage, db_of, row_edges, time_edges
 from maskstudio.editing.tiles import TiledMasks, pool_max
 from maskstudio.errors import MaskFileError, ParameterError
@@ -236,7 +237,7 @@ def test_export_streams_from_the_tiles_and_matches_the_whole_file_render(
 
     doc = _stream_doc(two_sources, per_channel)
     doc.erase(0, (Box(0, 60, 40, 90), np.ones((60, 50), np.float32)))
-    masks = doc.mask_set()
+    masks = mask_set(doc)
     refs = [doc.references[n] for n in masks.names] if phase == "oracle" else None
     whole = render(doc.clip, masks, doc.config, phase=phase, references=refs)
 
@@ -274,7 +275,7 @@ def test_save_masks_writes_every_layer_from_the_tiles(two_sources, tmp_path, mon
 
     doc = _stream_doc(two_sources)
     doc.erase(1, (Box(10, 70, 5, 60), np.ones((60, 55), np.float32)))
-    expected = doc.mask_set()
+    expected = mask_set(doc)
     monkeypatch.setattr(TiledMasks, "dense", lambda *a: pytest.fail("a layer made whole"))
     path = doc.save_masks(tmp_path / "masks.npz")
     mf = load_masks(path, n_channels=1, n_samples=doc.clip.n_samples, samplerate=SR,

@@ -1,0 +1,137 @@
+"""Operations on a layer over the whole file or a selection, each one undoable step.
+
+Fill, erase, invert, binarise, smooth and threshold all go through :func:`apply_whole`, which
+works block by block with :meth:`Document.apply <maskstudio.editing.document.Document.apply>`
+(so the partition of unity and the locks hold, and a long file costs one block of memory) and
+leaves nothing half-done: a locked or missing layer is refused before anything changes, and
+an operation that fails or is cancelled part-way puts back what it changed, and only that.
+The document offers each as a method (``doc.invert(k)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from maskstudio.dsp.masks import magnitude_db, threshold_mask
+from maskstudio.dsp.stft import stft_frames_with
+from maskstudio.editing.edits import Box, smooth_values
+from maskstudio.editing.events import MasksChanged
+
+if TYPE_CHECKING:
+    from maskstudio.editing.document import Document
+
+__all__ = ["apply_whole", "fill", "erase", "invert", "binarize", "smooth", "threshold",
+           "threshold_preview", "mixture_db"]
+
+#: Frames per block of a whole-file operation (its memory; tests make it small to cross seams)
+BLOCK = 2048
+
+Progress = Callable[[int, int], None] | None
+#: ``(box, alpha)``: a region and how much of each of its bins an operation takes
+Selection = tuple | None
+
+
+def apply_whole(doc: Document, k: int, label: str,
+                target_fn: Callable[[Box, np.ndarray], object], *, progress: Progress = None,
+                selection: Selection = None) -> None:
+    """Apply ``target_fn(box, current_k) -> target`` block by block over the whole file (or
+    over ``selection = (box, alpha)``) as one undoable step.
+
+    A locked or missing layer is refused before anything changes; an operation that fails
+    or is cancelled part-way puts back what it changed, and only that (earlier steps stay)."""
+    doc.check_editable(k)
+    doc.begin_edit(label)
+    try:
+        if selection is not None:
+            box, alpha = selection
+            cur = doc.store.read([k], box.f0, box.f1, box.t0, box.t1)[0]
+            doc.apply(k, box, alpha, target_fn(box, cur))
+        else:
+            for t0 in range(0, doc.n_frames, BLOCK):
+                box = Box(0, doc.n_bins, t0, min(doc.n_frames, t0 + BLOCK))
+                cur = doc.store.read([k], 0, doc.n_bins, box.t0, box.t1)[0]
+                doc.apply(k, box, np.ones(box.shape, np.float32), target_fn(box, cur))
+                if progress:
+                    progress(box.t1, doc.n_frames)
+    except BaseException:
+        box = _open_box(doc)
+        doc.history.abort()  # leave nothing half-done, touch no earlier step
+        if not box.empty:
+            doc.events.masks.emit(MasksChanged(box))
+        raise
+    doc.end_edit()
+
+
+def _open_box(doc: Document) -> Box:
+    """The box the step being recorded has changed so far."""
+    step = doc.history.open_step
+    box = Box(0, 0, 0, 0)
+    for atom in (step.atoms if step is not None else ()):
+        h, w = atom.old.shape[-2:]
+        box = box.union(Box(atom.f0, atom.f0 + h, atom.t0, atom.t0 + w))
+    return box
+
+
+def fill(doc: Document, k: int, selection: Selection, value: float = 1.0) -> None:
+    """Set layer ``k`` to ``value`` inside ``selection``."""
+    apply_whole(doc, k, "fill", lambda box, cur: value, selection=selection)
+
+
+def erase(doc: Document, k: int, selection: Selection) -> None:
+    """Clear layer ``k`` inside ``selection``."""
+    apply_whole(doc, k, "erase", lambda box, cur: 0.0, selection=selection)
+
+
+def invert(doc: Document, k: int, selection: Selection = None, *,
+           progress: Progress = None) -> None:
+    """Layer ``k`` becomes one minus itself, over the whole file or inside ``selection``."""
+    apply_whole(doc, k, "invert", lambda box, cur: 1 - cur, selection=selection,
+                progress=progress)
+
+
+def binarize(doc: Document, k: int, selection: Selection = None, threshold: float = 0.5, *,
+             progress: Progress = None) -> None:
+    """Layer ``k`` becomes 1 where it passes ``threshold`` and 0 elsewhere."""
+    apply_whole(doc, k, "binarise", lambda box, cur: (cur > threshold).astype(np.float32),
+                selection=selection, progress=progress)
+
+
+def smooth(doc: Document, k: int, selection: tuple, sigma_bins: float = 2.0,
+           sigma_frames: float = 2.0) -> None:
+    """Blur layer ``k`` inside ``selection`` (a Gaussian of ``sigma_bins`` x
+    ``sigma_frames``, reading the values around it so its edge does not fade)."""
+    doc.check_editable(k)
+    box, alpha = selection
+    grown = box.grow(int(3 * sigma_bins) + 1, int(3 * sigma_frames) + 1).clip(
+        doc.n_bins, doc.n_frames)
+    cur = doc.store.read([k], grown.f0, grown.f1, grown.t0, grown.t1)[0]
+    sm = smooth_values(cur, sigma_bins, sigma_frames)
+    inner = sm[..., box.f0 - grown.f0:box.f1 - grown.f0, box.t0 - grown.t0:box.t1 - grown.t0]
+    apply_whole(doc, k, "smooth", lambda b, c: inner, selection=selection)
+
+
+def threshold(doc: Document, k: int, threshold_db: float, *, width_db: float = 0.0,
+              selection: Selection = None, progress: Progress = None) -> None:
+    """Set layer ``k`` from the mixture's level: 1 above ``threshold_db`` (or a sigmoid of
+    ``width_db``), over the whole file or inside ``selection``."""
+    apply_whole(
+        doc, k, "threshold",
+        lambda box, cur: threshold_mask(mixture_db(doc, box), threshold_db, width_db=width_db),
+        selection=selection, progress=progress)
+
+
+def threshold_preview(doc: Document, box: Box, threshold_db: float,
+                      width_db: float = 0.0) -> np.ndarray:
+    """What :func:`threshold` would give inside ``box``, without changing anything."""
+    return threshold_mask(mixture_db(doc, box.clip(doc.n_bins, doc.n_frames)),
+                          threshold_db, width_db=width_db)
+
+
+def mixture_db(doc: Document, box: Box) -> np.ndarray:
+    """Level of the mixture in dB full scale over a box, channels pooled by power."""
+    S = stft_frames_with(doc.clip.samples, box.t0, box.t1, doc.config)
+    S = S[:, box.f0:box.f1] / np.float32(doc.spectrogram.reference)
+    return magnitude_db(S, channel_axis=0)
