@@ -127,19 +127,12 @@ def save_project(doc, path) -> Path:
 
 def _read_meta(path: Path):
     """The open project archive and its ``project.json``, checked field by field
-    (:func:`_check_meta`); any damage is one MaskStudioError naming the file."""
+    (:func:`maskstudio.annotation.schema.check_meta`); any damage is one MaskStudioError
+    naming the file."""
     from maskstudio.annotation.schema import ProjectArchive
 
     archive = ProjectArchive(path, newest=PROJECT_VERSION)
     return archive, archive.meta
-
-
-def _check_meta(meta) -> dict:
-    """``project.json``'s schema: every field's type and range (see
-    :func:`maskstudio.annotation.schema.check_meta`)."""
-    from maskstudio.annotation.schema import check_meta
-
-    return check_meta(meta, newest=PROJECT_VERSION)
 
 
 def load_project(path, *, mixture=None, use_journal: bool = False,
