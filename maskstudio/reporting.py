@@ -115,8 +115,8 @@ def os_error_message(exc: OSError) -> str:
     if exc.filename2 is not None:
         where = f"{exc.filename}' -> '{exc.filename2}"
     reason = exc.strerror or str(exc) or type(exc).__name__
-    advice = _ERRNO_ADVICE.get(exc.errno) or f"{reason}; check the path, its permissions " \
-                                              f"and the disk"
+    known = _ERRNO_ADVICE.get(exc.errno) if exc.errno is not None else None
+    advice = known or f"{reason}; check the path, its permissions and the disk"
     return advice if where is None else f"cannot use '{where}': {advice}"
 
 
