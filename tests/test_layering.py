@@ -130,3 +130,57 @@ def test_headless_rooms_import_no_gui_or_audio_device():
             "print(','.join(bad))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"a headless room pulled in {out.stdout.strip()}"
+
+
+#: The most lines a module may have (DESIGN: 100-400 is the aim; split before 500).
+MAX_LINES = 500
+
+
+def test_no_module_is_over_500_lines():
+    long = {m: n for m, p in modules(PACKAGE).items()
+            if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert long == {}, f"split these along a real seam: {long}"
+
+
+def crossed_privates(root: pathlib.Path) -> list[str]:
+    """Private names (one leading underscore) taken from another maskstudio module: imported
+    (``from maskstudio.x import _helper``) or reached through an imported module
+    (``stft._helper``). A module's privates are its own; what others need is made public."""
+    bad = []
+    for module, path in modules(root).items():
+        tree = ast.parse(path.read_text(), str(path))
+        aliases = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.level or (
+                    node.module or "").startswith("maskstudio")):
+                for a in node.names:
+                    private = a.name.startswith("_") and not a.name.startswith("__")
+                    if private:
+                        bad.append(f"{module} line {node.lineno} imports {a.name}")
+                    aliases.add(a.asname or a.name)
+            elif isinstance(node, ast.Import):
+                aliases |= {(a.asname or a.name).split(".")[0] for a in node.names
+                            if a.name.startswith("maskstudio")}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                    and node.value.id in aliases and node.attr.startswith("_") \
+                    and not node.attr.startswith("__"):
+                bad.append(f"{module} line {node.lineno} reads {node.value.id}.{node.attr}")
+    return bad
+
+
+def test_no_module_takes_another_modules_privates():
+    assert crossed_privates(PACKAGE) == []
+
+
+@pytest.mark.parametrize("module, injected", [
+    ("editing/spectrogram.py", "from maskstudio.dsp.stft import _check_peak\n"),
+    ("ui/app.py", "from maskstudio.io import npz\nX = npz._read\n"),
+])
+def test_the_checker_fails_on_a_crossed_private(tmp_path, module, injected):
+    copy = tmp_path / "maskstudio"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    target = copy / module
+    target.write_text(target.read_text() + "\n" + injected)
+    bad = crossed_privates(copy)
+    assert len(bad) == 1 and ("_check_peak" in bad[0] or "npz._read" in bad[0]), bad

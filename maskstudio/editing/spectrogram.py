@@ -9,11 +9,12 @@ or mel frequency axis; :meth:`SpectrogramImage.render` max-pools the image to th
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import numpy as np
 
-from maskstudio.dsp.stft import STFTConfig, _frames_from_padded, get_window
+from maskstudio.dsp.stft import STFTConfig, get_window, stft_frames_with
 from maskstudio.editing.tiles import cell_ranges, pool_max
 from maskstudio.errors import ParameterError
 
@@ -93,6 +94,8 @@ class SpectrogramImage:
         self.n_blocks = -(-self.n_frames // self.BLOCK)
         self.done = np.zeros(self.n_blocks, dtype=bool)
         self._win = get_window(config.window, config.win_length, config.n_fft)
+        # the segment handed over is already padded as ``center`` pads: frame it uncentred
+        self._frames_config = dataclasses.replace(config, center=False)
         self._ref = float(self._win.sum()) / 2  # a full-scale sine peaks at 0 dB
         self._lock = threading.Lock()
 
@@ -126,7 +129,7 @@ class SpectrogramImage:
         offset = cfg.n_fft // 2 if cfg.center else 0
         start = t0 * cfg.hop_length - offset
         seg = self.segment(start, (t1 - 1) * cfg.hop_length + cfg.n_fft - offset)
-        S = _frames_from_padded(seg, t1 - t0, self._win, cfg.hop_length)
+        S = stft_frames_with(seg, 0, t1 - t0, self._frames_config)
         mag = np.abs(S)
         mag *= np.float32(1 / self._ref)
         np.maximum(mag, np.float32(1e-9), out=mag)

@@ -32,12 +32,12 @@ from maskstudio.ui.overlay import DIFF_LESS, DIFF_MORE  # noqa: F401 - the view'
 from maskstudio.ui.view_parts import (  # noqa: F401
     COLORMAPS,
     EditViewBox,
+    Envelope,
     FrequencyAxis,
-    _Envelope,
-    _pool_box,
     auto_range,
     color_map,
     lookup_table,
+    pool_box,
 )
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
@@ -156,7 +156,7 @@ class SpectrogramView(QtWidgets.QWidget):
         self.selection = None
         self.preview = None
         self.active.set_document(doc)
-        self._envelope = _Envelope(doc.spectrogram)
+        self._envelope = Envelope(doc.spectrogram)
         self.vb.setLimits(xMin=-1.0, xMax=self.duration + 1.0)
         self.zoom_to_fit()
         if self.duration > LONG_FILE_SECONDS:  # open long files on their first minute
@@ -188,7 +188,7 @@ class SpectrogramView(QtWidgets.QWidget):
         self.render()
 
     def _spectrogram_changed(self, event) -> None:
-        self._envelope = _Envelope(self.doc.spectrogram)
+        self._envelope = Envelope(self.doc.spectrogram)
         self._render_timer.start()
 
     # -- coordinates --------------------------------------------------------------------------
@@ -259,7 +259,7 @@ class SpectrogramView(QtWidgets.QWidget):
     def _layer_alpha(self, i: int, rows, cols) -> np.ndarray:
         if self.preview is not None and i == self.active_layer:
             box, values = self.preview
-            return _pool_box(values, box, rows, cols, self.doc.n_bins)
+            return pool_box(values, box, rows, cols, self.doc.n_bins)
         return self.doc.store.pooled(i, rows, cols)
 
     def set_difference(self, difference) -> None:

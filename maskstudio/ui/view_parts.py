@@ -71,7 +71,7 @@ class FrequencyAxis(pg.AxisItem):
         return out
 
 
-def _pool_box(values: np.ndarray, box: Box, rows, cols, n_bins: int) -> np.ndarray:
+def pool_box(values: np.ndarray, box: Box, rows, cols, n_bins: int) -> np.ndarray:
     """Pool a preview (values over ``box``, zeros elsewhere) onto the display grid."""
     starts, stops = cell_ranges(cols)
     out = np.zeros((rows.size - 1, cols.size - 1), np.float32)
@@ -85,7 +85,7 @@ def _pool_box(values: np.ndarray, box: Box, rows, cols, n_bins: int) -> np.ndarr
     return out
 
 
-class _Envelope:
+class Envelope:
     """Min/max of the viewed signal per block of 1024 samples, for drawing long waveforms fast;
     zoomed in, the samples on screen are read directly."""
 
