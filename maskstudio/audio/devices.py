@@ -7,7 +7,7 @@ from types import ModuleType
 
 from maskstudio.errors import MaskStudioError
 
-__all__ = ["AudioUnavailable", "load_sounddevice", "output_devices"]
+__all__ = ["AudioUnavailable", "load_sounddevice", "output_devices", "refresh_devices"]
 
 
 class AudioUnavailable(MaskStudioError):
@@ -44,3 +44,17 @@ def output_devices() -> list[tuple[int, str, int, float]]:
         raise AudioUnavailable(f"PortAudio could not list devices: {exc}") from None
     return [(i, d["name"], d["max_output_channels"], d["default_samplerate"])
             for i, d in enumerate(devices) if d["max_output_channels"] > 0]
+
+
+def refresh_devices() -> None:
+    """Ask PortAudio for the devices again: it lists them once, when it starts, so a sound
+    server started (or stopped) since, or a card plugged in, is unknown until it restarts.
+    Restarting PortAudio ends every stream, so only call this with none open (the maintainer's
+    advice: python-sounddevice issue #125)."""
+    sd = load_sounddevice()
+    try:
+        sd._terminate()
+        sd._initialize()
+    except Exception as exc:  # noqa: BLE001 - PortAudio could not restart: say so, plainly
+        raise AudioUnavailable(f"PortAudio could not restart to look for devices: {exc}") \
+            from None

@@ -1,10 +1,11 @@
 """The player: renders ahead of the playhead on a worker thread, hands blocks to a backend.
 
 No Qt here and no heavy work in the audio callback (python-sounddevice's advice): a producer
-thread renders a short lookahead with a :class:`~maskstudio.dsp.stream.StreamRenderer` into a
-queue, and the backend's ``pull`` only copies from it.  Changing what is heard, or editing a
-mask, reaches the sound with the next rendered chunk: within the lookahead plus one chunk
-(about a third of a second).  The GUI polls :meth:`Player.position` with a timer.
+thread renders ahead with a :class:`~maskstudio.dsp.stream.StreamRenderer` into a queue, and
+the backend's ``pull`` only copies from it.  The render-ahead is at least the device's latency
+plus a block (a device that holds 0.2 s must never find less than that rendered), and grows
+after each underrun.  Changing what is heard, or editing a mask, reaches the sound with the
+next rendered chunk.  The GUI polls :meth:`Player.position` with a timer.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ class Player:
         self.threaded = threaded  # False: the pull renders what it needs (deterministic tests)
         self.lookahead, self.block = lookahead, block
         self.renderer: StreamRenderer | None = None
-        self.underruns = 0
+        self.underruns = 0  #: times rendering fell behind (silence was played) in this play
+        self._grow = 1.0  # the render-ahead's factor, raised after an underrun
         self.t_play: float | None = None  #: perf_counter when play() was called
         #: perf_counter of the first non-silent block handed over
         self.t_first_sound: float | None = None
@@ -59,6 +61,8 @@ class Player:
         self.stop()
         self.t_play = time.perf_counter()
         self.t_first_sound = None
+        self.underruns = 0
+        self._grow = 1.0
         self.renderer, self.samplerate = renderer, samplerate
         n = renderer.n_samples
         self._start = int(np.clip(start, 0, n))
@@ -109,6 +113,18 @@ class Player:
     def finished(self) -> bool:
         return self._done_rendering and self._queued == 0 and not self.backend.active
 
+    @property
+    def gaps(self) -> int:
+        """Audible gaps in this play: rendering fell behind, or the device ran dry."""
+        return self.underruns + int(getattr(self.backend, "underruns", 0))
+
+    @property
+    def render_ahead(self) -> float:
+        """Seconds rendered ahead of the device: the lookahead, at least the device's latency
+        plus two blocks, grown after underruns (up to 2 s)."""
+        floor = float(self.backend.latency) + 2 * self.block / max(1, self.samplerate)
+        return min(2.0, max(self.lookahead, floor) * self._grow)
+
     # -- rendering thread -----------------------------------------------------------------
     def _fill(self, frames: int) -> None:
         r = self.renderer
@@ -133,9 +149,8 @@ class Player:
             want -= block.shape[1]
 
     def _produce(self) -> None:
-        target = int(self.lookahead * self.samplerate)
         while not self._stop_event.is_set() and not self._done_rendering:
-            if self._queued < target:
+            if self._queued < int(self.render_ahead * self.samplerate):
                 self._fill(self.block)
             else:
                 time.sleep(0.002)
@@ -161,8 +176,9 @@ class Player:
         if got < frames:
             if self._done_rendering:
                 out = out[:got]  # the end
-            else:
-                self.underruns += 1  # rendering fell behind: silence rather than a stall
+            else:  # rendering fell behind: silence rather than a stall, and more ahead now
+                self.underruns += 1
+                self._grow = min(self._grow * 1.5, 8.0)
         if self.t_first_sound is None and got and np.any(out[:got]):
             self.t_first_sound = time.perf_counter()
         return out

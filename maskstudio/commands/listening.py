@@ -106,9 +106,14 @@ def cmd_play(args: argparse.Namespace) -> int:
             time.sleep(0.02)
     finally:
         player.stop()
-    if player.underruns:
-        warnings.warn(f"rendering fell behind {player.underruns} time(s): try --preroll 2 or "
-                      f"the mixture phase", stacklevel=2)
+    played = backend.frames_played / sr
+    if player.gaps:
+        warnings.warn(f"played {played:.2f} s with {player.gaps} underrun(s), each an audible "
+                      f"gap (rendering fell behind {player.underruns} time(s), the device ran "
+                      f"dry {backend.underruns} time(s)): try --preroll 2 or the mixture phase",
+                      stacklevel=2)
+    else:
+        print(f"played {played:.2f} s, 0 underruns", file=sys.stderr)
     return 0
 
 
