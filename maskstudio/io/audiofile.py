@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Iterable
 from math import gcd
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -32,6 +33,8 @@ from maskstudio.io.atomic import (  # noqa: F401
 
 __all__ = [
     "AudioClip",
+    "audio_info",
+    "check_levels",
     "MaskStudioWarning",
     "load_audio",
     "save_audio",
@@ -106,6 +109,57 @@ def _describe(path) -> str:
     return f"'{path}'"
 
 
+def _unreadable(path: Path, exc: Exception) -> AudioFileError:
+    reason = str(exc).split(":", 1)[-1].strip() or "unknown reason"
+    return AudioFileError(f"cannot read {_describe(path)} as audio ({reason}): use a WAV, FLAC, "
+                          f"OGG, MP3 or AIFF file, and re-export it if it is damaged")
+
+
+def _truncated(path: Path) -> AudioFileError:
+    return AudioFileError(f"{_describe(path)} is truncated: its header promises more samples "
+                          f"than the file holds; re-export or copy the file again")
+
+
+def audio_info(path: str | os.PathLike) -> Any:
+    """What an audio file declares (soundfile's ``info``), checked before a sample is decoded.
+
+    Parameters
+    ----------
+    path : path
+        A file libsndfile reads (WAV, FLAC, OGG, MP3, AIFF, ...).
+
+    Returns
+    -------
+    soundfile's info: ``samplerate``, ``channels``, ``frames``, ``format``, ``subtype``.
+
+    Raises
+    ------
+    AudioFileError
+        The file is missing, not a regular file, unreadable, not audio, truncated (by what
+        its header says), or declares an impossible sample rate.
+    """
+    from maskstudio.checks import check_input_file
+
+    path = Path(path)
+    check_input_file(path, AudioFileError, "an audio file")  # a FIFO would block forever
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise AudioFileError(f"cannot open {_describe(path)} ({exc.strerror or exc}): check "
+                             f"its permissions") from None
+    try:
+        info = sf.info(str(path))
+    except (sf.SoundFileError, RuntimeError, OSError, ValueError) as exc:
+        raise _unreadable(path, exc) from None
+    if re.search(r"data\s*:\s*(\d+)\s*\(should be (\d+)\)", info.extra_info or ""):
+        raise _truncated(path)
+    if not 0 < info.samplerate <= 10_000_000:
+        raise AudioFileError(f"{_describe(path)} declares a sample rate of {info.samplerate} "
+                             f"Hz: the file is damaged; re-export it")
+    return info
+
+
 def load_audio(path: str | os.PathLike, *, dtype: DTypeLike = np.float32) -> AudioClip:
     """Read an audio file into ``[channels, n]`` samples.
 
@@ -125,37 +179,17 @@ def load_audio(path: str | os.PathLike, *, dtype: DTypeLike = np.float32) -> Aud
     AudioFileError
         The file is missing, not audio, truncated, empty, or holds non-finite samples.
     """
-    from maskstudio.checks import check_input_file
-
     path = Path(path)
-    check_input_file(path, AudioFileError, "an audio file")  # a FIFO would block forever
+    info = audio_info(path)
     try:
-        with open(path, "rb"):
-            pass
-    except OSError as exc:
-        raise AudioFileError(f"cannot open {_describe(path)} ({exc.strerror or exc}): check "
-                             f"its permissions") from None
-    try:
-        info = sf.info(str(path))
         samples = _read_channels_first(path, info, dtype)
     except (sf.SoundFileError, RuntimeError, OSError, ValueError) as exc:
-        reason = str(exc).split(":", 1)[-1].strip() or "unknown reason"
-        raise AudioFileError(
-            f"cannot read {_describe(path)} as audio ({reason}): use a WAV, FLAC, OGG, MP3 or "
-            f"AIFF file, and re-export it if it is damaged"
-        ) from None
-    match = re.search(r"data\s*:\s*(\d+)\s*\(should be (\d+)\)", info.extra_info or "")
-    if match or samples.shape[1] < info.frames:
-        raise AudioFileError(
-            f"{_describe(path)} is truncated: its header promises more samples than the file "
-            f"holds; re-export or copy the file again"
-        )
+        raise _unreadable(path, exc) from None
+    if samples.shape[1] < info.frames:
+        raise _truncated(path)
     if samples.shape[1] == 0:
         raise AudioFileError(f"{_describe(path)} holds no samples: choose a file with audio in it")
-    if not 0 < info.samplerate <= 10_000_000:
-        raise AudioFileError(f"{_describe(path)} declares a sample rate of {info.samplerate} "
-                             f"Hz: the file is damaged; re-export it")
-    _check_levels(samples, path)
+    check_levels(samples, path)
     return AudioClip(samples, int(info.samplerate), path, info.format, info.subtype)
 
 
@@ -164,8 +198,21 @@ def load_audio(path: str | os.PathLike, *, dtype: DTypeLike = np.float32) -> Aud
 MAX_PEAK = 1e4
 
 
-def _check_levels(samples: np.ndarray, path) -> None:
-    """Refuse NaN, infinite and absurd samples (min and max: no temporary array)."""
+def check_levels(samples: np.ndarray, path: str | os.PathLike) -> None:
+    """Refuse NaN, infinite and absurd samples (min and max: no temporary array).
+
+    Parameters
+    ----------
+    samples : np.ndarray
+        Decoded samples, any shape.
+    path : path
+        The file they came from, for the message.
+
+    Raises
+    ------
+    AudioFileError
+        A sample is NaN or infinite, or beyond :data:`MAX_PEAK`.
+    """
     with np.errstate(invalid="ignore"):
         lo, hi = float(np.min(samples)), float(np.max(samples))
     if not (np.isfinite(lo) and np.isfinite(hi)):

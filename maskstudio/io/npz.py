@@ -40,7 +40,7 @@ from maskstudio.io.npy_header import (
 )
 from maskstudio.io.savez import FORMAT_VERSION, save_masks, write_mask_file
 
-__all__ = ["MaskFile", "RawMaskFile", "load_masks", "read_mask_file",
+__all__ = ["MaskFile", "RawMaskFile", "load_masks", "read_mask_file", "read_for_mixture",
            # the writer's, imported here where callers have always found them
            "FORMAT_VERSION", "save_masks", "write_mask_file"]
 
@@ -205,9 +205,10 @@ def _check_size(size: int, held: int, packed: int, shape, path, *, grid_known: b
                             f"or split the file")
 
 
-def _read(path, expect=None) -> RawMaskFile:
+def _read(path, expect=None, lazy: bool = False) -> RawMaskFile:
     """Read a mask file; ``expect(config, samplerate, names, shape)`` may refuse it from its
-    declared shape and settings before the masks' data is read."""
+    declared shape and settings before the masks' data is read.  ``lazy``: the data is mapped
+    from the file, not read, where it is stored uncompressed (as maskstudio writes it)."""
     path = Path(path)
     st = check_input_file(path, MaskFileError, "a mask file")
     suffix = path.suffix.lower()
@@ -221,12 +222,12 @@ def _read(path, expect=None) -> RawMaskFile:
                     raise MaskFileError(f"'{path}' is a zip archive (an .npz), not a bare "
                                         f".npy: rename it to '{path.stem}.npz'")
                 fh.seek(0)
-                return _read_npy(fh, path, st.st_size, expect)
+                return _read_npy(fh, path, st.st_size, expect, lazy)
             if magic == b"\x93NUMPY":
                 raise MaskFileError(f"'{path}' is a bare .npy array, not an .npz archive: "
                                     f"rename it to '{path.stem}.npy'")
             fh.seek(0)
-            return _read_npz(fh, path, expect)
+            return _read_npz(fh, path, expect, lazy)
     except MaskStudioError:
         raise
     except MemoryError:
@@ -238,7 +239,30 @@ def _read(path, expect=None) -> RawMaskFile:
                             f"damaged or not a mask file; re-save it with np.savez") from None
 
 
-def _read_npy(fh, path, file_size: int, expect) -> RawMaskFile:
+def _mapped(path, offset: int, shape, dtype, header_stream) -> np.ndarray | None:
+    """The array at ``offset`` of ``path`` as a read-only memory map, or None when its header
+    (read again from ``header_stream``) says it is stored in Fortran order."""
+    version = np.lib.format.read_magic(header_stream)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+        np.lib.format.read_array_header_2_0
+    _, fortran, _ = read(header_stream)
+    if fortran:
+        return None
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+
+
+def _member_data_start(fh, info: zipfile.ZipInfo) -> int:
+    """Where member ``info``'s bytes begin in the archive: after its local header."""
+    fh.seek(info.header_offset)
+    local = fh.read(30)
+    if len(local) != 30 or local[:4] != _ZIP_MAGIC:
+        raise zipfile.BadZipFile("a local header is damaged")
+    name_len = int.from_bytes(local[26:28], "little")
+    extra_len = int.from_bytes(local[28:30], "little")
+    return info.header_offset + 30 + name_len + extra_len
+
+
+def _read_npy(fh, path, file_size: int, expect, lazy: bool = False) -> RawMaskFile:
     shape, dtype = read_header(fh, MaskFileError, f"'{path}'")
     _check_masks_header(shape, dtype, path)
     if len(shape) not in (2, 3):
@@ -250,14 +274,18 @@ def _read_npy(fh, path, file_size: int, expect) -> RawMaskFile:
         expect(None, None, names, shape if len(shape) == 3 else (1,) + shape)
     held = file_size - fh.tell()
     _check_size(nbytes(shape, dtype), held, held, shape, path, grid_known=expect is not None)
+    offset = fh.tell()
     fh.seek(0)
-    data = np.lib.format.read_array(fh, allow_pickle=False)
+    data = _mapped(path, offset, shape, dtype, fh) if lazy else None
+    fh.seek(0)
+    if data is None:
+        data = np.lib.format.read_array(fh, allow_pickle=False)
     if data.ndim == 2:
         data = data[None]
     return RawMaskFile(data, names, None, None, path)
 
 
-def _read_npz(fh, path, expect) -> RawMaskFile:
+def _read_npz(fh, path, expect, lazy: bool = False) -> RawMaskFile:
     with zipfile.ZipFile(fh) as zf:
         members = {info.filename[:-4]: info for info in zf.infolist()
                    if info.filename.endswith(".npy")}
@@ -288,8 +316,15 @@ def _read_npz(fh, path, expect) -> RawMaskFile:
             held = info.file_size - m.tell()
             _check_size(nbytes(shape, dtype), held, info.compress_size, shape, path,
                         grid_known=expect is not None)
-        with zf.open(info) as m:
-            data = np.lib.format.read_array(m, allow_pickle=False)
+            header_size = m.tell()
+        data = None
+        if lazy and info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & 0x1:
+            with zf.open(info) as m:
+                data = _mapped(path, _member_data_start(fh, info) + header_size, shape, dtype,
+                               m)
+        if data is None:
+            with zf.open(info) as m:
+                data = np.lib.format.read_array(m, allow_pickle=False)
     return RawMaskFile(data.reshape(full), names, config, samplerate, path, metadata)
 
 
@@ -349,6 +384,48 @@ def load_masks(path: str | os.PathLike, *, n_channels: int, n_samples: int, samp
         The file cannot be read (see :func:`read_mask_file`), does not say its grid, was
         made for another grid or sample rate, or holds masks that do not fit the mixture.
     """
+    mf, cfg, n_frames = read_for_mixture(path, n_channels=n_channels, n_samples=n_samples,
+                                         samplerate=samplerate, config=config)
+    raw, names = mf.data, mf.names
+    checked = [check_mask(raw[i], n_bins=cfg.n_bins, n_frames=n_frames,
+                          n_channels=n_channels, allow_complex=allow_complex,
+                          name=f"mask '{names[i]}' in '{Path(path).name}'")
+               for i in range(raw.shape[0])]
+    try:
+        masks = MaskSet(names, np.stack(checked))
+    except MaskStudioError as exc:
+        raise MaskFileError(f"'{path}': {exc}") from None
+    return MaskFile(masks, cfg, mf.samplerate, Path(path), mf.metadata)
+
+
+def read_for_mixture(path: str | os.PathLike, *, n_channels: int, n_samples: int,
+                     samplerate: int, config: STFTConfig | None = None,
+                     mapped: bool = False) -> tuple[RawMaskFile, STFTConfig, int]:
+    """Read a mask file made for a mixture, its grid, rate and shape checked before its data.
+
+    Parameters
+    ----------
+    path : path
+        An .npz or bare .npy.
+    n_channels, n_samples, samplerate : int
+        The mixture's.
+    config : STFTConfig, optional
+        The grid to assume for a bare .npy (and to agree with the file's).
+    mapped : bool
+        Map the masks from the file instead of reading them, where they are stored
+        uncompressed (their values are then not checked here: the caller checks what it reads).
+
+    Returns
+    -------
+    tuple of (RawMaskFile, STFTConfig, int)
+        The file, the grid its masks are on, and the number of frames of the mixture.
+
+    Raises
+    ------
+    MaskFileError
+        The file cannot be read, does not say its grid, or was made for another grid, sample
+        rate or mixture.
+    """
     found: dict[str, Any] = {}
 
     def expect(file_config, file_rate, names, shape):
@@ -369,14 +446,4 @@ def load_masks(path: str | os.PathLike, *, n_channels: int, n_samples: int, samp
                          name=f"mask '{names[0]}' in '{Path(path).name}'")
         found.update(config=cfg, n_frames=n_frames)
 
-    mf = _read(path, expect)
-    raw, names, cfg = mf.data, mf.names, found["config"]
-    checked = [check_mask(raw[i], n_bins=cfg.n_bins, n_frames=found["n_frames"],
-                          n_channels=n_channels, allow_complex=allow_complex,
-                          name=f"mask '{names[i]}' in '{Path(path).name}'")
-               for i in range(raw.shape[0])]
-    try:
-        masks = MaskSet(names, np.stack(checked))
-    except MaskStudioError as exc:
-        raise MaskFileError(f"'{path}': {exc}") from None
-    return MaskFile(masks, cfg, mf.samplerate, Path(path), mf.metadata)
+    return _read(path, expect, lazy=mapped), found["config"], found["n_frames"]

@@ -1,0 +1,199 @@
+"""Audio and masks read on demand, a block at a time, for playing from anywhere in a long file.
+
+:class:`AudioReader` seeks with soundfile (MP3 and OGG seek by decoding from a nearby point), so
+playing from the middle of an hour decodes nothing before it. A mask file maskstudio writes
+stores its masks uncompressed, so :class:`MaskReader` maps them from the file and reads only the
+frames played (an hour of one layer is 1.3 GB); a compressed file is read whole once. What
+:func:`~maskstudio.io.audiofile.load_audio` and :func:`~maskstudio.io.npz.load_masks` check up
+front (format, rate, grid, shape) is checked when the file is opened; the values block by block,
+as they are read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from maskstudio.dsp.grid import STFTConfig
+from maskstudio.dsp.validation import check_mask
+from maskstudio.errors import AudioFileError, MaskFileError
+from maskstudio.io.audiofile import audio_info, check_levels
+from maskstudio.io.npz import read_for_mixture
+
+__all__ = ["AudioReader", "MaskReader", "open_audio", "open_masks"]
+
+
+class AudioReader:
+    """An audio file read a block at a time; thread-safe (the player's render thread reads
+    while the window asks for more). Blocks are checked as a whole file is (finite, at a
+    usable level)."""
+
+    def __init__(self, path: str | os.PathLike, info) -> None:
+        self.path = Path(path)
+        self.samplerate = int(info.samplerate)
+        self.n_channels = int(info.channels)
+        self.n_samples = int(info.frames)
+        self.format, self.subtype = info.format, info.subtype
+        self._file = sf.SoundFile(str(self.path))
+        self._lock = threading.Lock()
+
+    @property
+    def duration(self) -> float:
+        """Seconds of audio the file declares."""
+        return self.n_samples / float(self.samplerate)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Samples ``start..stop`` as float32 ``[channels, stop - start]``.
+
+        Parameters
+        ----------
+        start, stop : int
+            Sample indices, clipped to the file; outside it, silence.
+
+        Returns
+        -------
+        np.ndarray
+            float32 ``[channels, stop - start]``.
+
+        Raises
+        ------
+        AudioFileError
+            The file holds fewer samples than its header promised, or bad samples here.
+        """
+        out = np.zeros((self.n_channels, max(0, stop - start)), np.float32)
+        a, b = max(0, start), min(self.n_samples, stop)
+        if b <= a:
+            return out
+        try:
+            with self._lock:
+                self._file.seek(a)
+                block = self._file.read(b - a, dtype="float32", always_2d=True)
+        except (sf.SoundFileError, RuntimeError, OSError, ValueError) as exc:
+            raise AudioFileError(f"cannot read '{self.path}' at {a / self.samplerate:.2f} s "
+                                 f"({exc}): re-export it if it is damaged") from None
+        if block.shape[0] < b - a:
+            raise AudioFileError(f"'{self.path}' is truncated: its header promises more "
+                                 f"samples than the file holds; re-export or copy it again")
+        check_levels(block, self.path)
+        out[:, a - start:b - start] = block.T
+        return out
+
+    def close(self) -> None:
+        """Close the file."""
+        with self._lock:
+            self._file.close()
+
+
+def open_audio(path: str | os.PathLike) -> AudioReader:
+    """Open an audio file to read it a block at a time.
+
+    Parameters
+    ----------
+    path : path
+        A WAV, FLAC, OGG, MP3 or AIFF file.
+
+    Returns
+    -------
+    AudioReader
+
+    Raises
+    ------
+    AudioFileError
+        The file is missing, not audio, truncated, empty, or declares an impossible rate.
+    """
+    info = audio_info(path)
+    if info.frames <= 0:
+        raise AudioFileError(f"'{path}' holds no samples: choose a file with audio in it")
+    try:
+        return AudioReader(path, info)
+    except (sf.SoundFileError, RuntimeError, OSError, ValueError) as exc:
+        raise AudioFileError(f"cannot read '{path}' as audio ({exc}): re-export it if it is "
+                             f"damaged") from None
+
+
+@dataclasses.dataclass
+class MaskReader:
+    """A mask file's masks, each block of frames checked as it is read."""
+
+    names: list
+    config: STFTConfig
+    samplerate: int | None
+    path: Path
+    n_frames: int
+    n_channels: int
+    allow_complex: bool
+    data: np.ndarray  #: ``[source, (channel,) freq, time]``, mapped or in memory
+
+    @property
+    def is_complex(self) -> bool:
+        """Whether the masks are complex (a cIRM)."""
+        return bool(np.iscomplexobj(self.data))
+
+    @property
+    def mapped(self) -> bool:
+        """Whether the masks are read from the file on demand (not held in memory)."""
+        return isinstance(self.data, np.memmap)
+
+    def frames(self, t0: int, t1: int) -> np.ndarray:
+        """Every mask's frames ``t0..t1``, checked (finite; real ones in [0, 1]).
+
+        Parameters
+        ----------
+        t0, t1 : int
+            The first frame and the frame after the last, ``0 <= t0 <= t1 <= n_frames``.
+
+        Returns
+        -------
+        np.ndarray
+            float32 (or complex64) ``[source, (channel,) freq, t1 - t0]``.
+
+        Raises
+        ------
+        MaskFileError
+            A value in the block is NaN, infinite or out of range.
+        """
+        block = np.asarray(self.data[..., t0:t1])
+        return np.stack([
+            check_mask(block[i], n_bins=self.config.n_bins, n_frames=t1 - t0,
+                       n_channels=self.n_channels, allow_complex=self.allow_complex,
+                       name=f"mask '{name}' in '{self.path.name}' (frames {t0}..{t1})")
+            for i, name in enumerate(self.names)])
+
+
+def open_masks(path: str | os.PathLike, *, n_channels: int, n_samples: int, samplerate: int,
+               config: STFTConfig | None = None, allow_complex: bool = True) -> MaskReader:
+    """Open a mask file for a mixture of ``n_channels`` x ``n_samples`` without reading it.
+
+    Parameters
+    ----------
+    path : path
+        An .npz mask file (or a bare .npy with ``config``).
+    n_channels, n_samples, samplerate : int
+        The mixture the masks are for.
+    config : STFTConfig, optional
+        The grid to assume for a bare .npy; if given, the file's must agree.
+    allow_complex : bool
+        Whether complex masks (a cIRM) are accepted.
+
+    Returns
+    -------
+    MaskReader
+
+    Raises
+    ------
+    MaskFileError
+        The file is missing, damaged, or made for another grid, rate or mixture; or complex
+        masks where they are not accepted.
+    """
+    raw, cfg, n_frames = read_for_mixture(path, n_channels=n_channels, n_samples=n_samples,
+                                          samplerate=samplerate, config=config, mapped=True)
+    if np.iscomplexobj(raw.data) and not allow_complex:
+        raise MaskFileError(f"the masks in '{Path(path).name}' are complex (a cIRM), but real "
+                            f"masks in [0, 1] are needed here: save their magnitude instead")
+    return MaskReader(raw.names, cfg, raw.samplerate, Path(path), n_frames, n_channels,
+                      allow_complex, raw.data)
