@@ -11,8 +11,6 @@ import argparse
 import sys
 import warnings
 
-import numpy as np
-
 from maskstudio.commands.options import Subcommands, check_phase_args
 from maskstudio.errors import MaskStudioError, ParameterError
 
@@ -50,8 +48,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     from maskstudio.dsp.phase import PHASE_MODES
     from maskstudio.dsp.stft import STFTConfig
     from maskstudio.dsp.stream import Heard, StreamRenderer
-    from maskstudio.io.audiofile import load_audio
-    from maskstudio.io.npz import load_masks
+    from maskstudio.io.ondemand import open_audio, open_masks
 
     if args.phase not in PHASE_MODES or args.phase == "oracle":
         raise ParameterError(f"--phase {args.phase!r} cannot be played here: choose one of "
@@ -62,12 +59,13 @@ def cmd_play(args: argparse.Namespace) -> int:
         args.duration, "--duration", lo=0, lo_open=True, hint="seconds to play")
     preroll = check_number(args.preroll, "--preroll", lo=0, hi=600,
                            hint="seconds to render before the sound starts")
-    mixture = load_audio(args.mixture)
+    # only what is played is read: the audio from --start on, the masks' frames from there
+    mixture = open_audio(args.mixture)
     masks, config, names = None, STFTConfig(), []
     if args.masks:
-        mf = load_masks(args.masks, n_channels=mixture.n_channels,
-                        n_samples=mixture.n_samples, samplerate=mixture.samplerate)
-        masks, config, names = mf.masks.data, mf.config, mf.masks.names
+        masks = open_masks(args.masks, n_channels=mixture.n_channels,
+                           n_samples=mixture.n_samples, samplerate=mixture.samplerate)
+        config, names = masks.config, masks.names
     elif args.layer != "mixture":
         raise ParameterError(f"playing {args.layer!r} needs its masks: add --masks FILE")
     if args.layer == "mixture":
@@ -79,7 +77,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     else:
         raise ParameterError(f"there is no layer {args.layer!r} in {args.masks}: choose "
                              f"{', '.join(names + ['residual', 'mixture'])}")
-    if args.phase == "complex" and (masks is None or not np.iscomplexobj(masks)):
+    if args.phase == "complex" and (masks is None or not masks.is_complex):
         raise ParameterError("--phase complex needs complex masks (a cIRM)")
     sr = mixture.samplerate
     if start_s >= mixture.duration:
@@ -87,8 +85,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     start = int(round(start_s * sr))
     stop = None if duration is None else \
         start + max(1, int(round(min(duration, mixture.duration - start_s) * sr)))
-    renderer = StreamRenderer(mixture.samples, config,
-                              None if masks is None else (lambda a, b: masks[..., a:b]),
+    renderer = StreamRenderer(mixture, config, None if masks is None else masks.frames,
                               len(names), phase=args.phase, samplerate=sr, n_iter=args.n_iter,
                               cutoff_hz=args.cutoff_hz)
     renderer.heard = heard

@@ -8,13 +8,20 @@ the oracle's phase a layer or the residual streams bit for bit as the offline ex
 it, and nothing is computed for the whole file before the first sound.  "What is heard" is read
 at every chunk: changing it takes effect from the next chunk, and since every frame is windowed
 and overlapped the change crossfades over one window instead of clicking.  Iterative phases
-(MISI, hybrid, fast Griffin-Lim) run on each chunk with context frames on both sides.
+(MISI, hybrid, fast Griffin-Lim) run on each chunk with context frames on both sides.  The
+phase mode changes the same way (:meth:`StreamRenderer.set_phase`): inside the running stream,
+crossfaded by the overlapping windows, with no new stream and no gap.
+
+The samples are an array or a reader (``read(start, stop)``, zeros outside the file; e.g.
+:class:`~maskstudio.io.audiofile.AudioReader`): a reader is asked for the samples of the frames
+being rendered only, so playing from the middle of an hour decodes nothing before it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -102,6 +109,16 @@ class Heard:
 MaskSource = Callable[[int, int], np.ndarray]  # (t0, t1) -> masks [L, (C,) F, t1 - t0]
 
 
+class SampleReader(Protocol):
+    """Samples read on demand: ``read(start, stop)`` gives ``[C, stop - start]``, zeros
+    outside ``0..n_samples``."""
+
+    n_channels: int
+    n_samples: int
+
+    def read(self, start: int, stop: int) -> np.ndarray: ...
+
+
 class StreamRenderer:
     """Renders what is heard (:attr:`heard`, read at every chunk) of a mixture under masks.
 
@@ -135,38 +152,87 @@ class StreamRenderer:
         An unknown phase mode or bad option, or what the phase mode needs missing.
     """
 
-    def __init__(self, samples: np.ndarray, config: STFTConfig, masks: MaskSource | None,
+    def __init__(self, samples: np.ndarray | SampleReader, config: STFTConfig,
+                 masks: MaskSource | None,
                  n_layers: int, *, phase: str = "mixture", samplerate: int | None = None,
                  n_iter: int | None = None, cutoff_hz: float = 6000.0,
                  references: Sequence[np.ndarray] | None = None, chunk_frames: int = 16):
-        if phase not in PHASE_MODES:
-            raise ParameterError(f"unknown phase mode {phase!r}: choose one of "
-                                 f"{', '.join(PHASE_MODES)}")
-        if phase == "oracle" and (references is None or len(references) != n_layers):
-            raise ParameterError("the oracle phase needs the stems of every layer: load them "
-                                 "with the oracle")
-        if phase == "hybrid" and samplerate is None:
-            raise ParameterError("the hybrid phase needs the sample rate")
         self.samples = samples
         self.config = config
         self.masks = masks
         self.n_layers = n_layers
-        self.phase = phase
-        from maskstudio.checks import check_phase_options
-
-        self.n_iter, cutoff_hz = check_phase_options(
-            DEFAULT_ITERATIONS.get(phase, 0) if n_iter is None else n_iter, cutoff_hz)
-        self.cutoff_bin = (int(np.searchsorted(config.frequencies(samplerate), cutoff_hz))
-                           if phase == "hybrid" and samplerate is not None else None)
+        self.samplerate = samplerate
         self.references = references
         self.chunk = int(chunk_frames)
         self.heard = Heard()
-        self.n_channels, self.n_samples = samples.shape
+        if isinstance(samples, np.ndarray):
+            self.n_channels, self.n_samples = samples.shape
+        else:
+            self.n_channels, self.n_samples = int(samples.n_channels), int(samples.n_samples)
         self.n_frames = config.n_frames(self.n_samples)
-        R = -(-config.n_fft // config.hop_length)
-        self.context = min(24, max(R, self.n_iter * (R - 1))) if phase in (
-            "misi", "hybrid", "fgla") else 0
+        # a reader's frames are cut from the samples they need, zero-padded as center pads
+        self._uncentred = dataclasses.replace(config, center=False)
+        self.set_phase(phase, n_iter=n_iter, cutoff_hz=cutoff_hz)
         self.seek(0)
+
+    def set_phase(self, phase: str, *, n_iter: int | None = None,
+                  cutoff_hz: float = 6000.0) -> None:
+        """Render with another phase mode from the next chunk on, inside the running stream.
+
+        The frames already rendered keep the old mode; the overlap-add joins them to the new
+        ones through the windows' overlap, a crossfade of one window, with no gap.
+
+        Parameters
+        ----------
+        phase : str
+            One of :data:`~maskstudio.dsp.phase.PHASE_MODES`.
+        n_iter : int, optional
+            Iterations of the iterative modes (their default if None).
+        cutoff_hz : float
+            The hybrid mode's cutoff.
+
+        Raises
+        ------
+        ParameterError
+            An unknown mode, or one this renderer lacks the inputs for (the oracle phase
+            without stems, the hybrid phase without the sample rate); nothing changes then.
+        """
+        if phase not in PHASE_MODES:
+            raise ParameterError(f"unknown phase mode {phase!r}: choose one of "
+                                 f"{', '.join(PHASE_MODES)}")
+        refs = self.references
+        if phase == "oracle" and (refs is None or len(refs) != self.n_layers
+                                  or not isinstance(self.samples, np.ndarray)):
+            raise ParameterError("the oracle phase needs the stems of every layer: load them "
+                                 "with the oracle")
+        if phase == "hybrid" and self.samplerate is None:
+            raise ParameterError("the hybrid phase needs the sample rate")
+        from maskstudio.checks import check_phase_options
+
+        n_iter, cutoff_hz = check_phase_options(
+            DEFAULT_ITERATIONS.get(phase, 0) if n_iter is None else n_iter, cutoff_hz)
+        cfg = self.config
+        cutoff_bin = (int(np.searchsorted(cfg.frequencies(self.samplerate), cutoff_hz))
+                      if phase == "hybrid" else None)
+        R = -(-cfg.n_fft // cfg.hop_length)
+        context = min(24, max(R, n_iter * (R - 1))) if phase in ("misi", "hybrid", "fgla") \
+            else 0
+        # one assignment per attribute, read once per chunk by the render thread
+        self.n_iter, self.cutoff_bin, self.context = n_iter, cutoff_bin, context
+        self.phase = phase
+
+    def _mixture_frames(self, t0: int, t1: int) -> np.ndarray:
+        """The mixture's STFT frames ``t0..t1``: from the array, or from the reader's samples
+        for exactly those frames (the same values: ``center`` pads zeros, as the reader does
+        outside the file)."""
+        if isinstance(self.samples, np.ndarray):
+            return stft_frames_with(self.samples, t0, t1, self.config)
+        cfg = self.config
+        if t1 <= t0:
+            return np.zeros((self.n_channels, cfg.n_bins, 0), np.complex64)
+        start = t0 * cfg.hop_length - (cfg.n_fft // 2 if cfg.center else 0)
+        segment = self.samples.read(start, start + (t1 - t0 - 1) * cfg.hop_length + cfg.n_fft)
+        return stft_frames_with(segment, 0, t1 - t0, self._uncentred)
 
     # -- position -------------------------------------------------------------------------
     def seek(self, sample: int) -> None:
@@ -249,7 +315,7 @@ class StreamRenderer:
             else heard.weights(self.n_layers)
         sel = self._selection(t0, t1)
         if weights is None:
-            X = stft_frames_with(self.samples, t0, t1, self.config)
+            X = self._mixture_frames(t0, t1)
         elif self.phase in ("misi", "hybrid", "fgla"):
             X = self._iterative(t0, t1, weights)
         else:
@@ -258,14 +324,13 @@ class StreamRenderer:
                 X = np.tensordot(weights, source_frames(self.samples, g, t0, t1, self.config,
                                                         self.references), axes=(0, 0))
             else:  # the heard layers' gains summed first: one product with the mixture
-                X = np.tensordot(weights, g, axes=(0, 0)) * stft_frames_with(
-                    self.samples, t0, t1, self.config)
+                X = np.tensordot(weights, g, axes=(0, 0)) * self._mixture_frames(t0, t1)
         return X * sel if sel is not None else X
 
     def _iterative(self, t0: int, t1: int, weights: np.ndarray) -> np.ndarray:
         c = self.context
         a, b = max(0, t0 - c), min(self.n_frames, t1 + c)
-        Y = stft_frames_with(self.samples, a, b, self.config)
+        Y = self._mixture_frames(a, b)
         g = self._gains(a, b)
         if self.phase == "fgla":
             init = g * Y[None]
