@@ -3,9 +3,13 @@
 No Qt here and no heavy work in the audio callback (python-sounddevice's advice): a producer
 thread renders ahead with a :class:`~maskstudio.dsp.stream.StreamRenderer` into a queue, and
 the backend's ``pull`` only copies from it.  The render-ahead is at least the device's latency
-plus a block (a device that holds 0.2 s must never find less than that rendered), and grows
-after each underrun.  Changing what is heard, or editing a mask, reaches the sound with the
-next rendered chunk.  The GUI polls :meth:`Player.position` with a timer.
+plus two blocks (a device that holds 0.2 s must never find less than that rendered), at least
+three times what rendering a chunk has lately cost (MISI's chunks cost far more than the
+mixture's), and grows after each underrun.  A phase change is planned a little ahead: the
+player renders further in the old mode, then the new one takes over, so the first, slower
+chunk of a costlier mode never leaves the device without sound.  Changing what is heard, or
+editing a mask, reaches the sound with the next rendered chunk.  The GUI polls
+:meth:`Player.position` with a timer.
 """
 
 from __future__ import annotations
@@ -19,7 +23,11 @@ import numpy as np
 from maskstudio.audio.backend import AudioBackend
 from maskstudio.dsp.stream import Heard, StreamRenderer
 
-__all__ = ["Player"]
+__all__ = ["Player", "SWITCH_AHEAD"]
+
+#: Seconds between a phase change asked for while playing and the sample it is heard from:
+#: time for the old mode to render that far ahead before the new mode's first chunk.
+SWITCH_AHEAD = 0.25
 
 
 class Player:
@@ -33,6 +41,8 @@ class Player:
         self.renderer: StreamRenderer | None = None
         self.underruns = 0  #: times rendering fell behind (silence was played) in this play
         self._grow = 1.0  # the render-ahead's factor, raised after an underrun
+        self._cost = 0.0  # seconds the costliest recent render call took (decaying)
+        self._boost = 0.0  # seconds to render ahead while a phase change is coming
         self.t_play: float | None = None  #: perf_counter when play() was called
         #: perf_counter of the first non-silent block handed over
         self.t_first_sound: float | None = None
@@ -63,6 +73,7 @@ class Player:
         self.t_first_sound = None
         self.underruns = 0
         self._grow = 1.0
+        self._cost = self._boost = 0.0
         self.renderer, self.samplerate = renderer, samplerate
         n = renderer.n_samples
         self._start = int(np.clip(start, 0, n))
@@ -85,8 +96,29 @@ class Player:
         self._frames0 = self.backend.frames_played
 
     def set_heard(self, heard: Heard) -> None:
+        """Hear ``heard`` from the next rendered chunk (crossfaded by the windows)."""
         if self.renderer is not None:
             self.renderer.heard = heard
+
+    def set_phase(self, phase: str, **options) -> None:
+        """Resynthesise with ``phase`` in the running stream, crossfaded by the windows, with
+        no gap (:meth:`StreamRenderer.set_phase`): from :data:`SWITCH_AHEAD` seconds past what
+        is rendered when playing, while the player renders further ahead in the old mode.
+
+        Raises
+        ------
+        ParameterError
+            The renderer cannot use ``phase``; nothing changes.
+        """
+        r = self.renderer
+        if r is None:
+            return
+        if not (self.threaded and self.backend.active):
+            r.set_phase(phase, **options)
+            return
+        at = r.position + int(SWITCH_AHEAD * self.samplerate)
+        r.set_phase(phase, at=at, **options)
+        self._boost = SWITCH_AHEAD + self.render_ahead
 
     def stop(self) -> int:
         """Stop; returns the sample the playhead had reached."""
@@ -121,9 +153,10 @@ class Player:
     @property
     def render_ahead(self) -> float:
         """Seconds rendered ahead of the device: the lookahead, at least the device's latency
-        plus two blocks, grown after underruns (up to 2 s)."""
+        plus two blocks and three times a chunk's recent cost, grown after underruns, more
+        while a phase change is coming (up to 2 s)."""
         floor = float(self.backend.latency) + 2 * self.block / max(1, self.samplerate)
-        return min(2.0, max(self.lookahead, floor) * self._grow)
+        return min(2.0, max(self.lookahead, floor, 3 * self._cost, self._boost) * self._grow)
 
     # -- rendering thread -----------------------------------------------------------------
     def _fill(self, frames: int) -> None:
@@ -139,7 +172,11 @@ class Player:
                     continue
                 self._done_rendering = True
                 break
+            t0 = time.perf_counter()
             block = r.render(min(want, left))
+            self._cost = max(0.98 * self._cost, time.perf_counter() - t0)
+            if self._boost and not r.phase_pending:
+                self._boost = 0.0  # the new mode has taken over
             if block.shape[1] == 0:
                 self._done_rendering = True
                 break

@@ -172,15 +172,19 @@ class StreamRenderer:
         self.n_frames = config.n_frames(self.n_samples)
         # a reader's frames are cut from the samples they need, zero-padded as center pads
         self._uncentred = dataclasses.replace(config, center=False)
+        self._pending: tuple | None = None  # (first frame, settings) of a coming phase change
         self.set_phase(phase, n_iter=n_iter, cutoff_hz=cutoff_hz)
         self.seek(0)
 
-    def set_phase(self, phase: str, *, n_iter: int | None = None,
-                  cutoff_hz: float = 6000.0) -> None:
-        """Render with another phase mode from the next chunk on, inside the running stream.
+    def set_phase(self, phase: str, *, n_iter: int | None = None, cutoff_hz: float = 6000.0,
+                  at: int | None = None) -> None:
+        """Render with another phase mode from the next chunk on (or from sample ``at``),
+        inside the running stream.
 
         The frames already rendered keep the old mode; the overlap-add joins them to the new
-        ones through the windows' overlap, a crossfade of one window, with no gap.
+        ones through the windows' overlap, a crossfade of one window, with no gap.  A player
+        switching to a costlier mode passes ``at`` a little ahead, so that it can render
+        further ahead in the old mode before the first, slower chunk of the new one.
 
         Parameters
         ----------
@@ -190,6 +194,8 @@ class StreamRenderer:
             Iterations of the iterative modes (their default if None).
         cutoff_hz : float
             The hybrid mode's cutoff.
+        at : int, optional
+            The sample from which the new mode is heard (from the next chunk if None).
 
         Raises
         ------
@@ -217,9 +223,20 @@ class StreamRenderer:
         R = -(-cfg.n_fft // cfg.hop_length)
         context = min(24, max(R, n_iter * (R - 1))) if phase in ("misi", "hybrid", "fgla") \
             else 0
-        # one assignment per attribute, read once per chunk by the render thread
-        self.n_iter, self.cutoff_bin, self.context = n_iter, cutoff_bin, context
-        self.phase = phase
+        settings = (phase, n_iter, cutoff_bin, context)
+        if at is None:
+            self._apply(settings)
+        else:  # a whole chunk at a time: from the first chunk starting at or after ``at``
+            self._pending = (-(-int(at) // cfg.hop_length), settings)
+
+    @property
+    def phase_pending(self) -> bool:
+        """Whether a phase change asked for with ``at`` has yet to take over."""
+        return self._pending is not None
+
+    def _apply(self, settings: tuple) -> None:
+        self._pending = None
+        self.phase, self.n_iter, self.cutoff_bin, self.context = settings
 
     def _mixture_frames(self, t0: int, t1: int) -> np.ndarray:
         """The mixture's STFT frames ``t0..t1``: from the array, or from the reader's samples
@@ -244,6 +261,8 @@ class StreamRenderer:
             Where to continue (clipped to the signal).
         """
         sample = int(np.clip(sample, 0, self.n_samples))
+        if self._pending is not None:  # a change planned for later holds from here
+            self._apply(self._pending[1])
         self._ola = OverlapAdd(self.config, self.n_frames, self.n_channels,
                                length=self.n_samples, start=sample)
         self._ready = np.zeros((self.n_channels, 0), np.float32)  # finished, not handed out
@@ -285,6 +304,9 @@ class StreamRenderer:
 
     def _process_chunk(self) -> None:
         t0 = self._ola.next_frame
+        pending = self._pending
+        if pending is not None and t0 >= pending[0]:
+            self._apply(pending[1])
         t1 = min(self.n_frames, t0 + self.chunk)
         X = self._heard_frames(t0, t1) if t1 > t0 else \
             np.zeros((self.n_channels, self.config.n_bins, 0), np.complex64)  # the silence left

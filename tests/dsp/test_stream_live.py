@@ -1,5 +1,5 @@
-"""The streaming renderer while playing: a phase change inside the running stream, crossfaded with
-audio read on demand giving the same samples as the whole file in memory."""
+"""The streaming renderer while playing: a phase change inside the running stream, crossfaded
+with no gap; and audio read on demand giving the same samples as the whole file in memory."""
 
 import numpy as np
 import pytest
@@ -75,6 +75,24 @@ def test_a_phase_change_while_playing_crossfades_with_no_gap(scene, old, new):
     hi = np.maximum(before, after)[:, at - CFG.n_fft:at + reach] + 0.05
     mid = switched[:, at - CFG.n_fft:at + reach]
     assert np.all((mid >= lo) & (mid <= hi))
+
+
+def test_a_phase_change_planned_ahead_takes_over_at_its_sample(scene):
+    mix, masks = scene
+    n, at = mix.shape[1], mix.shape[1] // 3
+    r = _renderer(mix, masks, "mixture")
+    head = r.render(1000)
+    r.set_phase("misi", at=at)
+    assert r.phase_pending and r.phase == "mixture"
+    switched = np.concatenate([head, _render(r, n - 1000)], axis=1)
+    assert not r.phase_pending and r.phase == "misi"
+    before = _render(_renderer(mix, masks, "mixture"), n)
+    after = _render(_renderer(mix, masks, "misi"), n)
+    chunk = 16 * CFG.hop_length
+    np.testing.assert_allclose(switched[:, :at - CFG.n_fft], before[:, :at - CFG.n_fft],
+                               atol=1e-6)
+    np.testing.assert_allclose(switched[:, at + chunk + CFG.n_fft:],
+                               after[:, at + chunk + CFG.n_fft:], atol=1e-6)
 
 
 def test_a_phase_the_renderer_cannot_do_is_refused_and_changes_nothing(scene):
