@@ -85,7 +85,9 @@ class Player:
         self._queued = 0
         self._done_rendering = False
         self._stop_event.clear()
-        self._fill(max(self.block, int(preroll * samplerate)))  # sound starts at once
+        # sound starts at once: a block, or the lookahead (what the first chunk rendered
+        # anyway), or the preroll asked for
+        self._fill(max(self.block, int(max(preroll, self.lookahead) * samplerate)))
         if self.threaded:
             thread = threading.Thread(target=self._produce, name="maskstudio-render",
                                       daemon=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -108,6 +108,9 @@ class Heard:
 
 MaskSource = Callable[[int, int], np.ndarray]  # (t0, t1) -> masks [L, (C,) F, t1 - t0]
 
+#: ``set_phase``'s default for masks and stems: keep those the renderer has.
+KEEP = object()
+
 
 class SampleReader(Protocol):
     """Samples read on demand: ``read(start, stop)`` gives ``[C, stop - start]``, zeros
@@ -177,9 +180,11 @@ class StreamRenderer:
         self.seek(0)
 
     def set_phase(self, phase: str, *, n_iter: int | None = None, cutoff_hz: float = 6000.0,
-                  at: int | None = None) -> None:
+                  at: int | None = None, masks: MaskSource | None | object = KEEP,
+                  references: Sequence[np.ndarray] | None | object = KEEP) -> None:
         """Render with another phase mode from the next chunk on (or from sample ``at``),
-        inside the running stream.
+        inside the running stream, with new masks or stems if the mode needs them (a cIRM's
+        complex masks, the oracle's stems).
 
         The frames already rendered keep the old mode; the overlap-add joins them to the new
         ones through the windows' overlap, a crossfade of one window, with no gap.  A player
@@ -196,6 +201,10 @@ class StreamRenderer:
             The hybrid mode's cutoff.
         at : int, optional
             The sample from which the new mode is heard (from the next chunk if None).
+        masks : callable(t0, t1) -> np.ndarray, optional
+            The masks to read from then on (the same ones if not given).
+        references : sequence of np.ndarray, optional
+            The stems for the oracle phase (the same ones if not given).
 
         Raises
         ------
@@ -206,7 +215,9 @@ class StreamRenderer:
         if phase not in PHASE_MODES:
             raise ParameterError(f"unknown phase mode {phase!r}: choose one of "
                                  f"{', '.join(PHASE_MODES)}")
-        refs = self.references
+        refs = self.references if references is KEEP else \
+            cast("Sequence[np.ndarray] | None", references)
+        source = self.masks if masks is KEEP else cast("MaskSource | None", masks)
         if phase == "oracle" and (refs is None or len(refs) != self.n_layers
                                   or not isinstance(self.samples, np.ndarray)):
             raise ParameterError("the oracle phase needs the stems of every layer: load them "
@@ -218,12 +229,13 @@ class StreamRenderer:
         n_iter, cutoff_hz = check_phase_options(
             DEFAULT_ITERATIONS.get(phase, 0) if n_iter is None else n_iter, cutoff_hz)
         cfg = self.config
-        cutoff_bin = (int(np.searchsorted(cfg.frequencies(self.samplerate), cutoff_hz))
-                      if phase == "hybrid" else None)
+        rate = self.samplerate
+        cutoff_bin = (int(np.searchsorted(cfg.frequencies(rate), cutoff_hz))
+                      if phase == "hybrid" and rate is not None else None)
         R = -(-cfg.n_fft // cfg.hop_length)
         context = min(24, max(R, n_iter * (R - 1))) if phase in ("misi", "hybrid", "fgla") \
             else 0
-        settings = (phase, n_iter, cutoff_bin, context)
+        settings = (phase, n_iter, cutoff_bin, context, source, refs)
         if at is None:
             self._apply(settings)
         else:  # a whole chunk at a time: from the first chunk starting at or after ``at``
@@ -236,7 +248,8 @@ class StreamRenderer:
 
     def _apply(self, settings: tuple) -> None:
         self._pending = None
-        self.phase, self.n_iter, self.cutoff_bin, self.context = settings
+        (self.phase, self.n_iter, self.cutoff_bin, self.context, self.masks,
+         self.references) = settings
 
     def _mixture_frames(self, t0: int, t1: int) -> np.ndarray:
         """The mixture's STFT frames ``t0..t1``: from the array, or from the reader's samples
@@ -343,7 +356,10 @@ class StreamRenderer:
         else:
             g = self._gains(t0, t1)
             if self.phase == "oracle":
-                X = np.tensordot(weights, source_frames(self.samples, g, t0, t1, self.config,
+                mixture = self.samples
+                if not isinstance(mixture, np.ndarray):  # set_phase refuses this
+                    raise ParameterError("the oracle phase needs the mixture in memory")
+                X = np.tensordot(weights, source_frames(mixture, g, t0, t1, self.config,
                                                         self.references), axes=(0, 0))
             else:  # the heard layers' gains summed first: one product with the mixture
                 X = np.tensordot(weights, g, axes=(0, 0)) * self._mixture_frames(t0, t1)

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from maskstudio.dsp.stream import Heard, StreamRenderer
+from maskstudio.dsp.stream import Heard, MaskSource, StreamRenderer
 from maskstudio.errors import ParameterError
 
 if TYPE_CHECKING:
     from maskstudio.editing.document import Document
 
-__all__ = ["HEARD_KEYS", "heard_for", "playback_renderer", "oracle_references",
+__all__ = ["HEARD_KEYS", "heard_for", "phase_inputs", "playback_renderer", "oracle_references",
            "complex_data"]
 
 #: What the transport can play: the mixture, the active layer, the residual, the soloed
@@ -52,19 +52,19 @@ def complex_data(doc: Document, indices: Iterable[int]) -> np.ndarray:
     return np.stack([doc.complex_masks[la.uid] for la in layers])
 
 
-def playback_renderer(doc: Document, phase: str, heard: Heard | None = None
-                      ) -> StreamRenderer:
-    """A renderer of ``doc``'s mixture under its layers (read live from the store) with the
-    phase mode ``phase``, playing ``heard`` (the mixture if None).
+def phase_inputs(doc: Document, phase: str) -> tuple[str, MaskSource | None, list | None]:
+    """What a renderer of ``doc`` needs for the phase mode ``phase``: the mode itself (the
+    oracle phase with no layer plays the mixture), the masks to read (live from the store; a
+    cIRM's complex masks for the complex phase) and the stems (for the oracle phase).
 
     Raises
     ------
     maskstudio.errors.ParameterError
-        The oracle phase without the stems of every layer, the complex phase without unedited
-        cIRM layers, or an unknown phase mode.
+        The oracle phase without the stems of every layer, or the complex phase without
+        unedited cIRM layers.
     """
     n = len(doc.layers)
-    masks = None
+    masks: MaskSource | None = None
     refs = None
     if n:
         if phase == "complex":
@@ -77,8 +77,24 @@ def playback_renderer(doc: Document, phase: str, heard: Heard | None = None
                                      remedy="compute an oracle first")
     elif phase == "oracle":  # nothing to separate: the mixture as it is
         phase = "mixture"
-    renderer = StreamRenderer(doc.clip.samples, doc.config, masks, n, phase=phase,
-                              samplerate=doc.samplerate, references=refs)
+    return phase, masks, refs
+
+
+def playback_renderer(doc: Document, phase: str, heard: Heard | None = None
+                      ) -> StreamRenderer:
+    """A renderer of ``doc``'s mixture under its layers (read live from the store) with the
+    phase mode ``phase``, playing ``heard`` (the mixture if None).  A running renderer changes
+    mode with ``renderer.set_phase(*phase_inputs(doc, phase))`` (through the player).
+
+    Raises
+    ------
+    maskstudio.errors.ParameterError
+        The oracle phase without the stems of every layer, the complex phase without unedited
+        cIRM layers, or an unknown phase mode.
+    """
+    phase, masks, refs = phase_inputs(doc, phase)
+    renderer = StreamRenderer(doc.clip.samples, doc.config, masks, len(doc.layers),
+                              phase=phase, samplerate=doc.samplerate, references=refs)
     if heard is not None:
         renderer.heard = heard
     return renderer

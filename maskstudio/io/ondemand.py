@@ -31,7 +31,15 @@ __all__ = ["AudioReader", "MaskReader", "open_audio", "open_masks"]
 class AudioReader:
     """An audio file read a block at a time; thread-safe (the player's render thread reads
     while the window asks for more). Blocks are checked as a whole file is (finite, at a
-    usable level)."""
+    usable level). Made by :func:`open_audio`.
+
+    Parameters
+    ----------
+    path : path
+        The file.
+    info : soundfile's info
+        What :func:`~maskstudio.io.audiofile.audio_info` found the file declares.
+    """
 
     def __init__(self, path: str | os.PathLike, info) -> None:
         self.path = Path(path)
@@ -118,7 +126,26 @@ def open_audio(path: str | os.PathLike) -> AudioReader:
 
 @dataclasses.dataclass
 class MaskReader:
-    """A mask file's masks, each block of frames checked as it is read."""
+    """A mask file's masks, each block of frames checked as it is read. Made by
+    :func:`open_masks`.
+
+    Parameters
+    ----------
+    names : list of str
+        The masks' names.
+    config : STFTConfig
+        The grid they are on.
+    samplerate : int or None
+        The rate the file says it was made at.
+    path : Path
+        The file.
+    n_frames, n_channels : int
+        The mixture's frames and channels.
+    allow_complex : bool
+        Whether complex values are accepted when blocks are checked.
+    data : np.ndarray
+        ``[source, (channel,) freq, time]``, mapped from the file or in memory.
+    """
 
     names: list
     config: STFTConfig
@@ -127,7 +154,7 @@ class MaskReader:
     n_frames: int
     n_channels: int
     allow_complex: bool
-    data: np.ndarray  #: ``[source, (channel,) freq, time]``, mapped or in memory
+    data: np.ndarray
 
     @property
     def is_complex(self) -> bool:

@@ -17,6 +17,7 @@ from PySide6 import QtCore, QtWidgets
 from maskstudio.dsp.stream import Heard
 from maskstudio.editing.document import Document
 from maskstudio.editing.events import LayersChanged
+from maskstudio.editing.hearing import phase_inputs
 from maskstudio.ui.bridge import Subscriptions
 from maskstudio.ui.controller import Controller, Shell
 from maskstudio.ui.transport import DevicesDialog, Playheads, TransportBar, heard_for, make_renderer
@@ -53,6 +54,7 @@ class PlaybackController(Controller):
         self.resume_at: int | None = None
         #: where Play starts, in seconds: moved by a click on the waveform or the time ruler
         self.play_cursor = 0.0
+        self._playing_phase = self.transport.phase.currentText()  # what the sound uses
         self._timer = QtCore.QTimer(self, interval=TICK_MS)
         self._timer.timeout.connect(self.tick)
         self._subscriptions = Subscriptions(self)
@@ -116,9 +118,23 @@ class PlaybackController(Controller):
         self.update_heard()
 
     def _phase_changed(self) -> None:
-        if self.player is not None and self.playing:  # a new renderer, from where it is
-            pos = self.player.stop()
-            self.start_playback(pos)
+        """The phase changes inside the running stream, crossfaded, with no gap; a phase the
+        document cannot play (the oracle's without stems) is said, and the old one goes on."""
+        doc = self.window.doc
+        if self.player is None or not self.playing or doc is None:
+            self._playing_phase = self.phase
+            return
+        try:
+            phase, masks, refs = phase_inputs(doc, self.phase)
+            self.player.set_phase(phase, masks=masks, references=refs)
+        except Exception as exc:  # noqa: BLE001 - every failed action gets its dialog
+            combo = self.transport.phase
+            combo.blockSignals(True)
+            combo.setCurrentText(self._playing_phase)
+            combo.blockSignals(False)
+            report_failure(self.window, exc)
+            return
+        self._playing_phase = self.phase
 
     def _wave_clicked(self, ev: MouseClickEvent) -> None:
         """A click on the waveform or the time ruler (Shift+click on the spectrogram) moves the
@@ -181,6 +197,8 @@ class PlaybackController(Controller):
             self.player = None
             report_failure(self.window, exc)
             return
+        self._playing_phase = self.phase
+        self.transport.show_gaps(0, 0, 0)  # counted per play
         self.resume_at = None
         self.transport.play_button.setText("❚❚ Pause")
         self.playheads.set_visible(True)
@@ -194,6 +212,7 @@ class PlaybackController(Controller):
         self.resume_at = None
         self.transport.play_button.setText("▶ Play")
         self.playheads.set_seconds(self.play_cursor)
+        self._show_time(self.play_cursor)  # the label goes back with the playhead
 
     def stop_or_clear(self) -> None:
         """Esc: stop what plays (or is paused); otherwise clear the selection."""
@@ -210,8 +229,8 @@ class PlaybackController(Controller):
             return
         seconds = p.position() / doc.samplerate
         self.playheads.set_seconds(seconds)
-        m, s = divmod(seconds, 60)
-        self.transport.time_label.setText(f"  {int(m)}:{s:05.2f}")
+        self._show_time(seconds)
+        self.transport.show_gaps(p.gaps, p.underruns, p.gaps - p.underruns)
         if self.transport.follow.isChecked():
             vb = self.window.view.vb
             (x0, x1), _ = vb.viewRange()
@@ -225,6 +244,10 @@ class PlaybackController(Controller):
                                     f"choose another device in Edit > Audio output")
         elif p.finished:
             self.stop()
+
+    def _show_time(self, seconds: float) -> None:
+        m, s = divmod(seconds, 60)
+        self.transport.time_label.setText(f"  {int(m)}:{s:05.2f}")
 
     def devices_dialog(self) -> None:
         """Edit ▸ Audio output: the device the next Play opens."""

@@ -60,6 +60,23 @@ class TransportBar(QtWidgets.QToolBar):
             self.addWidget(w)
         self.time_label = QtWidgets.QLabel("  0:00.00")
         self.addWidget(self.time_label)
+        #: shown when the sound had gaps in this play (rendering fell behind, the device ran
+        #: dry): every play starts without
+        self.gaps_label = QtWidgets.QLabel()
+        self.gaps_label.setObjectName("gapsLabel")
+        self.gaps_label.setStyleSheet("#gapsLabel { color: #e0a030; }")
+        self.gaps_action = self.addWidget(self.gaps_label)
+        self.gaps_action.setVisible(False)
+
+    def show_gaps(self, gaps: int, rendering: int, device: int) -> None:
+        """Say how many gaps this play has had (hidden while there are none)."""
+        self.gaps_action.setVisible(gaps > 0)
+        if gaps:
+            self.gaps_label.setText(f"  ⚠ {gaps} gap{'s' if gaps != 1 else ''}")
+            self.gaps_label.setToolTip(
+                f"the sound had {gaps} gap(s) in this play: rendering fell behind {rendering} "
+                f"time(s), the device ran dry {device} time(s). The mixture phase costs least; "
+                f"the player renders further ahead after each gap")
 
     def heard_key(self) -> str:
         return self.heard.currentData()

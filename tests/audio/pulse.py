@@ -35,6 +35,7 @@ class PulseServer:
         self.socket = self.folder / "pulse" / "native"
         self.env: dict[str, str] = {}
         self._proc: subprocess.Popen | None = None
+        self._log = None
 
     def __enter__(self) -> PulseServer:
         for tool in ("pulseaudio", "pacat"):
@@ -53,20 +54,23 @@ class PulseServer:
                    HOME=str(home), PULSE_SERVER=f"unix:{self.socket}",
                    ALSA_CONFIG_PATH=str(conf))
         env.pop("PULSE_COOKIE", None)
+        # its log goes to a file: a pipe nobody reads fills and stalls the server
+        self._log = open(self.folder / "pulseaudio.log", "wb")  # noqa: SIM115 - closed on exit
         self._proc = subprocess.Popen(
             ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--log-target=stderr",
              "--disallow-exit", "--system=false",
              f"--load=module-null-sink sink_name=ns rate={self.rate} channels={self.channels}",
              f"--load=module-native-protocol-unix socket={self.socket} auth-anonymous=1",
              "--load=module-always-sink"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+            env=env, stdout=subprocess.DEVNULL, stderr=self._log, start_new_session=True)
         self.env = env
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
+                log = (self.folder / "pulseaudio.log").read_bytes()
                 raise PulseUnavailable("pulseaudio exited: "
-                                       + self._proc.stderr.read().decode(errors="replace")[-500:])
-            ok = subprocess.run(["pactl", "info"], env=env, capture_output=True)
+                                       + log.decode(errors="replace")[-500:])
+            ok = subprocess.run(["pactl", "info"], env=env, capture_output=True, timeout=10)
             if ok.returncode == 0:
                 return self
             time.sleep(0.1)
@@ -74,6 +78,8 @@ class PulseServer:
         raise PulseUnavailable("pulseaudio did not answer within 15 s")
 
     def __exit__(self, *exc) -> None:
+        if self._log is not None:
+            self._log.close()
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -90,13 +96,12 @@ class PulseServer:
             proc = subprocess.Popen(
                 ["pacat", "--record", "-d", "ns.monitor", "--format=float32le",
                  f"--rate={self.rate}", f"--channels={self.channels}", "--raw",
-                 "--latency-msec=10"], env=self.env, stdout=out, stderr=subprocess.PIPE)
+                 "--latency-msec=10"], env=self.env, stdout=out, stderr=subprocess.DEVNULL)
             try:
                 deadline = time.monotonic() + 10
                 while path.stat().st_size < 4 * self.channels * self.rate // 10:
                     if proc.poll() is not None or time.monotonic() > deadline:
-                        raise PulseUnavailable("the capture did not flow: "
-                                               + proc.stderr.read().decode(errors="replace"))
+                        raise PulseUnavailable("the capture did not flow (pacat --record)")
                     time.sleep(0.02)
                 yield
                 time.sleep(0.3)  # the sink's own latency: the last block reaches the monitor

@@ -167,3 +167,94 @@ def test_a_server_that_went_and_came_back_is_found_again(tmp_path):
         proc.stdin.close()
         proc.wait(10)
         server.__exit__(None, None, None)
+
+
+WINDOW_SESSION = """
+import json, sys, time
+from pathlib import Path
+from pyqtgraph.Qt import QtCore
+from maskstudio.dsp.stft import STFTConfig
+from maskstudio.ui.app import make_app
+from maskstudio.ui.main_window import MainWindow
+
+folder = Path(sys.argv[1])
+app = make_app()
+settings = QtCore.QSettings(str(folder / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+win = MainWindow(settings)
+win.confirm_close = False
+win.show()
+win.projects.open_path(folder / "mix.wav", config=STFTConfig(n_fft=1024, hop_length=256),
+                       wait=True)
+win.mask_sources.compute_oracle("wiener", {"voice": folder / "voice.wav",
+                                           "drums": folder / "drums.wav"})
+pb = win.playback
+report = {}
+state = {}
+
+# the window's own event loop runs throughout (app.exec releases the GIL while it waits, as
+# in the editor), and each step is a timer, as a user's clicks would be
+def wait_for_layers():
+    if len(win.doc.layers) < 2:
+        QtCore.QTimer.singleShot(50, wait_for_layers)
+        return
+    pb.transport.heard.setCurrentIndex(1)  # the active layer: voice
+    pb.toggle_play()
+    report["playing"] = pb.playing
+    state["renderer"] = pb.player.renderer
+    QtCore.QTimer.singleShot(1000, to_misi)
+
+def to_misi():
+    pb.transport.phase.setCurrentText("misi")
+    QtCore.QTimer.singleShot(1500, to_mixture)
+
+def to_mixture():
+    pb.transport.phase.setCurrentText("mixture")
+    QtCore.QTimer.singleShot(700, stop)
+
+def stop():
+    report["same_stream"] = pb.player.renderer is state["renderer"]
+    report["gaps"] = [pb.player.gaps, pb.player.underruns]
+    report["still_playing"] = pb.playing
+    report["before_stop"] = pb.transport.time_label.text().strip()
+    pb.stop_or_clear()  # Esc
+    report["after_stop"] = pb.transport.time_label.text().strip()
+    report["playing_after"] = pb.playing
+    QtCore.QTimer.singleShot(300, app.quit)
+
+QtCore.QTimer.singleShot(0, wait_for_layers)
+app.exec()
+print(json.dumps(report), flush=True)
+"""
+
+
+@pytest.mark.parametrize("run", range(3))  # three in a row: a clocked test must not flake
+def test_the_window_plays_switches_phase_and_stops_on_a_clocked_server(pulse, tmp_path, run):
+    n = 5 * RATE
+    voice, drums = harmonic(n, RATE), clicks(n, RATE)
+    for name, x in (("voice", voice), ("drums", drums), ("mix", voice + drums)):
+        sf.write(str(tmp_path / f"{name}.wav"), np.stack([x, x]).T, RATE, subtype="FLOAT")
+    script = tmp_path / "session.py"
+    script.write_text(WINDOW_SESSION)
+    env = dict(pulse.env, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "cfg"),
+               XDG_STATE_HOME=str(tmp_path / "state"))
+    with pulse.record(tmp_path / "cap.raw"):
+        proc = subprocess.run([sys.executable, str(script), str(tmp_path)], env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = __import__("json").loads(proc.stdout.strip().splitlines()[-1])
+    assert report["playing"] and report["still_playing"] and report["same_stream"]
+    assert report["gaps"] == [0, 0], report
+    assert report["after_stop"] == "0:00.00" and not report["playing_after"]
+    assert report["before_stop"] != "0:00.00"
+    captured = pulse.captured(tmp_path / "cap.raw")
+    loud = np.abs(captured).max(axis=0) > 1e-4
+    first, last = int(np.argmax(loud)), len(loud) - int(np.argmax(loud[::-1]))
+    heard = (last - first) / RATE
+    assert 2.9 < heard < 4.5, heard  # about 1 + 1.5 + 0.7 s of sound, then Esc stops it
+    # the sound is continuous through both phase changes: no silence longer than 5 ms
+    quiet = ~loud[first:last]
+    run_len = longest = 0
+    for q in quiet:
+        run_len = run_len + 1 if q else 0
+        longest = max(longest, run_len)
+    assert longest < 0.005 * RATE, f"{1e3 * longest / RATE:.1f} ms of silence while playing"

@@ -100,3 +100,85 @@ def test_no_device_and_a_failing_device_leave_the_editor_working(window, qtbot):
     assert not window.playback.playing
     window.edits.new_layer()  # still editing
     assert len(window.doc.layers) == 1
+
+
+def _longest_silence(x: np.ndarray) -> int:
+    quiet = np.abs(x).max(axis=1) == 0
+    longest = run = 0
+    for q in quiet:
+        run = run + 1 if q else 0
+        longest = max(longest, run)
+    return longest
+
+
+def test_the_phase_changes_in_the_running_stream_without_a_gap(window, qtbot, monkeypatch,
+                                                              mixture_files):
+    window.mask_sources.compute_oracle("wiener", {"voice": mixture_files["voice"],
+                                     "drums": mixture_files["drums"]})
+    qtbot.waitUntil(lambda: len(window.doc.layers) == 2, timeout=10000)
+    backend = _with_null_backend(window)
+    t = window.playback.transport
+    t.heard.setCurrentIndex(1)  # the active layer
+    window.playback.toggle_play()
+    backend.advance(4096)
+    renderer = window.playback.player.renderer
+    t.phase.setCurrentText("misi")
+    assert window.playback.player.renderer is renderer, "the stream was reopened"
+    backend.advance(8192)
+    assert renderer.phase == "misi"
+    t.phase.setCurrentText("oracle")  # after an oracle its stems are known: allowed
+    backend.advance(8192)
+    assert renderer.phase == "oracle"
+    assert _longest_silence(backend.recording()) < 16
+    assert window.playback.playing
+
+    # a phase the document cannot play is said, and the sound goes on in the old one
+    reported = []
+    monkeypatch.setattr("maskstudio.ui.playback.report_failure",
+                        lambda parent, exc, **kw: reported.append(str(exc)))
+    t.phase.setCurrentText("complex")  # these layers are not cIRMs
+    assert reported and "complex" in reported[0]
+    assert t.phase.currentText() == "oracle" and renderer.phase == "oracle"
+    assert window.playback.playing
+
+
+def test_stop_puts_the_time_back_with_the_playhead(window, qtbot):
+    backend = _with_null_backend(window)
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_Space)
+    backend.advance(16000)
+    window.playback.tick()
+    assert "0:00.00" not in window.playback.transport.time_label.text()
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_Escape)
+    assert window.playback.transport.time_label.text().strip() == "0:00.00"
+    assert window.playback.playheads.lines[0].value() == 0
+
+
+def test_gaps_in_the_sound_are_shown_and_counted_per_play(window, qtbot, monkeypatch):
+    """A renderer that falls behind (its masks slow to read) leaves the device without sound:
+    the transport says so; the next play starts with a clean count."""
+    import time
+
+    backend = NullBackend(realtime=True)
+    window.playback.backend_factory = lambda: backend
+    doc = window.doc
+    doc.add_layer("voice")
+    block = doc.store.block
+    slow = {"on": True}
+
+    def sluggish(t0, t1):
+        if slow["on"]:
+            time.sleep(0.15)  # far more than a chunk's worth of real time
+        return block(t0, t1)
+
+    monkeypatch.setattr(doc.store, "block", sluggish)
+    window.playback.transport.heard.setCurrentIndex(1)
+    window.playback.toggle_play()
+    label = window.playback.transport.gaps_action
+    qtbot.waitUntil(lambda: (window.playback.tick(), label.isVisible())[1], timeout=10000)
+    assert "gap" in window.playback.transport.gaps_label.text()
+    window.playback.stop()
+    slow["on"] = False
+    window.playback.toggle_play()
+    window.playback.tick()
+    assert not label.isVisible()
+    window.playback.stop()
