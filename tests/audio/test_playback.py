@@ -182,3 +182,51 @@ def test_the_play_command_plays_a_layer_of_a_mask_file(tmp_path, scene):
     nodev = subprocess.run(cmd + ["--device", "99"], env=env, capture_output=True, text=True)
     assert nodev.returncode == 2 and "cannot play" in nodev.stderr
     assert nodev.stderr.count("\n") <= 2 and "Traceback" not in nodev.stderr
+
+
+def test_render_ahead_covers_the_device_latency_and_grows_after_an_underrun(scene):
+    """A device that holds 0.2 s must never find less rendered; after a gap, render further."""
+    import time
+
+    mix, masks, _ = scene
+    backend = NullBackend(realtime=True)
+    backend.latency = 0.2  # what a sound server reports
+    player = Player(backend)
+    r = _renderer(scene)
+    player.play(r, SR)
+    deadline = time.monotonic() + 5
+    ahead = 0.0
+    while time.monotonic() < deadline and not player.finished:
+        ahead = max(ahead, (r.position - backend.frames_played) / SR)
+        if ahead >= 0.2:
+            break
+        time.sleep(0.01)
+    player.stop()
+    assert player.render_ahead >= 0.2 + 2 * player.block / SR
+    assert ahead >= 0.2, f"only {ahead:.3f} s rendered ahead of a device holding 0.2 s"
+
+    # a renderer that falls behind (its masks slow to read): the gaps are counted and the
+    # render-ahead grows; the next play starts with a clean count
+    slow = {"on": True}
+
+    def sluggish(a, b):
+        if slow["on"]:
+            time.sleep(0.05)
+        return masks[..., a:b]
+
+    backend = NullBackend(realtime=True)
+    player = Player(backend)
+    r = StreamRenderer(mix, CFG, sluggish, 2, chunk_frames=4)
+    r.heard = Heard("layer", (0,))
+    player.play(r, SR)
+    before = player.render_ahead
+    deadline = time.monotonic() + 10
+    while player.underruns == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert player.underruns > 0 and player.gaps >= player.underruns
+    assert player.render_ahead > before
+    player.stop()
+    slow["on"] = False
+    player.play(_renderer(scene), SR)
+    assert player.underruns == 0 and player.gaps == 0
+    player.stop()
