@@ -40,6 +40,8 @@ class Player:
         self.lookahead, self.block = lookahead, block
         self.renderer: StreamRenderer | None = None
         self.underruns = 0  #: times rendering fell behind (silence was played) in this play
+        #: what stopped rendering in this play (a bad block of the file), None if nothing
+        self.error: Exception | None = None
         self._grow = 1.0  # the render-ahead's factor, raised after an underrun
         self._cost = 0.0  # seconds the costliest recent render call took (decaying)
         self._boost = 0.0  # seconds to render ahead while a phase change is coming
@@ -72,6 +74,7 @@ class Player:
         self.t_play = time.perf_counter()
         self.t_first_sound = None
         self.underruns = 0
+        self.error = None
         self._grow = 1.0
         self._cost = self._boost = 0.0
         self.renderer, self.samplerate = renderer, samplerate
@@ -120,7 +123,8 @@ class Player:
             return
         at = r.position + int(SWITCH_AHEAD * self.samplerate)
         r.set_phase(phase, at=at, **options)
-        self._boost = SWITCH_AHEAD + self.render_ahead
+        self._boost = 0.0
+        self._boost = SWITCH_AHEAD + self.render_ahead  # ahead of the plain render-ahead
 
     def stop(self) -> int:
         """Stop; returns the sample the playhead had reached."""
@@ -188,11 +192,17 @@ class Player:
             want -= block.shape[1]
 
     def _produce(self) -> None:
-        while not self._stop_event.is_set() and not self._done_rendering:
-            if self._queued < int(self.render_ahead * self.samplerate):
-                self._fill(self.block)
-            else:
-                time.sleep(0.002)
+        try:
+            while not self._stop_event.is_set() and not self._done_rendering:
+                if self._queued < int(self.render_ahead * self.samplerate):
+                    self._fill(self.block)
+                else:
+                    time.sleep(0.002)
+        except Exception as exc:  # noqa: BLE001 - handed to whoever watches the player
+            # a bad block found while playing (NaN in the file, the file gone): the sound
+            # ends after what was rendered, and the failure is the player's to report
+            self.error = exc
+            self._done_rendering = True
 
     # -- audio thread -----------------------------------------------------------------------
     def _pull(self, frames: int) -> np.ndarray:

@@ -83,6 +83,8 @@ def cmd_play(args: argparse.Namespace) -> int:
     if start_s >= mixture.duration:
         raise ParameterError(f"--start {args.start} is past the end ({mixture.duration:.1f} s)")
     start = int(round(start_s * sr))
+    if start >= mixture.n_samples:
+        raise ParameterError(f"--start {args.start} is past the end ({mixture.duration:.1f} s)")
     stop = None if duration is None else \
         start + max(1, int(round(min(duration, mixture.duration - start_s) * sr)))
     renderer = StreamRenderer(mixture, config, None if masks is None else masks.frames,
@@ -103,6 +105,8 @@ def cmd_play(args: argparse.Namespace) -> int:
             time.sleep(0.02)
     finally:
         player.stop()
+    if player.error is not None:  # a bad block found while playing: said, as up front
+        raise player.error
     played = backend.frames_played / sr
     if player.gaps:
         warnings.warn(f"played {played:.2f} s with {player.gaps} underrun(s), each an audible "

@@ -13,7 +13,7 @@ phase mode changes the same way (:meth:`StreamRenderer.set_phase`): inside the r
 crossfaded by the overlapping windows, with no new stream and no gap.
 
 The samples are an array or a reader (``read(start, stop)``, zeros outside the file; e.g.
-:class:`~maskstudio.io.audiofile.AudioReader`): a reader is asked for the samples of the frames
+:class:`~maskstudio.io.ondemand.AudioReader`): a reader is asked for the samples of the frames
 being rendered only, so playing from the middle of an hour decodes nothing before it.
 """
 

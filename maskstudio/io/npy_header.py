@@ -10,6 +10,7 @@ every failure becomes the caller's one-line :class:`~maskstudio.errors.MaskStudi
 from __future__ import annotations
 
 import math
+import os
 import struct
 import tokenize
 import zipfile
@@ -23,8 +24,8 @@ from numpy.typing import DTypeLike
 from maskstudio.checks import check_number
 from maskstudio.errors import MaskStudioError, ParameterError
 
-__all__ = ["READ_ERRORS", "read_header", "nbytes", "read_member", "size_text", "member_number",
-           "member_text", "shown_value"]
+__all__ = ["StoredArray", "READ_ERRORS", "read_header", "nbytes", "read_member", "size_text",
+           "member_number", "member_text", "shown_value"]
 
 #: What a damaged zip or ``.npy`` header raises (besides MaskStudioError): callers turn
 #: these into their own one-line error.
@@ -238,3 +239,74 @@ def member_text(value: np.ndarray, key: str, where: str, error: type[MaskStudioE
                     f"with np.savez")
     item = v.reshape(()).item()
     return item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)
+
+
+class StoredArray:
+    """An array stored uncompressed in a file, read a slice of its last axis at a time.
+
+    The file is read, never memory-mapped: a mapped file that another program rewrites
+    underneath kills the process (SIGBUS), whereas a read that comes back short is an error
+    that can be said. Each row's slice is one ``pread``.
+
+    Parameters
+    ----------
+    path : path
+        The file.
+    offset : int
+        Where the array's data begins in the file.
+    shape : tuple of int
+        Its shape (C order).
+    dtype : numpy dtype
+        Its type.
+    error : type
+        The exception raised when the file no longer holds the data.
+    """
+
+    def __init__(self, path: str | os.PathLike, offset: int, shape: tuple, dtype: DTypeLike,
+                 error: type[Exception]):
+        self.filename = str(path)
+        self.offset = int(offset)
+        self.shape = tuple(int(k) for k in shape)
+        self.dtype = np.dtype(dtype)
+        self.ndim = len(self.shape)
+        self._error = error
+
+    def __getitem__(self, key: tuple) -> np.ndarray:
+        """``stored[..., t0:t1]``: every row's ``t0..t1`` as an array.
+
+        Parameters
+        ----------
+        key : tuple
+            ``(Ellipsis, slice(t0, t1))``, the only form supported.
+
+        Returns
+        -------
+        np.ndarray
+            ``shape[:-1] + (t1 - t0,)``.
+
+        Raises
+        ------
+        Exception
+            The ``error`` given: the file is shorter than the array (it changed).
+        """
+        if not (isinstance(key, tuple) and len(key) == 2 and key[0] is Ellipsis
+                and isinstance(key[1], slice) and key[1].step in (None, 1)):
+            raise TypeError("a stored array is read as stored[..., t0:t1]")
+        T = self.shape[-1]
+        t0, t1, _ = key[1].indices(T)
+        n, item = max(0, t1 - t0), self.dtype.itemsize
+        rows = math.prod(self.shape[:-1])
+        out = np.empty((rows, n), self.dtype)
+        if n:
+            fd = os.open(self.filename, os.O_RDONLY)
+            try:
+                for r in range(rows):
+                    data = os.pread(fd, n * item, self.offset + (r * T + t0) * item)
+                    if len(data) < n * item:
+                        raise self._error(f"'{self.filename}' no longer holds what it held "
+                                          f"when it was opened (it was changed or cut short "
+                                          f"while in use): open it again")
+                    out[r] = np.frombuffer(data, self.dtype)
+            finally:
+                os.close(fd)
+        return out.reshape(self.shape[:-1] + (n,))

@@ -30,6 +30,7 @@ from maskstudio.dsp.windows import MAX_N_FFT, check_window
 from maskstudio.errors import MaskFileError, MaskStudioError, ParameterError
 from maskstudio.io.npy_header import (
     READ_ERRORS,
+    StoredArray,
     member_number,
     member_text,
     nbytes,
@@ -239,16 +240,16 @@ def _read(path, expect=None, lazy: bool = False) -> RawMaskFile:
                             f"damaged or not a mask file; re-save it with np.savez") from None
 
 
-def _mapped(path, offset: int, shape, dtype, header_stream) -> np.ndarray | None:
-    """The array at ``offset`` of ``path`` as a read-only memory map, or None when its header
-    (read again from ``header_stream``) says it is stored in Fortran order."""
+def _mapped(path, offset: int, shape, dtype, header_stream) -> StoredArray | None:
+    """The array at ``offset`` of ``path``, read on demand, or None when its header (read
+    again from ``header_stream``) says it is stored in Fortran order."""
     version = np.lib.format.read_magic(header_stream)
     read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
         np.lib.format.read_array_header_2_0
     _, fortran, _ = read(header_stream)
     if fortran:
         return None
-    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+    return StoredArray(path, offset, shape, dtype, MaskFileError)
 
 
 def _member_data_start(fh, info: zipfile.ZipInfo) -> int:
@@ -275,14 +276,14 @@ def _read_npy(fh, path, file_size: int, expect, lazy: bool = False) -> RawMaskFi
     held = file_size - fh.tell()
     _check_size(nbytes(shape, dtype), held, held, shape, path, grid_known=expect is not None)
     offset = fh.tell()
+    full = shape if len(shape) == 3 else (1,) + shape  # the same bytes, a source axis added
     fh.seek(0)
-    data = _mapped(path, offset, shape, dtype, fh) if lazy else None
+    stored = _mapped(path, offset, full, dtype, fh) if lazy else None
     fh.seek(0)
-    if data is None:
-        data = np.lib.format.read_array(fh, allow_pickle=False)
-    if data.ndim == 2:
-        data = data[None]
-    return RawMaskFile(data, names, None, None, path)
+    if stored is not None:
+        return RawMaskFile(stored, names, None, None, path)  # type: ignore[arg-type]
+    data = np.lib.format.read_array(fh, allow_pickle=False)
+    return RawMaskFile(data.reshape(full), names, None, None, path)
 
 
 def _read_npz(fh, path, expect, lazy: bool = False) -> RawMaskFile:
@@ -317,14 +318,15 @@ def _read_npz(fh, path, expect, lazy: bool = False) -> RawMaskFile:
             _check_size(nbytes(shape, dtype), held, info.compress_size, shape, path,
                         grid_known=expect is not None)
             header_size = m.tell()
-        data = None
         if lazy and info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & 0x1:
             with zf.open(info) as m:
-                data = _mapped(path, _member_data_start(fh, info) + header_size, shape, dtype,
-                               m)
-        if data is None:
-            with zf.open(info) as m:
-                data = np.lib.format.read_array(m, allow_pickle=False)
+                stored = _mapped(path, _member_data_start(fh, info) + header_size, full, dtype,
+                                 m)
+            if stored is not None:  # read on demand: a MaskReader's data (see read_for_mixture)
+                return RawMaskFile(stored, names, config, samplerate, path,  # type: ignore[arg-type]
+                                   metadata)
+        with zf.open(info) as m:
+            data = np.lib.format.read_array(m, allow_pickle=False)
     return RawMaskFile(data.reshape(full), names, config, samplerate, path, metadata)
 
 

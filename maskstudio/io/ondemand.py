@@ -1,12 +1,12 @@
 """Audio and masks read on demand, a block at a time, for playing from anywhere in a long file.
 
-:class:`AudioReader` seeks with soundfile (MP3 and OGG seek by decoding from a nearby point), so
-playing from the middle of an hour decodes nothing before it. A mask file maskstudio writes
-stores its masks uncompressed, so :class:`MaskReader` maps them from the file and reads only the
-frames played (an hour of one layer is 1.3 GB); a compressed file is read whole once. What
-:func:`~maskstudio.io.audiofile.load_audio` and :func:`~maskstudio.io.npz.load_masks` check up
-front (format, rate, grid, shape) is checked when the file is opened; the values block by block,
-as they are read.
+:class:`AudioReader` seeks with soundfile, so playing from the middle of an hour decodes nothing
+before it. A mask file maskstudio writes stores its masks uncompressed, so :class:`MaskReader`
+reads only the frames played (an hour of one layer is 1.3 GB), with plain reads: never a memory
+map, which kills the process if another program rewrites the file. A compressed file is read
+whole once. What :func:`~maskstudio.io.audiofile.load_audio` and
+:func:`~maskstudio.io.npz.load_masks` check up front (format, rate, grid, shape) is checked when
+the file is opened; the values block by block, as they are read.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from maskstudio.dsp.grid import STFTConfig
 from maskstudio.dsp.validation import check_mask
 from maskstudio.errors import AudioFileError, MaskFileError
 from maskstudio.io.audiofile import audio_info, check_levels
+from maskstudio.io.npy_header import StoredArray
 from maskstudio.io.npz import read_for_mixture
 
 __all__ = ["AudioReader", "MaskReader", "open_audio", "open_masks"]
@@ -49,6 +50,11 @@ class AudioReader:
         self.format, self.subtype = info.format, info.subtype
         self._file = sf.SoundFile(str(self.path))
         self._lock = threading.Lock()
+        self._pos = 0  # where the decoder is
+        # the last samples read, [frames, channels] from sample _c0: a renderer's reads overlap
+        # (one window less one hop), so they continue the decoder instead of seeking back
+        self._cache = np.zeros((0, self.n_channels), np.float32)
+        self._c0 = 0
 
     @property
     def duration(self) -> float:
@@ -77,19 +83,38 @@ class AudioReader:
         a, b = max(0, start), min(self.n_samples, stop)
         if b <= a:
             return out
+        with self._lock:
+            c0, c1 = self._c0, self._c0 + self._cache.shape[0]
+            if c0 <= a <= c1:  # overlapping the last read: only what follows is decoded
+                block = np.concatenate([self._cache[a - c0:b - c0],
+                                        self._decode(c1, max(c1, b))])
+            else:
+                block = self._decode(a, b)
+            self._cache, self._c0 = block, a
+        out[:, a - start:b - start] = block.T
+        return out
+
+    def _decode(self, a: int, b: int) -> np.ndarray:
+        """Samples ``a..b`` from the decoder, ``[frames, channels]``, checked."""
+        if b <= a:
+            return np.zeros((0, self.n_channels), np.float32)
         try:
-            with self._lock:
+            if a != self._pos:
+                if self.format == "OGG":  # libsndfile's Vorbis seek is off after a jump: a
+                    self._file.close()    # fresh decoder seeks exactly
+                    self._file = sf.SoundFile(str(self.path))
                 self._file.seek(a)
-                block = self._file.read(b - a, dtype="float32", always_2d=True)
+            block = self._file.read(b - a, dtype="float32", always_2d=True)
         except (sf.SoundFileError, RuntimeError, OSError, ValueError) as exc:
+            self._pos = -1  # unknown: seek next time
             raise AudioFileError(f"cannot read '{self.path}' at {a / self.samplerate:.2f} s "
                                  f"({exc}): re-export it if it is damaged") from None
+        self._pos = a + block.shape[0]
         if block.shape[0] < b - a:
             raise AudioFileError(f"'{self.path}' is truncated: its header promises more "
                                  f"samples than the file holds; re-export or copy it again")
         check_levels(block, self.path)
-        out[:, a - start:b - start] = block.T
-        return out
+        return block
 
     def close(self) -> None:
         """Close the file."""
@@ -154,7 +179,7 @@ class MaskReader:
     n_frames: int
     n_channels: int
     allow_complex: bool
-    data: np.ndarray
+    data: np.ndarray | StoredArray
 
     @property
     def is_complex(self) -> bool:
@@ -164,7 +189,7 @@ class MaskReader:
     @property
     def mapped(self) -> bool:
         """Whether the masks are read from the file on demand (not held in memory)."""
-        return isinstance(self.data, np.memmap)
+        return isinstance(self.data, StoredArray)
 
     def frames(self, t0: int, t1: int) -> np.ndarray:
         """Every mask's frames ``t0..t1``, checked (finite; real ones in [0, 1]).

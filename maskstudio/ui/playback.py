@@ -32,6 +32,11 @@ if TYPE_CHECKING:
 __all__ = ["PlaybackController"]
 
 TICK_MS = 30  #: how often the playhead follows the sound
+#: The window's device buffer and render-ahead, in seconds: larger than the command line's,
+#: because the window's own work (the spectrogram's fill, live scores) competes with the
+#: audio callback and the renderer for Python's lock; a stall shorter than these is not heard.
+DEVICE_LATENCY = 0.1
+LOOKAHEAD = 0.25
 
 
 class PlaybackController(Controller):
@@ -100,7 +105,8 @@ class PlaybackController(Controller):
         from maskstudio.audio.sd_backend import SoundDeviceBackend
 
         device = self.window.settings.value("audio/device", None)
-        return SoundDeviceBackend(None if device in (None, "", "None") else int(str(device)))
+        return SoundDeviceBackend(None if device in (None, "", "None") else int(str(device)),
+                                  latency=DEVICE_LATENCY)
 
     def _heard(self, doc: Document) -> Heard:
         t = self.transport
@@ -123,6 +129,8 @@ class PlaybackController(Controller):
         doc = self.window.doc
         if self.player is None or not self.playing or doc is None:
             self._playing_phase = self.phase
+            return
+        if self.phase == self._playing_phase:
             return
         try:
             phase, masks, refs = phase_inputs(doc, self.phase)
@@ -185,7 +193,8 @@ class PlaybackController(Controller):
             if self.player is None or self.player.backend is None:
                 from maskstudio.audio.player import Player
 
-                self.player = Player(self.backend_factory(), threaded=self.player_threaded)
+                self.player = Player(self.backend_factory(), threaded=self.player_threaded,
+                                     lookahead=LOOKAHEAD)
             stop, loop = None, False
             sel = self.window.view.selection
             if self.transport.loop.isChecked() and sel is not None:
@@ -236,6 +245,12 @@ class PlaybackController(Controller):
             (x0, x1), _ = vb.viewRange()
             if not x0 <= seconds <= x1:
                 vb.setXRange(seconds, seconds + (x1 - x0), padding=0)
+        if p.error is not None:  # a bad block of the file found while playing
+            exc = p.error
+            self.stop()
+            self.player = None
+            report_failure(self.window, exc, prefix="playback stopped: ")
+            return
         error = getattr(p.backend, "error", None)
         if error:
             self.stop()

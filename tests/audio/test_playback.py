@@ -230,3 +230,63 @@ def test_render_ahead_covers_the_device_latency_and_grows_after_an_underrun(scen
     player.play(_renderer(scene), SR)
     assert player.underruns == 0 and player.gaps == 0
     player.stop()
+
+
+def test_a_bad_block_found_while_playing_ends_play_with_its_message(tmp_path, scene):
+    """Values are checked as they are read: a NaN near the end of the audio or of the masks
+    stops play with the one-line error and exit status 2, never a hang."""
+    pytest.importorskip("sounddevice", exc_type=OSError)
+    import soundfile as sf
+
+    from maskstudio.dsp.masks import MaskSet
+    from maskstudio.io.npz import save_masks
+
+    mix, masks, _ = scene
+    _, env = _alsa_file_env(tmp_path)
+    bad_audio = mix.copy()
+    bad_audio[0, -1000] = np.nan
+    sf.write(str(tmp_path / "bad.wav"), bad_audio.T, SR, subtype="FLOAT")
+    sf.write(str(tmp_path / "mix.wav"), mix.T, SR, subtype="FLOAT")
+    bad_masks = masks.copy()
+    bad_masks[0, 5, -5] = np.nan
+    save_masks(tmp_path / "m.npz", MaskSet(["voice", "drums"], masks), CFG, SR)
+    save_masks(tmp_path / "bad.npz", MaskSet(["voice", "drums"], np.nan_to_num(bad_masks)),
+               CFG, SR)
+    from maskstudio.io.ondemand import open_masks
+
+    stored = open_masks(tmp_path / "bad.npz", n_channels=1, n_samples=mix.shape[1],
+                        samplerate=SR).data  # damage it in place, past every up-front check
+    raw = np.memmap(stored.filename, dtype=stored.dtype, mode="r+", offset=stored.offset,
+                    shape=stored.shape)
+    raw[0, 5, -5] = np.nan
+    raw.flush()
+    del raw
+    play = [sys.executable, "-m", "maskstudio", "play"]
+    for args, word in (([str(tmp_path / "bad.wav")], "NaN"),
+                       ([str(tmp_path / "mix.wav"), "--masks", str(tmp_path / "bad.npz"),
+                         "--layer", "voice"], "NaN")):
+        proc = subprocess.run(play + args, env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode == 2, proc.stderr[-800:]
+        assert word in proc.stderr and "Traceback" not in proc.stderr
+    # a start that rounds to the last sample is past the end, said as such
+    end = subprocess.run(play + [str(tmp_path / "mix.wav"), "--start",
+                                 f"{(mix.shape[1] - 0.4) / SR:.6f}"],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert end.returncode == 2 and "past the end" in end.stderr, end.stderr
+
+
+def test_phase_changes_while_playing_do_not_pile_up_render_ahead(scene):
+    import time
+
+    from maskstudio.audio.player import SWITCH_AHEAD
+
+    backend = NullBackend(realtime=True)
+    player = Player(backend)
+    player.play(_renderer(scene), SR)
+    time.sleep(0.1)
+    plain = max(player.lookahead, backend.latency + 2 * player.block / SR)
+    for phase in ("misi", "mixture", "misi", "mixture"):
+        player.set_phase(phase)
+        assert player.render_ahead <= SWITCH_AHEAD + 3 * plain + 0.05, player.render_ahead
+    player.stop()
