@@ -123,8 +123,7 @@ class Player:
             return
         at = r.position + int(SWITCH_AHEAD * self.samplerate)
         r.set_phase(phase, at=at, **options)
-        self._boost = 0.0
-        self._boost = SWITCH_AHEAD + self.render_ahead  # ahead of the plain render-ahead
+        self._boost = SWITCH_AHEAD + self._plain_ahead()
 
     def stop(self) -> int:
         """Stop; returns the sample the playhead had reached."""
@@ -161,8 +160,12 @@ class Player:
         """Seconds rendered ahead of the device: the lookahead, at least the device's latency
         plus two blocks and three times a chunk's recent cost, grown after underruns, more
         while a phase change is coming (up to 2 s)."""
+        return min(2.0, max(self._plain_ahead(), self._boost * self._grow))
+
+    def _plain_ahead(self) -> float:
+        """The render-ahead with no phase change coming."""
         floor = float(self.backend.latency) + 2 * self.block / max(1, self.samplerate)
-        return min(2.0, max(self.lookahead, floor, 3 * self._cost, self._boost) * self._grow)
+        return min(2.0, max(self.lookahead, floor, 3 * self._cost) * self._grow)
 
     # -- rendering thread -----------------------------------------------------------------
     def _fill(self, frames: int) -> None:

@@ -297,8 +297,13 @@ def _reference_side(refs, n_fft, L, cache, advance):
     return value
 
 
-def _binary(x, threshold):
-    return np.abs(np.asarray(x)) > threshold
+def _binary_pair(estimate, reference, threshold):
+    """Both masks binarised at ``threshold`` (``|mask| > threshold``), of one shape."""
+    a = np.abs(np.asarray(estimate)) > threshold
+    b = np.abs(np.asarray(reference)) > threshold
+    if a.shape != b.shape:
+        raise ParameterError(f"mask shapes differ: {a.shape} and {b.shape}")
+    return a, b
 
 
 def mask_iou(estimate, reference, *, threshold: float = 0.5) -> float:
@@ -321,9 +326,7 @@ def mask_iou(estimate, reference, *, threshold: float = 0.5) -> float:
     ParameterError
         The shapes differ.
     """
-    a, b = _binary(estimate, threshold), _binary(reference, threshold)
-    if a.shape != b.shape:
-        raise ParameterError(f"mask shapes differ: {a.shape} and {b.shape}")
+    a, b = _binary_pair(estimate, reference, threshold)
     union = np.count_nonzero(a | b)
     return 1.0 if union == 0 else np.count_nonzero(a & b) / union
 
@@ -348,8 +351,6 @@ def mask_f1(estimate, reference, *, threshold: float = 0.5) -> float:
     ParameterError
         The shapes differ.
     """
-    a, b = _binary(estimate, threshold), _binary(reference, threshold)
-    if a.shape != b.shape:
-        raise ParameterError(f"mask shapes differ: {a.shape} and {b.shape}")
+    a, b = _binary_pair(estimate, reference, threshold)
     total = np.count_nonzero(a) + np.count_nonzero(b)
     return 1.0 if total == 0 else 2 * np.count_nonzero(a & b) / total

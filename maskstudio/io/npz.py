@@ -208,8 +208,8 @@ def _check_size(size: int, held: int, packed: int, shape, path, *, grid_known: b
 
 def _read(path, expect=None, lazy: bool = False) -> RawMaskFile:
     """Read a mask file; ``expect(config, samplerate, names, shape)`` may refuse it from its
-    declared shape and settings before the masks' data is read.  ``lazy``: the data is mapped
-    from the file, not read, where it is stored uncompressed (as maskstudio writes it)."""
+    declared shape and settings before the masks' data is read.  ``lazy``: the data is left in
+    the file and read on demand, where it is stored uncompressed (as maskstudio writes it)."""
     path = Path(path)
     st = check_input_file(path, MaskFileError, "a mask file")
     suffix = path.suffix.lower()
@@ -240,7 +240,7 @@ def _read(path, expect=None, lazy: bool = False) -> RawMaskFile:
                             f"damaged or not a mask file; re-save it with np.savez") from None
 
 
-def _mapped(path, offset: int, shape, dtype, header_stream) -> StoredArray | None:
+def _stored(path, offset: int, shape, dtype, header_stream) -> StoredArray | None:
     """The array at ``offset`` of ``path``, read on demand, or None when its header (read
     again from ``header_stream``) says it is stored in Fortran order."""
     version = np.lib.format.read_magic(header_stream)
@@ -278,7 +278,7 @@ def _read_npy(fh, path, file_size: int, expect, lazy: bool = False) -> RawMaskFi
     offset = fh.tell()
     full = shape if len(shape) == 3 else (1,) + shape  # the same bytes, a source axis added
     fh.seek(0)
-    stored = _mapped(path, offset, full, dtype, fh) if lazy else None
+    stored = _stored(path, offset, full, dtype, fh) if lazy else None
     fh.seek(0)
     if stored is not None:
         return RawMaskFile(stored, names, None, None, path)  # type: ignore[arg-type]
@@ -320,7 +320,7 @@ def _read_npz(fh, path, expect, lazy: bool = False) -> RawMaskFile:
             header_size = m.tell()
         if lazy and info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & 0x1:
             with zf.open(info) as m:
-                stored = _mapped(path, _member_data_start(fh, info) + header_size, full, dtype,
+                stored = _stored(path, _member_data_start(fh, info) + header_size, full, dtype,
                                  m)
             if stored is not None:  # read on demand: a MaskReader's data (see read_for_mixture)
                 return RawMaskFile(stored, names, config, samplerate, path,  # type: ignore[arg-type]
@@ -414,8 +414,9 @@ def read_for_mixture(path: str | os.PathLike, *, n_channels: int, n_samples: int
     config : STFTConfig, optional
         The grid to assume for a bare .npy (and to agree with the file's).
     mapped : bool
-        Map the masks from the file instead of reading them, where they are stored
-        uncompressed (their values are then not checked here: the caller checks what it reads).
+        Leave the masks in the file, read a slice at a time (an
+        :class:`~maskstudio.io.npy_header.StoredArray`), where they are stored uncompressed;
+        their values are then not checked here: the caller checks what it reads.
 
     Returns
     -------
