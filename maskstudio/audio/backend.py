@@ -26,7 +26,12 @@ class AudioBackend(Protocol):
     latency: float  #: seconds between a pulled sample and its sound
     error: str | None  #: set when the device failed while playing
 
-    def open(self, samplerate: int, channels: int, pull: Pull) -> None: ...
+    def open(self, samplerate: int, channels: int, pull: Pull, *,
+             ready: Callable[[], None] | None = None) -> None:
+        """Open and start the device; ``ready()`` runs once :attr:`latency` is the device's
+        own and before the first ``pull`` (a starting stream may take its whole buffer at
+        once: what to render before it does)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -55,8 +60,11 @@ class NullBackend:
     def active(self) -> bool:
         return self._active
 
-    def open(self, samplerate: int, channels: int, pull: Pull) -> None:
+    def open(self, samplerate: int, channels: int, pull: Pull, *,
+             ready: Callable[[], None] | None = None) -> None:
         self.samplerate, self.channels, self._pull = samplerate, channels, pull
+        if ready is not None:
+            ready()
         self._active = True
         self._stop.clear()
         if self.realtime:

@@ -3,7 +3,9 @@
 No Qt here and no heavy work in the audio callback (python-sounddevice's advice): a producer
 thread renders ahead with a :class:`~maskstudio.dsp.stream.StreamRenderer` into a queue, and
 the backend's ``pull`` only copies from it.  The render-ahead is at least the device's latency
-plus two blocks (a device that holds 0.2 s must never find less than that rendered), at least
+plus four blocks (a device that holds 0.2 s must never find less than that rendered, and
+PortAudio's reported latency leaves out the host period it writes in: up to three blocks on
+PulseAudio's ALSA plugin; a starting stream takes all of it at once), at least
 three times what rendering a chunk has lately cost (MISI's chunks cost far more than the
 mixture's), and grows after each underrun.  A phase change is planned a little ahead: the
 player renders further in the old mode, then the new one takes over, so the first, slower
@@ -28,6 +30,9 @@ __all__ = ["Player", "SWITCH_AHEAD"]
 #: Seconds between a phase change asked for while playing and the sample it is heard from:
 #: time for the old mode to render that far ahead before the new mode's first chunk.
 SWITCH_AHEAD = 0.25
+#: Blocks rendered beyond the device's reported latency: PortAudio leaves out the host
+#: period it writes in (three 1024-frame blocks on PulseAudio's ALSA plugin, measured).
+PERIOD_BLOCKS = 4
 
 
 class Player:
@@ -88,17 +93,18 @@ class Player:
         self._queued = 0
         self._done_rendering = False
         self._stop_event.clear()
-        # sound starts at once: a block, or the lookahead (what the first chunk rendered
-        # anyway), or the preroll asked for
-        self._fill(max(self.block, int(max(preroll, self.lookahead) * samplerate)))
+        self._frames0 = 0
+        # sound starts at once: rendered before the device starts are the render-ahead
+        # (what the first chunk renders anyway; it covers the device's buffer, which a
+        # starting stream takes in one gulp), or the preroll asked for if more
+        self.backend.open(samplerate, renderer.n_channels, self._pull, ready=lambda: self._fill(
+            max(self.block, int(max(preroll, self._plain_ahead()) * samplerate))))
+        self._frames0 = self.backend.frames_played
         if self.threaded:
             thread = threading.Thread(target=self._produce, name="maskstudio-render",
                                       daemon=True)
             self._thread = thread
             thread.start()
-        self._frames0 = 0
-        self.backend.open(samplerate, renderer.n_channels, self._pull)
-        self._frames0 = self.backend.frames_played
 
     def set_heard(self, heard: Heard) -> None:
         """Hear ``heard`` from the next rendered chunk (crossfaded by the windows)."""
@@ -158,13 +164,13 @@ class Player:
     @property
     def render_ahead(self) -> float:
         """Seconds rendered ahead of the device: the lookahead, at least the device's latency
-        plus two blocks and three times a chunk's recent cost, grown after underruns, more
-        while a phase change is coming (up to 2 s)."""
+        plus :data:`PERIOD_BLOCKS` blocks and three times a chunk's recent cost, grown after
+        underruns, more while a phase change is coming (up to 2 s)."""
         return min(2.0, max(self._plain_ahead(), self._boost * self._grow))
 
     def _plain_ahead(self) -> float:
         """The render-ahead with no phase change coming."""
-        floor = float(self.backend.latency) + 2 * self.block / max(1, self.samplerate)
+        floor = float(self.backend.latency) + PERIOD_BLOCKS * self.block / max(1, self.samplerate)
         return min(2.0, max(self.lookahead, floor, 3 * self._cost) * self._grow)
 
     # -- rendering thread -----------------------------------------------------------------

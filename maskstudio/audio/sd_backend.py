@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -56,7 +57,8 @@ class SoundDeviceBackend:
     def active(self) -> bool:
         return self._stream is not None and self._stream.active
 
-    def open(self, samplerate: int, channels: int, pull: Pull) -> None:
+    def open(self, samplerate: int, channels: int, pull: Pull, *,
+             ready: Callable[[], None] | None = None) -> None:
         sd = load_sounddevice()
         if self.device is None and not output_devices():
             refresh_devices()  # the list is PortAudio's, from when it started
@@ -96,6 +98,9 @@ class SoundDeviceBackend:
                 blocksize=self.blocksize, device=self.device, latency=self.latency_hint,
                 callback=callback, finished_callback=finished)
             try:
+                self.latency = float(stream.latency)
+                if ready is not None:  # the stream takes its whole buffer as it starts
+                    ready()
                 stream.start()
             except BaseException:
                 stream.close()

@@ -35,7 +35,7 @@ TICK_MS = 30  #: how often the playhead follows the sound
 #: The window's device buffer and render-ahead, in seconds: larger than the command line's,
 #: because the window's own work (the spectrogram's fill, live scores) competes with the
 #: audio callback and the renderer for Python's lock; a stall shorter than these is not heard.
-DEVICE_LATENCY = 0.1
+DEVICE_LATENCY = 0.2
 LOOKAHEAD = 0.25
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from maskstudio.audio.backend import NullBackend
-from maskstudio.audio.player import Player
+from maskstudio.audio.player import PERIOD_BLOCKS, Player
 from maskstudio.dsp.oracle import oracle_masks
 from maskstudio.dsp.phase import resynthesize
 from maskstudio.dsp.stft import STFTConfig
@@ -184,6 +184,23 @@ def test_the_play_command_plays_a_layer_of_a_mask_file(tmp_path, scene):
     assert nodev.stderr.count("\n") <= 2 and "Traceback" not in nodev.stderr
 
 
+def test_a_starting_device_that_takes_its_whole_buffer_at_once_finds_it_rendered(scene):
+    """PortAudio's ALSA stream fills its buffer (the reported latency plus a host period of up
+    to three blocks) the moment it starts: all of it must be rendered before, or the sound
+    has a gap a quarter of a second in."""
+    backend = NullBackend()  # pulled by hand, as a starting stream pulls
+    backend.latency = 0.2
+    player = Player(backend, lookahead=0.05)
+    player.play(_renderer(scene), SR)
+    try:
+        for _ in range(int(0.2 * SR) // player.block + 3):
+            backend.advance(player.block)
+        assert player.underruns == 0
+        assert np.all(np.abs(np.concatenate(backend.played)).max(axis=1) > 0)
+    finally:
+        player.stop()
+
+
 def test_render_ahead_covers_the_device_latency_and_grows_after_an_underrun(scene):
     """A device that holds 0.2 s must never find less rendered; after a gap, render further."""
     import time
@@ -202,7 +219,7 @@ def test_render_ahead_covers_the_device_latency_and_grows_after_an_underrun(scen
             break
         time.sleep(0.01)
     player.stop()
-    assert player.render_ahead >= 0.2 + 2 * player.block / SR
+    assert player.render_ahead >= 0.2 + PERIOD_BLOCKS * player.block / SR
     assert ahead >= 0.2, f"only {ahead:.3f} s rendered ahead of a device holding 0.2 s"
 
     # a renderer that falls behind (its masks slow to read): the gaps are counted and the
@@ -285,7 +302,7 @@ def test_phase_changes_while_playing_do_not_pile_up_render_ahead(scene):
     player = Player(backend)
     player.play(_renderer(scene), SR)
     time.sleep(0.1)
-    plain = max(player.lookahead, backend.latency + 2 * player.block / SR)
+    plain = max(player.lookahead, backend.latency + PERIOD_BLOCKS * player.block / SR)
     for phase in ("misi", "mixture", "misi", "mixture"):
         player.set_phase(phase)
         assert player.render_ahead <= SWITCH_AHEAD + 3 * plain + 0.05, player.render_ahead
