@@ -33,7 +33,8 @@ from maskstudio.dsp.stft import (
 from maskstudio.errors import ParameterError
 
 __all__ = ["PHASE_MODES", "DEFAULT_ITERATIONS", "resynthesize", "fast_griffin_lim",
-           "misi_stft", "spectral_convergence", "render_blocks", "gains", "source_frames"]
+           "misi_stft", "spectral_convergence", "render_blocks", "gains", "source_frames",
+           "oracle_phase"]
 
 PHASE_MODES = ("mixture", "misi", "fgla", "hybrid", "oracle", "complex")
 DEFAULT_ITERATIONS = {"misi": 5, "hybrid": 5, "fgla": 32}
@@ -133,9 +134,31 @@ def source_frames(mixture: np.ndarray, g: np.ndarray, t0: int, t1: int, config: 
     X = g * Y[None]
     if references is not None:
         S = np.stack([stft_frames_with(r, t0, t1, config) for r in references])
-        S = np.concatenate([S, (Y - S.sum(axis=0))[None]], axis=0)[:X.shape[0]]
-        X = np.abs(X) * np.where(np.abs(S) > _TINY, _unit(S), _unit(Y)[None])
+        X = oracle_phase(X, Y, S)
     return X
+
+
+def oracle_phase(X: np.ndarray, Y: np.ndarray, S: np.ndarray) -> np.ndarray:
+    """The masked frames ``X`` with the phase of each reference's frames: the oracle phase.
+
+    Each source keeps its magnitude and takes its stem's phase; the residual (a row of ``X``
+    beyond the stems) the phase of the mixture less the stems; a silent stem the mixture's.
+
+    Parameters
+    ----------
+    X : np.ndarray [shape=(L, C, F, t)], complex
+        The masked frames, the residual's last if it is there (``L`` is ``K`` or ``K + 1``).
+    Y : np.ndarray [shape=(C, F, t)], complex
+        The mixture's frames.
+    S : np.ndarray [shape=(K, C, F, t)], complex
+        The stems' frames.
+
+    Returns
+    -------
+    np.ndarray [shape=(L, C, F, t)], complex64
+    """
+    S = np.concatenate([S, (Y - S.sum(axis=0))[None]], axis=0)[:X.shape[0]]
+    return np.abs(X) * np.where(np.abs(S) > _TINY, _unit(S), _unit(Y)[None])
 
 
 def resynthesize(mixture: np.ndarray, masks: np.ndarray, config: STFTConfig, *,

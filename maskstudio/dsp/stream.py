@@ -21,23 +21,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from typing import Protocol, cast
+from typing import cast
 
 import numpy as np
 
+from maskstudio.dsp.blockwise import SampleReader, iterative_context, iterative_frames
 from maskstudio.dsp.grid import STFTConfig, frame_major
-from maskstudio.dsp.phase import (
-    DEFAULT_ITERATIONS,
-    PHASE_MODES,
-    fast_griffin_lim,
-    gains,
-    misi_stft,
-    source_frames,
-)
-from maskstudio.dsp.stft import OverlapAdd, stft_frames_with, stft_with
+from maskstudio.dsp.phase import DEFAULT_ITERATIONS, PHASE_MODES, gains, source_frames
+from maskstudio.dsp.stft import OverlapAdd, stft_frames_with
 from maskstudio.errors import ParameterError
 
-__all__ = ["Heard", "StreamRenderer", "HEARD_KINDS"]
+__all__ = ["Heard", "StreamRenderer", "HEARD_KINDS", "SampleReader"]
 
 HEARD_KINDS = ("mixture", "layer", "residual", "solo", "unmuted")
 
@@ -110,16 +104,6 @@ MaskSource = Callable[[int, int], np.ndarray]  # (t0, t1) -> masks [L, (C,) F, t
 
 #: ``set_phase``'s default for masks and stems: keep those the renderer has.
 KEEP = object()
-
-
-class SampleReader(Protocol):
-    """Samples read on demand: ``read(start, stop)`` gives ``[C, stop - start]``, zeros
-    outside ``0..n_samples``."""
-
-    n_channels: int
-    n_samples: int
-
-    def read(self, start: int, stop: int) -> np.ndarray: ...
 
 
 class StreamRenderer:
@@ -232,9 +216,7 @@ class StreamRenderer:
         rate = self.samplerate
         cutoff_bin = (int(np.searchsorted(cfg.frequencies(rate), cutoff_hz))
                       if phase == "hybrid" and rate is not None else None)
-        R = -(-cfg.n_fft // cfg.hop_length)
-        context = min(24, max(R, n_iter * (R - 1))) if phase in ("misi", "hybrid", "fgla") \
-            else 0
+        context = iterative_context(cfg, phase, n_iter)
         settings = (phase, n_iter, cutoff_bin, context, source, refs)
         if at is None:
             self._apply(settings)
@@ -370,20 +352,8 @@ class StreamRenderer:
         a, b = max(0, t0 - c), min(self.n_frames, t1 + c)
         Y = self._mixture_frames(a, b)
         g = self._gains(a, b)
-        if self.phase == "fgla":
-            init = g * Y[None]
-            x = fast_griffin_lim(np.abs(init), init, self.config, n_iter=self.n_iter)
-            X = _stft_of(x, self.config, b - a)
-        else:
-            X = misi_stft(Y, g, self.config, n_iter=self.n_iter, cutoff_bin=self.cutoff_bin)
+        X = iterative_frames(Y, g, self.config, phase=self.phase, n_iter=self.n_iter,
+                             cutoff_bin=self.cutoff_bin)
         X = np.tensordot(weights, X, axes=(0, 0))
         return X[..., t0 - a:t1 - a]
 
-
-def _stft_of(x: np.ndarray, config: STFTConfig, n_frames: int) -> np.ndarray:
-    """STFT of locally resynthesised signals, trimmed or padded to ``n_frames``."""
-    X = stft_with(x, config)
-    if X.shape[-1] >= n_frames:
-        return X[..., :n_frames]
-    pad = [(0, 0)] * (X.ndim - 1) + [(0, n_frames - X.shape[-1])]
-    return np.pad(X, pad)
