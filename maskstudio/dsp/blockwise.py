@@ -41,7 +41,7 @@ from maskstudio.dsp.phase import (
 from maskstudio.dsp.stft import OverlapAdd, stft_frames_with, stft_with
 from maskstudio.errors import ParameterError
 
-__all__ = ["SampleReader", "ArrayReader", "FrameReader", "OracleBlocks", "MaskPass",
+__all__ = ["ArrayReader", "FrameReader", "OracleBlocks", "MaskPass",
            "OverlapScan", "render_stream", "iterative_context", "iterative_frames",
            "ITERATIVE"]
 
@@ -63,7 +63,9 @@ class SampleReader(Protocol):
     n_channels: int
     n_samples: int
 
-    def read(self, start: int, stop: int) -> np.ndarray: ...
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Samples ``start..stop`` as float32 ``[C, stop - start]``."""
+        ...
 
 
 class ArrayReader:

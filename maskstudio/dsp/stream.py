@@ -31,7 +31,7 @@ from maskstudio.dsp.phase import DEFAULT_ITERATIONS, PHASE_MODES, gains, source_
 from maskstudio.dsp.stft import OverlapAdd, stft_frames_with
 from maskstudio.errors import ParameterError
 
-__all__ = ["Heard", "StreamRenderer", "HEARD_KINDS", "SampleReader"]
+__all__ = ["Heard", "StreamRenderer", "HEARD_KINDS"]
 
 HEARD_KINDS = ("mixture", "layer", "residual", "solo", "unmuted")
 
