@@ -31,6 +31,7 @@ from maskstudio.ui.playback import PlaybackController
 from maskstudio.ui.projects import ProjectController
 from maskstudio.ui.scores_panel import MetricsPanel
 from maskstudio.ui.spectrogram_view import COLORMAPS, SpectrogramView
+from maskstudio.ui.view_parts import FillControl
 from maskstudio.ui.workers import Task, guard, run_task, show_error
 
 __all__ = ["MainWindow"]
@@ -55,7 +56,7 @@ class MainWindow(Shell):
         self.confirm_close = True
         self.journaling = True
         self.interactive = True
-        self._fill_task: Task | None = None
+        self._fill_task: FillControl | None = None
         self.setWindowTitle("maskstudio")
         self.setAcceptDrops(True)
         self.active = ActiveLayer(self)
@@ -257,17 +258,9 @@ class MainWindow(Shell):
         self._fill_spectrogram(doc)
 
     def _fill_spectrogram(self, doc: Document) -> None:
-        """Compute the rest of the spectrogram image in the background, for smooth panning."""
-        spec = doc.spectrogram
-
-        def fill(progress: Callable[[int, int], None]) -> None:
-            todo = spec.pending_blocks()
-            for i, b in enumerate(todo):
-                spec.compute_block(b)
-                progress(i + 1, len(todo))
-
-        self._fill_task = run_task(self, "", fill, None, modal=False,
-                                   on_fail=lambda failure: None)
+        """The view fills the rest of the spectrogram in the background (its image's own
+        thread, the frames on screen first); the window cancels it when it closes."""
+        self._fill_task = self.view.filling
 
     def _history_changed(self, event: object) -> None:
         self.edits.update_undo()

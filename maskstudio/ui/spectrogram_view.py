@@ -33,6 +33,7 @@ from maskstudio.ui.view_parts import (  # noqa: F401
     COLORMAPS,
     EditViewBox,
     Envelope,
+    FillControl,
     FrequencyAxis,
     auto_range,
     color_map,
@@ -117,6 +118,10 @@ class SpectrogramView(QtWidgets.QWidget):
         self.vb.addItem(self.cursor_item, ignoreBounds=True)
         self._render_timer = QtCore.QTimer(self, singleShot=True, interval=15)
         self._render_timer.timeout.connect(self.render)
+        self.filling = FillControl(  # the window cancels it when it closes
+            self, redraw=self._render_timer.start, failed=self.errorRaised.emit,
+            redraw_wave=lambda: self._render_wave(*self.vb.viewRange()[0]),
+            shown=lambda: None if self._cols is None else self.shown_frames())
         self.vb.sigRangeChanged.connect(lambda *a: self._render_timer.start())
         self.vb.sigResized.connect(lambda *a: self._render_timer.start())
         self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
@@ -156,7 +161,7 @@ class SpectrogramView(QtWidgets.QWidget):
         self.selection = None
         self.preview = None
         self.active.set_document(doc)
-        self._envelope = Envelope(doc.spectrogram)
+        self.filling.follow(doc.spectrogram)
         self.vb.setLimits(xMin=-1.0, xMax=self.duration + 1.0)
         self.zoom_to_fit()
         if self.duration > LONG_FILE_SECONDS:  # open long files on their first minute
@@ -188,7 +193,7 @@ class SpectrogramView(QtWidgets.QWidget):
         self.render()
 
     def _spectrogram_changed(self, event) -> None:
-        self._envelope = Envelope(self.doc.spectrogram)
+        self.filling.follow(self.doc.spectrogram)
         self._render_timer.start()
 
     # -- coordinates --------------------------------------------------------------------------
@@ -218,8 +223,7 @@ class SpectrogramView(QtWidgets.QWidget):
         (x0, x1, y0, y1), rows, cols = self._view_grid()
         self._rows, self._cols, self._rect = rows, cols, QtCore.QRectF(x0, y0, x1 - x0, y1 - y0)
         spec = self.doc.spectrogram
-        visible = range(int(cols[0]), int(max(cols[-1], cols[0] + 1)))
-        spec.compute_range(visible.start, visible.stop)  # the viewport first, at once
+        spec.fill.follow(int(cols[0]), int(max(cols[-1], cols[0] + 1)), cols)  # never computed
         levels = spec.render(rows, cols)
         if self.sounds_like and self.doc.layers:
             k = min(self.active_layer or 0, len(self.doc.layers) - 1)
@@ -252,7 +256,7 @@ class SpectrogramView(QtWidgets.QWidget):
 
     def _render_wave(self, x0, x1) -> None:
         n = max(2, int(self.vb.width()))
-        t, lo, hi = self._envelope.view(x0, x1, n, self.doc.samplerate)
+        t, lo, hi = self.filling.envelope.view(x0, x1, n, self.doc.samplerate)
         self.wave_curve.setData(np.repeat(t, 2), np.stack([lo, hi], axis=1).ravel(),
                                 connect="pairs")
 

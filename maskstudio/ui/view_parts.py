@@ -4,15 +4,18 @@ that hands the mouse to the tools."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore
 
 from maskstudio.editing.edits import Box
-from maskstudio.editing.spectrogram import DB_FLOOR, DB_STEP, from_scale, to_scale
+from maskstudio.editing.spectrogram import DB_FLOOR, DB_STEP, ENV_BLOCK, from_scale, to_scale
 from maskstudio.editing.tiles import cell_ranges, pool_max
+from maskstudio.reporting import describe_failure
+from maskstudio.ui.bridge import Subscriptions
 
 COLORMAPS = ("grey", "inferno", "viridis", "magma", "CET-L4", "turbo")
 
@@ -86,37 +89,42 @@ def pool_box(values: np.ndarray, box: Box, rows, cols, n_bins: int) -> np.ndarra
 
 
 class Envelope:
-    """Min/max of the viewed signal per block of 1024 samples, for drawing long waveforms fast;
-    zoomed in, the samples on screen are read directly."""
+    """The waveform of the viewed signal, never read on the GUI thread: the image's envelope
+    (min/max per :data:`~maskstudio.editing.spectrogram.ENV_BLOCK` samples, filled with its
+    blocks) for long stretches; zoomed in, the samples on screen, which the image's fill reads
+    when asked (:meth:`~maskstudio.editing.spectrogram.BlockFill.want_wave`), the envelope
+    standing in until they come."""
 
-    BLOCK = 1024
+    BLOCK = ENV_BLOCK
 
     def __init__(self, spec):
         self.spec = spec
-        n = spec.n_samples // self.BLOCK
-        lo, hi = np.zeros(n, np.float32), np.zeros(n, np.float32)
-        step = 256 * self.BLOCK
-        for a in range(0, n * self.BLOCK, step):
-            b = min(n * self.BLOCK, a + step)
-            blocks = spec.segment(a, b).reshape(-1, self.BLOCK)
-            lo[a // self.BLOCK:b // self.BLOCK] = blocks.min(axis=1)
-            hi[a // self.BLOCK:b // self.BLOCK] = blocks.max(axis=1)
-        self.lo, self.hi = lo, hi
 
     def view(self, x0: float, x1: float, n: int, sr: int):
-        total = self.spec.n_samples
+        spec = self.spec
+        total = spec.n_samples
         a = min(max(0, int(x0 * sr)), max(total - 2, 0))
         b = min(total, max(a + 2, int(x1 * sr)))
         per = max(1, (b - a) // n)
-        if per >= self.BLOCK and self.lo.size:
-            a_b, b_b = a // self.BLOCK, max(a // self.BLOCK + 1, b // self.BLOCK)
-            lo, hi = self.lo[a_b:b_b], self.hi[a_b:b_b]
-            step = max(1, lo.size // n)
-            m = max(step, lo.size // step * step)
-            lo, hi = lo[:m].reshape(-1, step).min(axis=1), hi[:m].reshape(-1, step).max(axis=1)
-            t = (a_b + np.arange(lo.size) * step) * self.BLOCK / sr
-            return t, lo, hi
-        seg = self.spec.segment(a, b)
+        if per < self.BLOCK or not spec.env_lo.size:
+            wave = spec.fill.wave
+            if wave is not None and wave[0] <= a and b <= wave[0] + wave[1].size:
+                return self._samples(wave[1][a - wave[0]:b - wave[0]], a, per, sr)
+            span = b - a  # a margin either side: a small pan needs no new read
+            spec.fill.want_wave(max(0, a - span // 2), min(total, b + span // 2))
+        if not spec.env_lo.size:
+            return np.array([a / sr]), np.zeros(1), np.zeros(1)
+        a_b = min(a // self.BLOCK, spec.env_lo.size - 1)
+        b_b = max(a_b + 1, b // self.BLOCK)
+        lo, hi = spec.env_lo[a_b:b_b], spec.env_hi[a_b:b_b]
+        step = max(1, lo.size // n)
+        m = max(step, lo.size // step * step)
+        lo, hi = lo[:m].reshape(-1, step).min(axis=1), hi[:m].reshape(-1, step).max(axis=1)
+        t = (a_b + np.arange(lo.size) * step) * self.BLOCK / sr
+        return t, lo, hi
+
+    @staticmethod
+    def _samples(seg: np.ndarray, a: int, per: int, sr: int):
         m = seg.size // per * per
         if m == 0:
             return np.array([a / sr]), np.zeros(1), np.zeros(1)
@@ -124,6 +132,59 @@ class Envelope:
         hi = seg[:m].reshape(-1, per).max(axis=1)
         t = (a + np.arange(lo.size) * per) / sr
         return t, lo, hi
+
+
+class FillControl:
+    """The background fill of the image a view shows (see
+    :class:`~maskstudio.editing.spectrogram.BlockFill`) and its waveform's :class:`Envelope`.
+    Its events come on the GUI thread: frames on screen (``shown()``, ``(t0, t1)`` or None)
+    call ``redraw()``, the waveform's samples ``redraw_wave()``, a failed fill
+    ``failed(message)``.  Following another image, or :meth:`cancel` (the window closing),
+    stops the fill."""
+
+    def __init__(self, owner: QtCore.QObject, *, redraw: Callable[[], object],
+                 redraw_wave: Callable[[], object], shown: Callable[[], Any],
+                 failed: Callable[[str], object]):
+        self._subs = Subscriptions(owner)
+        self._redraw, self._redraw_wave, self._shown, self._failed = \
+            redraw, redraw_wave, shown, failed
+        self.image: Any = None  #: the image followed
+        self.envelope: Envelope | None = None
+
+    def follow(self, image) -> None:
+        """Follow ``image``: the previous one's fill stops; this one's starts when the view
+        says what it shows (:meth:`~maskstudio.editing.spectrogram.BlockFill.follow`)."""
+        if image is self.image:
+            return
+        self.cancel()
+        self.image, self.envelope = image, Envelope(image)
+        self._subs.connect(image.fill.filled, self._filled)
+
+    def cancel(self) -> None:
+        self._subs.clear()
+        if self.image is not None:
+            self.image.fill.cancel()
+            self.image = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the image shown is being filled."""
+        return self.image is not None and self.image.fill.running
+
+    def _filled(self, event) -> None:
+        fill = self.image.fill
+        if fill.error is not None:
+            error, fill.error = fill.error, None
+            self._failed("the spectrogram could not be computed: "
+                         + describe_failure(error)[0])
+            return
+        shown = self._shown()
+        if shown is None:
+            return
+        if event.wave:
+            self._redraw_wave()
+        elif event.t0 < shown[1] and event.t1 > shown[0]:
+            self._redraw()
 
 
 class ToolTarget(Protocol):
