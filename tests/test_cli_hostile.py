@@ -239,11 +239,11 @@ def test_the_valid_file_of_the_table_works(files, tmp_path):
 ])
 def test_an_os_error_anywhere_is_one_line_naming_the_path(monkeypatch, capsys, files, exc,
                                                          words):
-    import maskstudio.io.export as separation
+    import maskstudio.io.blockexport as separation
 
     def fail(*args, **kwargs):
         raise exc
-    monkeypatch.setattr(separation, "write_outputs", fail)
+    monkeypatch.setattr(separation, "export_blocks", fail)
     code = main(["oracle", str(files / "mix.wav"), "--source", f"voice={files / 'voice.wav'}",
                  "--mask", "ibm", "--out", str(files / "elsewhere")])
     err = capsys.readouterr().err

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import warnings
@@ -81,39 +82,51 @@ def parse_sources(specs: list[str]) -> dict[str, Path]:
 
 
 def cmd_oracle(args: argparse.Namespace) -> int:
-    from maskstudio.dsp.masks import MaskSet
-    from maskstudio.dsp.oracle import check_oracle_options, oracle_masks
+    """Oracle masks and their export, block by block: the mixture and the stems are read a
+    block of frames at a time and transformed once per block, for the masks and the
+    synthesis alike, so memory does not grow with the files' length."""
+    import numpy as np
+
+    from maskstudio.dsp.blockwise import FrameReader, OracleBlocks
+    from maskstudio.dsp.oracle import check_oracle_options
     from maskstudio.dsp.stft import STFTConfig
-    from maskstudio.io.audiofile import conform_reference, load_audio
-    from maskstudio.io.export import render, write_outputs
+    from maskstudio.io.blockexport import export_blocks, like_clip, open_stem
+    from maskstudio.io.ondemand import open_audio
 
     sources = parse_sources(args.source)
     config = stft_config(args)  # explicit settings are checked before any file is read
     check_phase_args(args)
     checked = check_oracle_options(lc_db=args.lc_db, p=args.p, beta=args.beta)
-    mixture = load_audio(args.mixture)
-    if config is None:
-        config = stft_config(args, default=STFTConfig.for_samplerate(mixture.samplerate))
-    refs = [conform_reference(load_audio(p), mixture, name=f"source '{n}'")
-            for n, p in sources.items()]
-    options = dict(lc_db=checked["lc_db"], p=checked["p"], beta=checked["beta"],
-                   truncate=not args.no_truncate)
-    data = oracle_masks(mixture.samples, refs, config, args.mask, per_channel=args.per_channel,
-                        progress=progress_line("oracle masks"), **options)
-    masks = MaskSet(list(sources), data)
-    report = masks.overlap() if not masks.is_complex else None
+    with contextlib.ExitStack() as files:
+        mixture = open_audio(args.mixture)
+        files.callback(mixture.close)
+        if config is None:
+            config = stft_config(args, default=STFTConfig.for_samplerate(mixture.samplerate))
+        stems = [open_stem(p, mixture, name=f"source '{n}'") for n, p in sources.items()]
+        for stem in stems:
+            files.callback(getattr(stem, "close", lambda: None))
+        options = dict(lc_db=checked["lc_db"], p=checked["p"], beta=checked["beta"],
+                       truncate=not args.no_truncate)
+        phase = args.phase
+        if args.mask == "cirm" and phase == "mixture":
+            phase = "complex"  # a cIRM carries its own phase: using only |cIRM| would waste it
+        mix = FrameReader(mixture, config)
+        refs = [FrameReader(s, config) for s in stems]
+        masks = OracleBlocks(mix, refs, args.mask, per_channel=args.per_channel, **options)
+        metadata = dict(kind=args.mask, options=options, per_channel=args.per_channel,
+                        mixture=str(mixture.path), phase=phase,
+                        sources={n: str(p) for n, p in sources.items()})
+        lead = (mixture.n_channels,) if args.per_channel else ()
+        written, report = export_blocks(
+            args.out, list(sources), mix, masks, config, like=like_clip(mixture),
+            mask_shape=(len(sources),) + lead + (config.n_bins, mix.n_frames),
+            mask_dtype=np.complex64 if args.mask == "cirm" else np.float32,
+            phase=phase, references=refs, n_iter=args.n_iter, cutoff_hz=args.cutoff_hz,
+            fmt=args.format, metadata=metadata, protect=list(sources.values()),
+            scan=args.mask != "cirm",
+            progress=progress_line(f"oracle masks and resynthesis ({phase})"))
     if report is not None and report.overlaps:
         warnings.warn(report.describe(), stacklevel=2)
-    phase = args.phase
-    if args.mask == "cirm" and phase == "mixture":
-        phase = "complex"  # a cIRM carries its own phase: using only |cIRM| would waste it
-    signals = render(mixture, masks, config, phase=phase, references=refs, n_iter=args.n_iter,
-                     cutoff_hz=args.cutoff_hz, progress=progress_line(f"resynthesis ({phase})"))
-    metadata = dict(kind=args.mask, options=options, per_channel=args.per_channel,
-                    mixture=str(mixture.path), phase=phase,
-                    sources={n: str(p) for n, p in sources.items()})
-    written = write_outputs(args.out, mixture, masks, signals, config, fmt=args.format,
-                            metadata=metadata, protect=list(sources.values()))
     for p in written:
         print(p)
     return 0
@@ -132,33 +145,38 @@ def add_separate_parser(sub: Subcommands) -> None:
 
 
 def cmd_separate(args: argparse.Namespace) -> int:
-    from maskstudio.io.audiofile import load_audio
-    from maskstudio.io.export import render, write_outputs
-    from maskstudio.io.npz import load_masks
+    """A mask file applied, block by block: the mixture and the masks are read a block of
+    frames at a time (the mask file may be larger than memory); overlap is measured, and
+    ``--normalize`` applied, on the blocks as they pass."""
+    from maskstudio.io.blockexport import export_blocks, like_clip
+    from maskstudio.io.ondemand import open_audio, open_masks
 
     if args.phase == "oracle":
         raise ParameterError("--phase oracle needs the reference stems: use 'maskstudio oracle' "
                              "with --source NAME=PATH")
     explicit = stft_config(args)
     check_phase_args(args)
-    mixture = load_audio(args.mixture)
-    mf = load_masks(args.masks, n_channels=mixture.n_channels, n_samples=mixture.n_samples,
-                    samplerate=mixture.samplerate, config=explicit)
-    masks = mf.masks
-    if not masks.is_complex:
-        report = masks.overlap()
-        if report.overlaps and args.normalize:
-            masks = masks.normalized()
-        elif report.overlaps:
-            warnings.warn(report.describe() + " (--normalize)", stacklevel=2)
-    signals = render(mixture, masks, mf.config, phase=args.phase, n_iter=args.n_iter,
-                     cutoff_hz=args.cutoff_hz,
-                     progress=progress_line(f"resynthesis ({args.phase})"))
-    metadata = dict(mf.metadata, mixture=str(mixture.path), phase=args.phase,
-                    mask_file=str(mf.path), normalized=bool(args.normalize))
-    written = write_outputs(args.out, mixture, masks, signals, mf.config, fmt=args.format,
-                            metadata=metadata, protect=[mf.path],
-                            what=f"the mask file '{mf.path.name}' names a source")
+    with contextlib.ExitStack() as files:
+        mixture = open_audio(args.mixture)
+        files.callback(mixture.close)
+        mf = open_masks(args.masks, n_channels=mixture.n_channels,
+                        n_samples=mixture.n_samples, samplerate=mixture.samplerate,
+                        config=explicit)
+        if args.phase == "complex" and not mf.is_complex:
+            raise ParameterError("the 'complex' phase mode needs complex masks (cIRM); these "
+                                 "are real: use the 'mixture' phase")
+        metadata = dict(mf.metadata, mixture=str(mixture.path), phase=args.phase,
+                        mask_file=str(mf.path), normalized=bool(args.normalize))
+        real = not mf.is_complex
+        written, report = export_blocks(
+            args.out, mf.names, mixture, mf.frames, mf.config, like=like_clip(mixture),
+            mask_shape=tuple(mf.data.shape), mask_dtype=mf.data.dtype, phase=args.phase,
+            n_iter=args.n_iter, cutoff_hz=args.cutoff_hz, fmt=args.format, metadata=metadata,
+            protect=[mf.path], what=f"the mask file '{mf.path.name}' names a source",
+            normalize=real and args.normalize, scan=real and not args.normalize,
+            progress=progress_line(f"resynthesis ({args.phase})"))
+    if report is not None and report.overlaps:
+        warnings.warn(report.describe() + " (--normalize)", stacklevel=2)
     for p in written:
         print(p)
     return 0

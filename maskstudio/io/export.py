@@ -300,6 +300,29 @@ class ExportSet:
             raise ParameterError(f"'{name}' is not a file of this export")
         return self.staging / name
 
+    def scratch(self, name: str) -> Path:
+        """Where to keep a temporary file of the export (staged masks): inside the staging
+        folder, so an error, Cancel or a kill removes it with the rest.
+
+        Parameters
+        ----------
+        name : str
+            A plain file name, not one of the set's.
+
+        Returns
+        -------
+        Path
+
+        Raises
+        ------
+        ParameterError
+            A name of the set or not a plain name, or the set is not open.
+        """
+        if self.staging is None or not _plain(name) or name in self.order \
+                or name in (_COMMIT, _LOCK):
+            raise ParameterError(f"'{name}' cannot be a scratch file of this export")
+        return self.staging / f".scratch-{name}"
+
     def __enter__(self) -> ExportSet:
         from filelock import FileLock
 

@@ -170,6 +170,8 @@ class MaskReader:
         Whether complex values are accepted when blocks are checked.
     data : np.ndarray
         ``[source, (channel,) freq, time]``, mapped from the file or in memory.
+    metadata : dict
+        What the file says of itself (its ``metadata`` member).
     """
 
     names: list
@@ -180,6 +182,7 @@ class MaskReader:
     n_channels: int
     allow_complex: bool
     data: np.ndarray | StoredArray
+    metadata: dict = dataclasses.field(default_factory=dict)
 
     @property
     def is_complex(self) -> bool:
@@ -248,4 +251,4 @@ def open_masks(path: str | os.PathLike, *, n_channels: int, n_samples: int, samp
         raise MaskFileError(f"the masks in '{Path(path).name}' are complex (a cIRM), but real "
                             f"masks in [0, 1] are needed here: save their magnitude instead")
     return MaskReader(raw.names, cfg, raw.samplerate, Path(path), n_frames, n_channels,
-                      allow_complex, raw.data)
+                      allow_complex, raw.data, raw.metadata)
