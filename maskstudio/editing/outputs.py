@@ -8,7 +8,6 @@ chooses what goes into them.  No file the document was made from is ever overwri
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,13 +15,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from maskstudio.dsp.blockwise import ArrayReader, SampleReader
 from maskstudio.dsp.masks import MaskSet
-from maskstudio.dsp.phase import render_blocks
 from maskstudio.editing.hearing import complex_data, oracle_references
 from maskstudio.errors import ParameterError
-from maskstudio.io.audiofile import AudioWriter, atomic_write
-from maskstudio.io.export import ExportSet, output_targets, render, write_outputs
-from maskstudio.io.npz import write_mask_file
+from maskstudio.io.audiofile import AudioClip, atomic_write
+from maskstudio.io.blockexport import export_blocks, like_clip
 
 if TYPE_CHECKING:
     from maskstudio.editing.document import Document
@@ -72,59 +70,50 @@ def export(doc: Document, out_dir, *, names: Sequence[str] | None = None,
     names to their text (a dataset export's ``metadata.json``).  The files appear together
     (:class:`~maskstudio.io.export.ExportSet`), ``masks.npz`` last.
 
-    With the mixture's or the oracle's phase the files are rendered and written block by
-    block from the layers' tiles, so an hour-long file exports in little memory; the other
-    phase modes work on the whole file.  No input (:func:`inputs`, and ``protect``) is ever
+    Every phase mode renders and writes block by block from the layers' tiles, through the
+    command line's renderer (:func:`~maskstudio.io.blockexport.export_blocks`), so an
+    hour-long file exports in little memory; the iterative modes run on chunks with context
+    (see :mod:`maskstudio.dsp.blockwise`).  No input (:func:`inputs`, and ``protect``) is ever
     overwritten.  Returns the files written."""
     protect = inputs(doc) + list(protect)
     idx = _indices(doc, names)
     names = [doc.layers[i].name for i in idx]
     refs = None
     if phase == "oracle":
-        refs = oracle_references(doc, names, remedy="load them with Masks > Oracle from stems")
+        refs = [ArrayReader(r) for r in oracle_references(
+            doc, names, remedy="load them with Masks > Oracle from stems")]
     meta = {"phase": phase, "mixture": str(doc.clip.path), "layers": layers_meta(doc)}
-    if phase in ("mixture", "oracle"):
-        return _export_streaming(doc, out_dir, idx, phase, fmt, refs, meta, progress, extra,
-                                 protect)
-    masks = mask_set(doc, names)
-    if phase == "complex":
-        masks = MaskSet(masks.names, complex_data(doc, [doc.index(n) for n in masks.names]))
-    signals = render(doc.clip, masks, doc.config, phase=phase, references=refs,
-                     n_iter=n_iter, cutoff_hz=cutoff_hz, progress=progress)
-    return write_outputs(out_dir, doc.clip, masks, signals, doc.config, fmt=fmt,
-                         metadata=meta, what="the layer name", extra=extra, protect=protect)
-
-
-def _export_streaming(doc: Document, out_dir, idx: list[int], phase: str, fmt: str, refs,
-                      meta: dict, progress, extra: dict | None, protect: Sequence) -> list:
-    """Render block by block from the tiles into files that appear only when all are
-    complete (an error or Cancel leaves the folder as it was)."""
-    names = [doc.layers[i].name for i in idx]
-    protect = list(protect) or inputs(doc)
-    targets = output_targets(out_dir, names, fmt, protect, what="the layer name")
-    extra = dict(extra or {})
     F, T, lead = doc.n_bins, doc.n_frames, doc.store.lead
+    dtype: np.dtype = np.dtype(np.float32)
+    if phase == "complex":  # a cIRM's complex masks, which the document holds whole
+        data = complex_data(doc, idx)
 
-    def mask_block(t0: int, t1: int) -> np.ndarray:
-        v = doc.store.read(idx, 0, F, t0, t1)
-        return v if lead else v[:, None]
+        def masks(t0: int, t1: int) -> np.ndarray:
+            return data[..., t0:t1]
 
-    with ExportSet(out_dir, [t.name for t in targets] + list(extra),
-                   protect=protect) as staged:
-        with contextlib.ExitStack() as files:
-            writers = [files.enter_context(AudioWriter(
-                staged.path(t.name), doc.samplerate, doc.clip.n_channels, like=doc.clip))
-                for t in targets[:-1]]
-            for block in render_blocks(doc.clip.samples, mask_block, len(idx), doc.config,
-                                       phase=phase, references=refs, progress=progress):
-                for writer, signal in zip(writers, block):
-                    writer.write(signal)
-        write_mask_file(staged.path(targets[-1].name), names, (len(idx),) + lead + (F, T),
-                        lambda i, f0, f1: doc.store.read([idx[i]], f0, f1, 0, T)[0],
-                        doc.config, doc.samplerate, metadata=meta)
-        for name, text in extra.items():
-            write_text(staged.path(name), text)
-    return targets
+        def stored(i: int, f0: int, f1: int) -> np.ndarray:
+            return data[i, ..., f0:f1, :]
+        shape, dtype = tuple(data.shape), np.dtype(np.complex64)
+    else:
+        def masks(t0: int, t1: int) -> np.ndarray:
+            v = doc.store.read(idx, 0, F, t0, t1)
+            return v if lead else v[:, None]
+
+        def stored(i: int, f0: int, f1: int) -> np.ndarray:
+            return doc.store.read([idx[i]], f0, f1, 0, T)[0]
+        shape = (len(idx),) + tuple(lead) + (F, T)
+    clip = doc.clip
+    mixture: SampleReader
+    if isinstance(clip, AudioClip):
+        mixture, like = ArrayReader(clip.samples), clip
+    else:  # a mixture read on demand
+        mixture, like = clip, like_clip(clip)
+    written, _ = export_blocks(out_dir, names, mixture, masks, doc.config,
+                               like=like, mask_shape=shape, mask_dtype=dtype,
+                               stored=stored, phase=phase, references=refs, n_iter=n_iter,
+                               cutoff_hz=cutoff_hz, fmt=fmt, metadata=meta, protect=protect,
+                               what="the layer name", extra=extra, progress=progress)
+    return written
 
 
 def write_text(path, text: str) -> None:
