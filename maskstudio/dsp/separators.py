@@ -11,6 +11,8 @@ Built in:
   2013): every source has its own components, and the Wiener split of the mixture between
   sources is weighted by the hints before every update, so painted regions pull their source.
   Paint, separate, correct, re-run.
+- ``rnnoise``: speech and noise by RNNoise, a pretrained speech denoiser (``dsp/speech.py``;
+  the optional extra ``maskstudio[models]``).
 
 A separator is a function ``fn(Y, *, samplerate, config, hints=None, **params)`` taking the
 mixture STFT ``Y [C, F, T]`` and returning ``{name: mask [F, T]}``.  Others are found through
@@ -25,6 +27,7 @@ from collections.abc import Callable
 import numpy as np
 
 from maskstudio.dsp.grid import STFTConfig
+from maskstudio.dsp.speech import rnnoise
 from maskstudio.errors import MaskStudioError, ParameterError
 
 __all__ = ["ENTRY_POINT_GROUP", "available_separators", "run_separator", "hpss",
@@ -214,7 +217,8 @@ def nmf(Y, *, samplerate: int, config: STFTConfig, hints: dict | None = None,
     return {n: post[i].astype(np.float32) for i, n in enumerate(names)}
 
 
-BUILTIN: dict[str, Callable] = {"hpss": hpss, "repet-sim": repet_sim, "nmf": nmf}
+BUILTIN: dict[str, Callable] = {"hpss": hpss, "repet-sim": repet_sim, "nmf": nmf,
+                                 "rnnoise": rnnoise}
 
 
 def available_separators() -> dict:
