@@ -33,7 +33,7 @@ FREQ_SCALES = ("linear", "log", "mel")
 LOG_FMIN = 20.0
 ENV_BLOCK = 1024  #: samples per min/max pair of the waveform's envelope
 CHUNK = 128  #: frames per FFT call
-PYRAMID = (8, 64)  #: frames per column of the image's coarser copies
+PYRAMID = (4, 16, 64)  #: frames per column of the image's coarser copies
 #: FFT threads of the fill: the second core, beside the GUI thread (measured in bench_editor)
 FFT_WORKERS = 2 if (os.cpu_count() or 1) >= 2 else 1
 
@@ -118,11 +118,13 @@ class SpectrogramImage:
         self.n_bins = config.n_bins
         self.n_frames = config.n_frames(self.n_samples)
         # np.zeros maps untouched pages lazily: memory grows as blocks are computed
-        self.levels = np.zeros((self.n_bins, self.n_frames), dtype=np.uint8)
-        #: the levels max-pooled over 8 and 64 frames, for wide views (pooled as filled)
-        self.pyramid = {1: self.levels}
-        for k in PYRAMID:
-            self.pyramid[k] = np.zeros((self.n_bins, -(-self.n_frames // k)), np.uint8)
+        # stored frame-major: a screen column gathers whole frames (a frame's bins are
+        # contiguous); ``levels`` is the [F, T] view of it
+        #: the levels ``[T, F]`` and copies max-pooled over 4, 16 and 64 frames (filled with
+        #: the blocks), for wide views
+        self.pyramid = {k: np.zeros((-(-self.n_frames // k), self.n_bins), np.uint8)
+                        for k in (1,) + PYRAMID}
+        self.levels = self.pyramid[1].T
         self.n_blocks = -(-self.n_frames // self.BLOCK)
         self.done = np.zeros(self.n_blocks, dtype=bool)
         n_env = self.n_samples // ENV_BLOCK
@@ -165,7 +167,7 @@ class SpectrogramImage:
         return [b for b in self.blocks_for(t0, t1) if not self.done[b]]
 
     def _levels_of(self, frames: np.ndarray) -> np.ndarray:
-        """uint8 levels ``[F, k]`` of windowed-to-be frames ``[k, n_fft]`` (float32)."""
+        """uint8 levels ``[k, F]`` of windowed-to-be frames ``[k, n_fft]`` (float32)."""
         frames *= self._win
         mag = np.abs(scipy.fft.rfft(frames, axis=-1, overwrite_x=True, workers=self.workers))
         mag *= np.float32(1 / self._ref)
@@ -174,7 +176,7 @@ class SpectrogramImage:
         db *= np.float32(20 / DB_STEP)
         db -= np.float32(DB_FLOOR / DB_STEP - 0.5)  # + 0.5: round to the nearest level
         np.clip(db, 0, 255, out=db)
-        return db.astype(np.uint8).T
+        return db.astype(np.uint8)
 
     def _first_sample(self, t: int) -> int:
         cfg = self.config
@@ -193,17 +195,17 @@ class SpectrogramImage:
         e1 = n_env if t1 == self.n_frames else min(n_env, -(-t1 * cfg.hop_length // ENV_BLOCK))
         a, z = min(start, e0 * ENV_BLOCK), max(stop, e1 * ENV_BLOCK)
         seg = self.segment(a, z)
-        levels = np.empty((cfg.n_bins, t1 - t0), np.uint8)
+        levels = np.empty((t1 - t0, cfg.n_bins), np.uint8)
         frames = sliding_window_view(seg[start - a:stop - a], cfg.n_fft)[::cfg.hop_length]
         for c in range(0, t1 - t0, CHUNK):
-            levels[:, c:c + CHUNK] = self._levels_of(np.array(frames[c:c + CHUNK]))
+            levels[c:c + CHUNK] = self._levels_of(np.array(frames[c:c + CHUNK]))
         env = seg[e0 * ENV_BLOCK - a:e1 * ENV_BLOCK - a].reshape(-1, ENV_BLOCK)
-        coarse = {k: np.maximum.reduceat(levels, np.arange(0, t1 - t0, k), axis=1)
-                  for k in PYRAMID}
+        coarse = {1: levels}
+        for k in PYRAMID:  # BLOCK is a multiple of every k: a block's cells are its own
+            coarse[k] = _pool_frames(levels, k)
         with self._lock:
-            self.levels[:, t0:t1] = levels
-            for k, v in coarse.items():  # BLOCK is a multiple of every k
-                self.pyramid[k][:, t0 // k:t0 // k + v.shape[1]] = v
+            for k, v in coarse.items():
+                self.pyramid[k][t0 // k:t0 // k + v.shape[0]] = v
             if e1 > e0:
                 self.env_lo[e0:e1] = env.min(axis=1)
                 self.env_hi[e0:e1] = env.max(axis=1)
@@ -221,11 +223,9 @@ class SpectrogramImage:
             levels = self._levels_of(batch)
             with self._lock:
                 keep = ~self.done[part // self.BLOCK]  # a block may have landed meanwhile
-                self.levels[:, part[keep]] = levels[:, keep]
-                for k in PYRAMID:
+                for k, pooled in self.pyramid.items():
                     cells = part[keep] // k
-                    self.pyramid[k][:, cells] = np.maximum(self.pyramid[k][:, cells],
-                                                           levels[:, keep])
+                    pooled[cells] = np.maximum(pooled[cells], levels[keep])
 
     def compute_range(self, t0: int, t1: int) -> None:
         for b in self.blocks_for(t0, t1):
@@ -244,28 +244,36 @@ class SpectrogramImage:
         """Max-pooled levels ``[len(rows) - 1, len(cols) - 1]`` (see :func:`row_edges`) of what
         is computed (level 0 elsewhere); never computes.
 
-        A column at least 4 x 8 (or 4 x 64) frames wide pools the copy max-pooled over 8 (64)
-        frames: its edges move by less than a quarter of it, and the cost stays that of a few
-        screens of pixels however long the file (pooling every frame of an hour took 0.3 s).
+        A column at least 4 k frames wide (k = 4, 16, 64) pools the copy max-pooled over k
+        frames: its edges move out by less than a quarter of it, and the cost stays that of a
+        few screens of pixels however long the file (pooling every frame of an hour with
+        ``reduceat`` took 0.3-0.4 s).  Time is pooled first, gathering whole frames, then
+        frequency on the screen's columns.
         """
         starts, stops = cell_ranges(cols)
         narrowest = int((stops - starts).min())
         k = max([1] + [k for k in PYRAMID if 4 * k <= narrowest])
         src = self.pyramid[k]
-        s = np.minimum(starts // k, src.shape[1] - 1)
-        e = np.maximum(-(-stops // k), s + 1)
-        a, b = int(s[0]), int(min(e[-1], src.shape[1]))
-        # frequency first (whole rows), then time by gathering columns
-        v = _pool_rows(src[:, a:b], rows)
-        s, e = s - a, np.maximum(np.minimum(e - a, b - a), s - a + 1)
-        out = v[:, s]
+        s = np.minimum(starts // k, src.shape[0] - 1)
+        e = np.minimum(np.maximum(-(-stops // k), s + 1), src.shape[0])
+        e = np.maximum(e, s + 1)
+        out = src[s]
         for j in range(1, int((e - s).max())):
-            np.maximum(out, v[:, np.minimum(s + j, e - 1)], out=out)
-        out[:, starts >= self.n_frames] = 0  # past the end
-        return out
+            np.maximum(out, src[np.minimum(s + j, e - 1)], out=out)
+        out[starts >= self.n_frames] = 0  # past the end
+        return _pool_rows(np.ascontiguousarray(out.T), rows)
 
     def db_at(self, f: int, t: int) -> float:
         return float(db_of(self.levels[f, t]))
+
+
+def _pool_frames(levels: np.ndarray, k: int) -> np.ndarray:
+    """Max over each ``k`` frames of ``levels [T, F]`` (the last group may be shorter)."""
+    n = levels.shape[0] // k * k
+    out = levels[:n].reshape(-1, k, levels.shape[1]).max(axis=1)
+    if n < levels.shape[0]:
+        out = np.concatenate([out, levels[n:].max(axis=0, keepdims=True)])
+    return out
 
 
 def _pool_rows(values: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -156,18 +156,19 @@ def test_render_pools_as_pool_max_and_wide_views_from_the_coarser_copies(scale):
     spec.compute_range(0, spec.n_frames)
     rows = row_edges(float(to_scale(20, scale)), float(to_scale(7000, scale)), 90, scale,
                      16000 / 512, spec.n_bins)
-    for t0, t1, width in [(0, 40, 100), (100, 300, 70), (10, 3000, 700), (0, 5000, 180)]:
+    for t0, t1, width in [(0, 40, 100), (100, 300, 70), (10, 3000, 700), (0, 2000, 180)]:
         cols = time_edges(t0, t1, width, spec.n_frames)
         starts, stops = cell_ranges(cols)
         exact = pool_max(spec.levels[:, starts[0]:stops[-1]], rows, starts - starts[0])
         np.testing.assert_array_equal(spec.render(rows, cols), exact)
-    # 40+ frames a column: pooled from the copy max-pooled over 8 frames, a cell's edges
-    # rounded out to multiples of 8
-    cols = time_edges(0, 6250, 100, spec.n_frames)
-    starts, stops = cell_ranges(cols)
-    wide = np.stack([spec.levels[:, s // 8 * 8:-(-e // 8) * 8].max(axis=1)
-                     for s, e in zip(starts, stops)], axis=1)
-    np.testing.assert_array_equal(spec.render(rows, cols), _pool_rows_ref(wide, rows))
+    # 16 to 63 frames a column: pooled from the copy max-pooled over 4 frames, a cell's
+    # edges rounded out to multiples of 4; 256 and more, over 64 frames
+    for t1, width, k in [(6250, 100, 4), (6250, 20, 64)]:
+        cols = time_edges(0, t1, width, spec.n_frames)
+        starts, stops = cell_ranges(cols)
+        wide = np.stack([spec.levels[:, s // k * k:-(-e // k) * k].max(axis=1)
+                         for s, e in zip(starts, stops)], axis=1)
+        np.testing.assert_array_equal(spec.render(rows, cols), _pool_rows_ref(wide, rows))
 
 
 def _pool_rows_ref(values, rows):
