@@ -8,9 +8,10 @@ leaves the folder as it was; what a killed export left is finished or removed by
 export into that folder (:func:`recover_exports`).  The user's input files are never
 overwritten, and every file lands inside the output folder, whatever the names.
 
-The window's export streams (it renders and writes block by block, see
-:meth:`maskstudio.editing.document.Document.export`); :func:`write_outputs` takes signals
-computed whole.
+``oracle``, ``separate`` and the window's export render and write block by block
+(:func:`maskstudio.io.blockexport.export_blocks`, into an :class:`ExportSet`);
+:func:`render` and :func:`write_outputs` take and give signals computed whole, for library
+users and a batch's short items.
 """
 
 from __future__ import annotations
