@@ -140,6 +140,8 @@ def _denoise_channel(lib: ctypes.CDLL, x: np.ndarray, up: int, down: int) -> np.
     import scipy.signal
 
     n = x.shape[-1]
+    if n == 0:
+        return np.zeros(0, np.float32)
     z = x.astype(np.float64) * _SCALE
     if up != down:
         z = scipy.signal.resample_poly(z, up, down)
@@ -194,7 +196,7 @@ def denoise(y, *, samplerate: int, workers: int | None = None) -> np.ndarray:
     lib = _library()
     g = math.gcd(MODEL_RATE, samplerate)
     up, down = MODEL_RATE // g, samplerate // g
-    flat = y.reshape(-1, y.shape[-1])
+    flat = y.reshape(int(np.prod(y.shape[:-1])), y.shape[-1])
     n_workers = min(flat.shape[0], workers or os.cpu_count() or 1)
     if n_workers <= 1:
         rows = [_denoise_channel(lib, x, up, down) for x in flat]
@@ -244,8 +246,10 @@ def rnnoise(Y, *, samplerate: int, config: STFTConfig, hints=None) -> dict:
     Y3 = Y[None] if Y.ndim == 2 else Y
     T = Y3.shape[-1]
     # the samples of every channel at once (a quarter of Y's memory at the usual grids), so
-    # the channels are denoised in parallel
-    y = istft_with(Y3, config, length=config.n_samples(T))
+    # the channels are denoised in parallel; a centred grid's last frame covers up to hop - 1
+    # samples past what n_samples counts (the longest signal with T frames), and they are kept
+    n = config.n_samples(T) + (config.hop_length - 1 if config.center else 0)
+    y = istft_with(Y3, config, length=n)
     s = denoise(y, samplerate=samplerate)
     del y
     kept = np.zeros(Y3.shape[1:], np.float32)  # power kept and power of the mixture, pooled

@@ -110,6 +110,9 @@ def test_any_grid_and_silence(model):
     assert masks.shape[1:] == (config.n_bins, config.n_frames(sr))
     _, masks, config = _separate(np.zeros((1, sr), np.float32), sr)
     assert np.isfinite(masks).all() and (masks[0] == 0).all()
+    for n in (0, 100):  # shorter than a hop: one frame, and no sample an ISTFT counts
+        _, masks, config = _separate(mix[None, :n], sr)
+        assert masks.shape == (2, config.n_bins, 1)
 
 
 @pytest.fixture
