@@ -77,6 +77,7 @@ class SpectrogramView(QtWidgets.QWidget):
         self.selection = None  # (Box, alpha) in bins and frames
         self.preview = None  # (Box, values) drawn instead of the active layer (threshold)
         self.difference = None  # {layer: (oracle store, index)}: draw mask − oracle instead
+        self.composer = overlay.OverlayComposer()  # the overlay and the values it was made of
         self._stroke_last = None
         self._drag_points = []
         self._rows = self._cols = None
@@ -239,8 +240,9 @@ class SpectrogramView(QtWidgets.QWidget):
         if self.colorbar.colorMap().name != self.colormap:
             self.colorbar.setColorMap(color_map(self.colormap))
         self.image.setRect(self._rect)
-        self._overlay = self._compose(rows, cols, levels)
-        self.overlay.setImage(self._overlay, autoLevels=False, levels=(0, 255))
+        self._overlay = self.composer.compose(*self._overlay_scene(rows, cols))
+        # uint8 RGBA without levels: pyqtgraph wraps the array in a QImage, no conversion
+        self.overlay.setImage(self._overlay, autoLevels=False, levels=None)
         self.overlay.setRect(self._rect)
         self._render_wave(x0, x1)
         self.rendered.emit()
@@ -264,7 +266,7 @@ class SpectrogramView(QtWidgets.QWidget):
         if self.preview is not None and i == self.active_layer:
             box, values = self.preview
             return pool_box(values, box, rows, cols, self.doc.n_bins)
-        return self.doc.store.pooled(i, rows, cols)
+        return overlay.pooled_area(self.doc.store, i, rows, cols)
 
     def set_difference(self, difference) -> None:
         """Show the active layer minus its oracle (``{layer: (store, j)}``), or None."""
@@ -281,50 +283,40 @@ class SpectrogramView(QtWidgets.QWidget):
             return None  # no stem for this layer, or a grid the oracle has not caught up with
         return store, j
 
-    def _compose(self, rows, cols, levels) -> np.ndarray:
-        """RGBA of the layers over the view (see :mod:`maskstudio.ui.overlay`): a bin's
-        opacity is its mask value times the layer's opacity, whatever the mixture's level."""
-        oracle = self._oracle_of_active()
+    def _overlay_scene(self, rows, cols) -> tuple:
+        """What the overlay shows now, as :meth:`OverlayComposer.compose` takes it: the scene,
+        the grid, where values and the oracle's come from, and what else they depend on."""
+        doc, oracle = self.doc, self._oracle_of_active()
+        active = self.active_layer or 0
+        scene = overlay.Scene.of(doc, outline=self.outline,
+                                 difference=None if oracle is None else active)
+        oracle_of = None
         if oracle is not None:
-            return overlay.difference(self._layer_alpha(self.active_layer or 0, rows, cols)
-                                      - oracle[0].pooled(oracle[1], rows, cols))
-        doc = self.doc
-        solo = any(layer.solo for layer in doc.layers)
-        shown = [i for i, layer in enumerate(doc.layers)
-                 if (layer.solo if solo else layer.visible)]
-        values = {i: self._layer_alpha(i, rows, cols) for i in range(len(doc.layers))}
-        res, residual = doc.residual, None
-        if res.visible and doc.layers:
-            residual = (np.clip(1 - sum(values.values()), 0, 1), res.color, res.opacity)
-        if not shown and residual is None:
-            return np.zeros((rows.size - 1, cols.size - 1, 4), np.uint8)
-        return overlay.compose([values[i] for i in shown],
-                               [doc.layers[i].color for i in shown],
-                               [doc.layers[i].opacity for i in shown],
-                               residual=residual, outline=self.outline)
+            def oracle_of(r, c, store=oracle[0], j=oracle[1]):
+                return overlay.pooled_area(store, j, r, c)
+        watched = self.preview is not None or oracle is not None
+        key = (doc.n_bins, doc.n_frames, tuple(layer.uid for layer in doc.layers),
+               id(self.preview), None if oracle is None else id(oracle[0]),
+               active if watched else None)
+        return scene, rows, cols, self._layer_alpha, oracle_of, key
+
+    def _compose(self, rows, cols, levels=None) -> np.ndarray:
+        """RGBA of the layers over the view, composed afresh (see :mod:`maskstudio.ui.overlay`):
+        a bin's opacity is its mask value times the layer's opacity, whatever the mixture's
+        level."""
+        return overlay.OverlayComposer().compose(*self._overlay_scene(rows, cols))
 
     def update_overlay(self, box: Box | None) -> None:
-        """Recompute the overlay where ``box`` meets the view (all of it for None)."""
+        """Redraw the overlay where ``box`` meets the view (all of it for None): the cached
+        values of the other layers, the changed ones pooled again there."""
         if self.doc is None or self._rows is None:
             return
         if self.sounds_like or box is None:
             self.render()
             return
-        starts = self._cols[:-1]
-        stops = np.maximum(self._cols[1:], starts + 1)
-        c0 = int(np.searchsorted(stops, box.t0, side="right"))
-        c1 = int(np.searchsorted(starts, box.t1, side="left"))
-        if c1 <= c0:
-            return
-        # a contour depends on its neighbours: recompute one more column each side, with one
-        # more of context
-        m = 1 if self.outline else 0
-        w = self._cols.size - 1
-        a, b = max(0, c0 - 2 * m), min(w, c1 + 2 * m)
-        rgba = self._compose(self._rows, self._cols[a:b + 1], self._levels[:, a:b])
-        lo, hi = max(0, c0 - m), min(w, c1 + m)
-        self._overlay[:, lo:hi] = rgba[:, lo - a:hi - a]
-        self.overlay.updateImage()
+        scene, _, _, values_of, oracle_of, key = self._overlay_scene(self._rows, self._cols)
+        if self.composer.update(box, scene, values_of, oracle_of, key) is not None:
+            self.overlay.updateImage()
 
     # -- tools ----------------------------------------------------------------------------
     def _brush_radii(self, f: float) -> tuple:
