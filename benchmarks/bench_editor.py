@@ -1,19 +1,32 @@
-"""What editor users feel, on generated 10- and 60-minute stereo 44.1 kHz files.
+"""What editor users feel, on a generated 60-minute stereo 44.1 kHz file (issue 12).
 
-    python benchmarks/bench_editor.py            # both files (a few minutes; 10 GB of temp)
-    python benchmarks/bench_editor.py --quick    # half- and one-minute files: checks it runs
+    python benchmarks/bench_editor.py            # the 60-minute file (a few minutes)
+    python benchmarks/bench_editor.py --quick    # a 2-minute file: checks that it runs
 
-Targets (issue 3): launch to first spectrogram on screen for the 10-minute file <= 1.5x the
-time to decode it and compute its STFT; brush-stroke update (mouse move to repainted view),
-median and p95 <= 16 ms at the default zoom on the 60-minute file; memory with the 60-minute
-file open and four layers <= 2.5 GB (peak resident set of the process), and still after
-exporting them (issue 5's note: export streams from the tiles).
+Run it alone on the machine (other engineers: inside ``flock /tmp/maskstudio-bench.lock``).
+It runs unattended: every measurement is a fresh process with its own settings and state
+folders (``XDG_CONFIG_HOME``, ``XDG_STATE_HOME`` in a temporary folder, removed afterwards),
+so no journal or setting of the user's is read or left behind, and no question is asked.
+The generated file is kept in ``--keep`` (default /tmp/maskstudio-bench) for the next run.
+
+Targets (issue 12):
+- first picture: from File > Open to the first spectrogram painted, <= 1.5 x the time to
+  decode and transform the first view (the samples of the view the window opens on, read
+  with soundfile, and their STFT), measured in the same process, and <= 0.5 s;
+- Ctrl+0 while the spectrogram is still filling, then scrolling to an unfilled region and
+  back: the GUI thread never stalls > 50 ms (the longest gap of a 5 ms QTimer heartbeat);
+- brush update (mouse move to repainted view), median and p95 <= 12 ms at the default zoom,
+  with four layers painted;
+- peak memory with the file open and four painted layers <= 2.5 GB, and after exporting them.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -27,77 +40,138 @@ import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
 SR = 44100
-RESULTS = []
+RESULTS: list = []
 
 
 def report(name, value, target, unit, ok):
     RESULTS.append(ok)
-    print(f"  {name:<52} {value:>9.2f} {unit:<5} target {target:<9} {'PASS' if ok else 'FAIL'}")
+    print(f"  {name:<56} {value:>9.3f} {unit:<3} target {target:<9} {'PASS' if ok else 'FAIL'}",
+          flush=True)
 
 
 def make_file(path: Path, minutes: float) -> Path:
-    """Stereo 16-bit WAV: a 10 s pattern of tones and noise, repeated with variations."""
+    """Stereo 16-bit WAV: a 10 s pattern of tones and noise, repeated with variations (written
+    beside and renamed, so a cached file is always whole)."""
+    if path.exists():
+        return path
     rng = np.random.default_rng(0)
     t = np.arange(10 * SR) / SR
     base = 0.2 * np.sin(2 * np.pi * 220 * t * (1 + 0.01 * np.sin(t)))
-    with sf.SoundFile(str(path), "w", SR, 2, subtype="PCM_16") as f:
+    part = path.with_suffix(".part.wav")
+    with sf.SoundFile(str(part), "w", SR, 2, subtype="PCM_16") as f:
         for k in range(int(minutes * 6)):
             noise = 0.05 * rng.standard_normal((t.size, 2))
             block = np.stack([base * (1 + 0.1 * (k % 7)), 0.5 * base], axis=1) + noise
             f.write(block.astype(np.float32))
+    part.rename(path)
     return path
 
 
-def decode_and_stft_seconds(path: Path) -> float:
-    from maskstudio.dsp.stft import stft
-
-    t0 = time.perf_counter()
-    x, _ = sf.read(str(path), dtype="float32", always_2d=True)
-    stft(np.ascontiguousarray(x.T), n_fft=2048, hop_length=512)
-    return time.perf_counter() - t0
-
-
-def bench_first_spectrogram(path: Path, tmp: Path) -> None:
-    print(f"\nLaunch to first spectrogram, {path.name}")
-    base = min(decode_and_stft_seconds(path) for _ in range(2))
-    runs = []
-    env = dict(os.environ, MASKSTUDIO_BENCH_FIRST_FRAME="1", QT_QPA_PLATFORM="offscreen",
-               XDG_CONFIG_HOME=str(tmp / "config"))
-    for _i in range(3):
-        t0 = time.time()  # the real command, from process launch
-        out = subprocess.run([sys.executable, "-m", "maskstudio", str(path)], env=env,
-                             capture_output=True, text=True, timeout=300)
-        stamp = [ln for ln in out.stdout.splitlines() if ln.startswith("first-spectrogram")]
-        if out.returncode != 0 or not stamp:
-            raise SystemExit(out.stderr)
-        runs.append(float(stamp[-1].split()[1]) - t0)
-    first = statistics.median(runs)
-    print(f"  decode + STFT (both channels) {base:.2f} s; launch to first spectrogram "
-          f"{first:.2f} s (median of 3, runs {', '.join(f'{r:.2f}' for r in runs)})")
-    report("first spectrogram / (decode + STFT)", first / base, "<= 1.5x", "x",
-           first / base <= 1.5)
-
-
-def bench_brush_and_memory(path: Path, tmp: Path) -> None:
-    import resource
-
-    from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
+# -- in the child processes ---------------------------------------------------------------------
+def _window(tmp: Path):
+    from pyqtgraph.Qt import QtCore
 
     from maskstudio.ui.app import make_app
     from maskstudio.ui.main_window import MainWindow
 
-    print(f"\nBrush latency and memory, {path.name}")
     app = make_app()
-    win = MainWindow(QtCore.QSettings(str(tmp / "b.ini"), QtCore.QSettings.Format.IniFormat))
+    win = MainWindow(QtCore.QSettings(str(tmp / "bench.ini"), QtCore.QSettings.Format.IniFormat))
     win.confirm_close = False
+    win.interactive = False
+    win.projects.confirm_recovery = lambda n: False  # a fresh state folder: never asked
     win.resize(1280, 800)
     win.show()
+    for _ in range(5):
+        app.processEvents()
+    return app, win
+
+
+def _first_view_seconds(path: Path) -> float:
+    """Decode and transform what the window shows first: the opening view's samples (with
+    the centred STFT's padding), their mid, and its STFT."""
+    from maskstudio.dsp.stft import STFTConfig, stft
+    from maskstudio.ui.spectrogram_view import LONG_FILE_SECONDS, OPENING_SECONDS
+
+    info = sf.info(str(path))
+    seconds = OPENING_SECONDS if info.duration > LONG_FILE_SECONDS else info.duration
+    cfg = STFTConfig.for_samplerate(info.samplerate)
     t0 = time.perf_counter()
-    win.projects.open_path(path, wait=True)
-    print(f"  opened in {time.perf_counter() - t0:.2f} s")
+    x, _ = sf.read(str(path), frames=int(seconds * info.samplerate) + cfg.n_fft // 2,
+                   dtype="float32", always_2d=True)
+    stft(x.mean(axis=1), **cfg.kwargs())
+    return time.perf_counter() - t0
+
+
+def _wait(app, until, timeout=600.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not until():
+        if time.monotonic() > deadline:
+            raise SystemExit("timed out")
+        app.processEvents()
+        time.sleep(0.002)
+
+
+def child_first(path: Path, tmp: Path) -> dict:
+    """First picture, then Ctrl+0 and scrolling while the fill runs, with a heartbeat."""
+    from pyqtgraph.Qt import QtCore, QtGui
+
+    app, win = _window(tmp)
+    before = _first_view_seconds(path)
+    painted: list = []
+
+    def first():
+        app.processEvents()
+        win.view.graphics.viewport().repaint()
+        painted.append(time.perf_counter())
+    win.firstSpectrogram.connect(first)
+    t0 = time.perf_counter()
+    win.projects.open_path(path)
+    _wait(app, lambda: painted)
+    first_picture = painted[0] - t0
+    spec = win.doc.spectrogram
+    filled_at_first = float(spec.done.mean())
+    beats: list = []
+    heart = QtCore.QTimer(interval=5)
+    heart.timeout.connect(lambda: beats.append(time.perf_counter()))
+    heart.start()
+    zoom = next(a for a in win.findChildren(QtGui.QAction)
+                if a.shortcut().toString() == "Ctrl+0")
+    view = win.view
+    steps = [lambda: zoom.trigger(),  # Ctrl+0 mid-fill
+             lambda: view.vb.setXRange(0.5 * view.duration, 0.5 * view.duration + 60,
+                                       padding=0),  # scroll to an unfilled region
+             lambda: view.vb.setXRange(0.8 * view.duration, 0.8 * view.duration + 5,
+                                       padding=0),  # and zoom in further on
+             lambda: zoom.trigger()]
+    for step in steps:
+        step()
+        end = time.perf_counter() + 1.0
+        while time.perf_counter() < end:
+            app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.WaitForMoreEvents, 5)
+    heart.stop()
+    gaps = np.diff(beats) * 1e3
+    filled_after = float(spec.done.mean())
+    after = _first_view_seconds(path)
+    return {"first": first_picture, "base": min(before, after), "base_runs": [before, after],
+            "stall_max": float(gaps.max()), "stall_p99": float(np.percentile(gaps, 99)),
+            "beats": int(gaps.size), "filled_at_first": filled_at_first,
+            "filled_after": filled_after}
+
+
+def child_edit(path: Path, tmp: Path) -> dict:
+    """Brush latency with four layers once the fill is done, then memory and export."""
+    from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
+
+    app, win = _window(tmp)
+    t0 = time.perf_counter()
+    win.projects.open_path(path)
+    _wait(app, lambda: win.doc is not None)
+    opened = time.perf_counter() - t0
+    spec = win.doc.spectrogram
+    _wait(app, lambda: spec.complete)
+    filled = time.perf_counter() - t0
     for _ in range(4):
         win.edits.new_layer()
-    win.layers.set_active(0)
     view = win.view
     vp = view.graphics.viewport()
     (x0, x1), (y0, y1) = view.vb.viewRange()
@@ -129,52 +203,87 @@ def bench_brush_and_memory(path: Path, tmp: Path) -> None:
         send("release", x1, y, QtCore.Qt.MouseButton.NoButton)
         app.processEvents()
     lat = np.array(latencies[5:]) * 1e3
-    print(f"  {lat.size} moves; store holds {win.doc.store.nbytes() / 2 ** 20:.0f} MB of tiles")
-    report("brush update, median (mouse move to repainted view)", float(np.median(lat)),
-           "<= 16 ms", "ms", float(np.median(lat)) <= 16)
-    report("brush update, 95th percentile", float(np.percentile(lat, 95)), "<= 16 ms", "ms",
-           float(np.percentile(lat, 95)) <= 16)
-    spec = win.doc.spectrogram
-    for b in spec.pending_blocks():  # the background fill, finished here to count its memory
-        spec.compute_block(b)
-    win._fill_task.cancel()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # KB -> GB
-    report("peak memory, file open with four painted layers", peak, "<= 2.5 GB", "GB",
-           peak <= 2.5)
-    # File > Export with the mixture's phase: rendered and written block by block from the
-    # tiles, so the peak must not grow by the ~5 GB of four whole layers and their signals
+    painted = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # KB -> GB
     t0 = time.perf_counter()
     written = win.doc.export(tmp / "export", phase="mixture", fmt="wav")
     took = time.perf_counter() - t0
-    size = sum(p.stat().st_size for p in written) / 2 ** 30
-    print(f"  export: {len(written)} files, {size:.1f} GB, in {took:.1f} s "
-          f"({win.doc.clip.duration / took:.0f}x real time)")
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
-    report("peak memory after exporting four layers and the residual", after, "<= 2.5 GB",
-           "GB", after <= 2.5)
+    exported = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
     for p in written:
         p.unlink()
-    win.close()
+    return {"opened": opened, "filled": filled, "moves": int(lat.size),
+            "median": float(np.median(lat)), "p95": float(np.percentile(lat, 95)),
+            "painted_gb": painted, "exported_gb": exported, "export_s": took,
+            "export_files": len(written), "duration": float(win.doc.clip.duration)}
+
+
+def run_child(kind: str, path: Path, env: dict) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", kind, str(path)], env=env,
+                         capture_output=True, text=True, timeout=1800)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
+    if out.returncode != 0 or not lines:
+        raise SystemExit(f"the {kind} run failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
+    return json.loads(lines[-1][7:])
+
+
+# -- the parent -------------------------------------------------------------------------------
+def bench(path: Path, runs: int) -> None:
+    home = Path(tempfile.mkdtemp(prefix="maskstudio-bench-"))
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(home / "config"),
+               XDG_STATE_HOME=str(home / "state"), MASKSTUDIO_BENCH_TMP=str(home))
+    try:
+        print(f"\nFirst picture and Ctrl+0 during the fill, {path.name} ({runs} fresh processes)")
+        firsts = [run_child("first", path, env) for _ in range(runs)]
+        for r in firsts:
+            print(f"  open -> painted {r['first']:.3f} s; decode + STFT of the first view "
+                  f"{r['base']:.3f} s (runs {r['base_runs'][0]:.3f}, {r['base_runs'][1]:.3f}); "
+                  f"filled {100 * r['filled_at_first']:.0f} % at the first picture, "
+                  f"{100 * r['filled_after']:.0f} % 4 s later; longest GUI stall "
+                  f"{r['stall_max']:.1f} ms (p99 {r['stall_p99']:.1f}, {r['beats']} beats)")
+        first = statistics.median(r["first"] for r in firsts)
+        base = statistics.median(r["base"] for r in firsts)
+        report("first picture / (decode + STFT of the first view)", first / base, "<= 1.5x", "x",
+               first / base <= 1.5)
+        report("first picture, File > Open to painted", first, "<= 0.5 s", "s", first <= 0.5)
+        stall = max(r["stall_max"] for r in firsts)
+        report("longest GUI stall, Ctrl+0 / scroll / zoom mid-fill", stall, "<= 50 ms", "ms",
+               stall <= 50)
+        print(f"\nBrush latency with four layers, memory and export, {path.name}")
+        r = run_child("edit", path, env)
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2 ** 20
+        print(f"  opened in {r['opened']:.2f} s, filled in {r['filled']:.1f} s; {r['moves']} "
+              f"moves; export: {r['export_files']} files in {r['export_s']:.1f} s "
+              f"({r['duration'] / r['export_s']:.0f}x real time); peak of the processes "
+              f"{peak:.2f} GB")
+        report("brush update, median (mouse move to repainted view)", r["median"], "<= 12 ms",
+               "ms", r["median"] <= 12)
+        report("brush update, 95th percentile", r["p95"], "<= 12 ms", "ms", r["p95"] <= 12)
+        report("peak memory, file open with four painted layers", r["painted_gb"], "<= 2.5 GB",
+               "GB", r["painted_gb"] <= 2.5)
+        report("peak memory after exporting four layers and the residual", r["exported_gb"],
+               "<= 2.5 GB", "GB", r["exported_gb"] <= 2.5)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)  # nothing left in any state folder
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--keep", type=Path, help="folder to keep the generated files in")
+    ap.add_argument("--quick", action="store_true", help="a 2-minute file: checks it runs")
+    ap.add_argument("--keep", type=Path, default=Path("/tmp/maskstudio-bench"),
+                    help="folder to keep the generated file in (default %(default)s)")
+    ap.add_argument("--runs", type=int, default=3, help="first-picture runs (median)")
+    ap.add_argument("--child", nargs=2, metavar=("KIND", "FILE"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    short, long = (0.5, 1) if args.quick else (10, 60)
-    with tempfile.TemporaryDirectory() as d:
-        tmp = args.keep or Path(d)
-        tmp.mkdir(parents=True, exist_ok=True)
-        print(f"maskstudio editor benchmark: generating {short}- and {long}-minute stereo files")
-        f_short = tmp / f"{short}min.wav"
-        f_long = tmp / f"{long}min.wav"
-        if not f_short.exists():
-            make_file(f_short, short)
-        if not f_long.exists():
-            make_file(f_long, long)
-        bench_first_spectrogram(f_short, tmp)
-        bench_brush_and_memory(f_long, tmp)
+    if args.child:
+        kind, path = args.child
+        tmp = Path(os.environ["MASKSTUDIO_BENCH_TMP"])
+        result = (child_first if kind == "first" else child_edit)(Path(path), tmp)
+        print("RESULT " + json.dumps(result), flush=True)
+        return 0
+    minutes = 2 if args.quick else 60
+    args.keep.mkdir(parents=True, exist_ok=True)
+    print(f"maskstudio editor benchmark: a {minutes}-minute stereo file")
+    path = make_file(args.keep / f"editor-{minutes}min.wav", minutes)
+    bench(path, args.runs)
     print(f"\n{sum(RESULTS)} of {len(RESULTS)} targets met", flush=True)
     return 0 if all(RESULTS) else 1
 
