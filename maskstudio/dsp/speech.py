@@ -142,12 +142,12 @@ def _denoise_channel(lib: ctypes.CDLL, x: np.ndarray, up: int, down: int) -> np.
     n = x.shape[-1]
     if n == 0:
         return np.zeros(0, np.float32)
-    z = x.astype(np.float64) * _SCALE
+    z = x.astype(np.float32) * np.float32(_SCALE)  # float32 throughout: resample_poly keeps it
     if up != down:
         z = scipy.signal.resample_poly(z, up, down)
-    s: np.ndarray = _run_model(lib, z.astype(np.float32))
+    s: np.ndarray = _run_model(lib, z)
     if up != down:
-        s = scipy.signal.resample_poly(s.astype(np.float64), down, up)
+        s = scipy.signal.resample_poly(s, down, up)
     out = np.zeros(n, np.float32)
     m = min(n, s.shape[-1])
     out[:m] = s[:m] / _SCALE
