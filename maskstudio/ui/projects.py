@@ -37,9 +37,9 @@ OPEN_FILTER = ("Projects and audio (*.msproj *.wav *.flac *.ogg *.mp3 *.aif *.ai
 
 def warm_up(doc: Document) -> Document:
     """Compute the spectrogram of the opening view (while the window waits for it)."""
-    spec = doc.spectrogram
-    for b in spec.blocks_for(0, min(doc.n_frames, 4096)):
-        spec.compute_block(b)
+    from maskstudio.ui.spectrogram_view import opening_frames
+
+    doc.spectrogram.compute_range(0, opening_frames(doc))
     return doc
 
 

@@ -49,6 +49,13 @@ LONG_FILE_SECONDS = 300.0  #: longer files open zoomed on their beginning
 OPENING_SECONDS = 60.0
 
 
+def opening_frames(doc) -> int:
+    """How many frames the view opens on: all of a file, the first minute of a long one."""
+    long = doc.n_frames * doc.frame_seconds > LONG_FILE_SECONDS
+    return min(doc.n_frames, int(OPENING_SECONDS / doc.frame_seconds) + 2) if long \
+        else doc.n_frames
+
+
 class SpectrogramView(QtWidgets.QWidget):
     """Shows a :class:`~maskstudio.editing.document.Document` and edits it with the mouse."""
 
