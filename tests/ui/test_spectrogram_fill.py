@@ -125,3 +125,28 @@ def test_closing_the_window_stops_the_fill(qtbot, tmp_path):
     win.close()
     assert spec.fill.cancelled
     assert spec.fill.join(10) and not spec.fill.running
+
+
+def test_a_long_file_opens_on_its_first_minute_whole(qtbot, tmp_path):
+    import soundfile as sf
+    from pyqtgraph.Qt import QtCore
+
+    from maskstudio.ui.app import make_app
+    from maskstudio.ui.main_window import MainWindow
+
+    path = tmp_path / "long.wav"
+    sf.write(str(path), signal(310 * SR).T, SR, subtype="PCM_16")  # past LONG_FILE_SECONDS
+    make_app()
+    win = MainWindow(QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat))
+    win.confirm_close = False
+    qtbot.addWidget(win)
+    win.show()
+    seen = []
+    win.firstSpectrogram.connect(lambda: seen.append(
+        (win.view.shown_frames(), win.doc.spectrogram.missing(*win.view.shown_frames()))))
+    win.projects.open_path(path, config=STFTConfig(n_fft=512, hop_length=128), wait=True)
+    (t0, t1), missing = seen[0]
+    assert t0 == 0 and 59 * SR <= t1 * 128 < 62 * SR  # the first minute (7500 frames)...
+    assert missing == []  # ...computed before the first picture
+    assert not win.doc.spectrogram.complete
+    win.close()
