@@ -314,12 +314,14 @@ class BlockFill:
     (one frame per screen column, when more than :attr:`COARSE_BLOCKS` of its blocks are
     missing), the view's missing blocks, then every other block from the view onwards.
     :attr:`filled` emits :class:`Filled` from that thread (a GUI subscriber hands it to its
-    own thread, :mod:`maskstudio.ui.bridge`): at once for frames on screen, otherwise at most
-    every :attr:`QUIET` seconds.  Idle, the thread waits; :meth:`cancel` ends it.
+    own thread, :mod:`maskstudio.ui.bridge`): for frames on screen at most every
+    :attr:`SHOWN` seconds, otherwise every :attr:`QUIET` seconds.  The thread ends when all
+    is filled (a later request starts another); :meth:`cancel` ends it for good.
     """
 
     COARSE_BLOCKS = 8  #: a view missing more blocks is first drawn from a coarse pass
     QUIET = 0.25  #: seconds between events for frames off screen
+    SHOWN = 0.1  #: ... and on screen (each redraws the view: an hour fills in 600 blocks)
 
     def __init__(self, image: SpectrogramImage):
         self.image = image
@@ -408,7 +410,7 @@ class BlockFill:
     def _run(self) -> None:
         image = self.image
         pending: tuple | None = None  # frames filled off screen, not said yet
-        said = time.monotonic()
+        said = -np.inf  # the first blocks are said at once
         while True:
             with self._cond:
                 job = None if self._cancelled else self._next()
@@ -450,6 +452,6 @@ class BlockFill:
             pending = (f0, f1) if pending is None else (min(pending[0], f0), max(pending[1], f1))
             shown = view is not None and f0 < view[1] and f1 > view[0]
             now = time.monotonic()
-            if shown or now - said >= self.QUIET:
+            if now - said >= (self.SHOWN if shown else self.QUIET):
                 self.filled.emit(Filled(*pending))
                 pending, said = None, now

@@ -42,7 +42,10 @@ def auto_range(levels: np.ndarray) -> tuple:
     """The dB range that the shown levels (``[h, w]`` uint8 of the display grid) fill: from
     their 2nd to their 99.8th percentile, at least 40 dB wide."""
     sample = levels[::2, ::2] if levels.size > 4096 else levels
-    lo, hi = (DB_FLOOR + DB_STEP * np.percentile(sample, AUTO_PERCENTILES)).tolist()
+    # percentiles of uint8 from their histogram: np.percentile sorts (8 ms a screen)
+    counts = np.cumsum(np.bincount(sample.ravel(), minlength=256)) / sample.size
+    lo, hi = (DB_FLOOR + DB_STEP * np.searchsorted(
+        counts, np.asarray(AUTO_PERCENTILES) / 100)).tolist()
     hi = max(hi + 3.0, DB_FLOOR + AUTO_MIN_SPAN)
     return (float(min(lo, hi - AUTO_MIN_SPAN)), float(hi))
 
