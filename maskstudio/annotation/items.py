@@ -19,7 +19,7 @@ from maskstudio.annotation.project import save_project
 from maskstudio.annotation.recovery import Opened, open_for_editing
 from maskstudio.editing.document import Document
 from maskstudio.errors import ParameterError
-from maskstudio.io.audiofile import conform_reference, load_audio
+from maskstudio.io.ondemand import open_audio, open_reference
 
 __all__ = ["open_item", "enter_item", "kept_note"]
 
@@ -63,13 +63,12 @@ def open_item(dataset: Dataset, index: int, *,
     if project.exists():
         opened = open_for_editing(project, mixture=item.mixture)
     else:  # the dataset's one grid: chosen, or the one for its first item's rate
-        doc = Document(load_audio(item.mixture), dataset.default_config())
+        doc = Document(open_audio(item.mixture), dataset.default_config())
         opened = Opened(doc, journal_for(doc), created=True)
     doc = opened.doc
     refs = {}
     for name, path in item.sources.items():
-        refs[name] = conform_reference(load_audio(path), doc.clip,
-                                       name=f"stem '{name}' of {item.name}")
+        refs[name] = open_reference(path, doc.clip, name=f"stem '{name}' of {item.name}")
     if dataset.config is None:
         dataset.set_config(doc.config)
     if opened.created:  # a first visit: one empty layer per label, and a project to keep it in

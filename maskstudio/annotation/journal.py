@@ -29,6 +29,7 @@ import json
 import os
 import struct
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -202,15 +203,23 @@ class Journal:
         self.close()
 
     # -- writing ----------------------------------------------------------------------------
-    def _append(self, header: dict, payload: bytes = b"") -> None:
+    def _append(self, header: dict, chunks: Sequence = ()) -> None:
+        """One record: the header, then ``chunks`` (buffers) written one after the other, so
+        an hour of tiles is not joined into one more copy of itself."""
         h = json.dumps(header).encode()
-        body = struct.pack("<IQ", len(h), len(payload)) + h + payload
-        record = body + struct.pack("<I", zlib.crc32(body))
+        parts = [struct.pack("<IQ", len(h), sum(memoryview(c).nbytes for c in chunks)) + h,
+                 *chunks]
+        crc = 0
+        for part in parts:
+            crc = zlib.crc32(part, crc)
+        parts.append(struct.pack("<I", crc))
+        size = sum(memoryview(p).nbytes for p in parts)
         try:
             with open(self.path, "r+b") as f:
                 try:
                     f.seek(self._end)
-                    f.write(record)
+                    for part in parts:
+                        f.write(part)
                     f.truncate()  # nothing after the new record: no torn bytes survive
                     f.flush()
                     os.fsync(f.fileno())
@@ -222,7 +231,7 @@ class Journal:
                 f"cannot record this edit in the crash journal '{self.path}' "
                 f"({exc.strerror or exc}): the edit was not made; free disk space, then "
                 f"save the project") from None
-        self._end += len(record)
+        self._end += size
 
     def _record(self, doc, writes: list, full_uids=(), config: bool = False,
                 snapshot: bool = False) -> None:
@@ -243,21 +252,23 @@ class Journal:
                 w = min(state.tile, n_frames - t0)
                 full.append((uid, 0, t0, np.ascontiguousarray(tile[..., :w])))
         for uid, f0, t0, values in full + list(writes):
-            data = np.ascontiguousarray(values, dtype=np.float32).tobytes()
-            writes_meta.append({"uid": uid, "f0": int(f0), "t0": int(t0),
-                                     "shape": list(values.shape), "offset": offset})
-            chunks.append(data)
-            offset += len(data)
+            codes = values.dtype == np.uint8  # a compact tile is recorded as its codes
+            data = np.ascontiguousarray(values, dtype=np.uint8 if codes else np.float32)
+            meta = {"uid": uid, "f0": int(f0), "t0": int(t0), "shape": list(values.shape),
+                    "offset": offset}
+            writes_meta.append(dict(meta, codes=True) if codes else meta)
+            chunks.append(data.reshape(-1).view(np.uint8))
+            offset += data.nbytes
         for uid in full_uids:  # a cIRM layer's complex mask travels with it
             if uid in state.complex_masks:
                 cplx = np.ascontiguousarray(state.complex_masks[uid], dtype=np.complex64)
                 header.setdefault("complex", []).append(
                     {"uid": uid, "shape": list(cplx.shape), "offset": offset})
-                chunks.append(cplx.tobytes())
+                chunks.append(cplx.reshape(-1).view(np.uint8))
                 offset += cplx.nbytes
         if snapshot:
             header["reset"] = True  # every stored tile is here: the ones it lacks are zeros
-        self._append(header, b"".join(chunks))
+        self._append(header, chunks)
         self._uids = set(index)
         if self._end > self.compact_bytes and not snapshot \
                 and self._end > self.compact_ratio * state.nbytes():
@@ -388,6 +399,10 @@ def advance(state: DocumentState, header: dict, payload: bytes, *,
         if w["uid"] not in index:
             continue
         n = int(np.prod(w["shape"]))
+        if w.get("codes"):  # a compact tile, whole
+            codes = np.frombuffer(payload, np.uint8, count=n, offset=w["offset"])
+            store.write_codes([index[w["uid"]]], w["t0"], codes.reshape(w["shape"])[None])
+            continue
         values = np.frombuffer(payload, np.float32, count=n, offset=w["offset"])
         store.write([index[w["uid"]]], w["f0"], w["t0"], values.reshape(w["shape"])[None])
     for c in header.get("complex", []):

@@ -34,8 +34,10 @@ from maskstudio.annotation.journal import (
     lock_journal,
     recovery_dir,
 )
+from maskstudio.editing.tiles import stack_tiles
 from maskstudio.errors import MaskStudioError
-from maskstudio.io.audiofile import atomic_write, load_audio
+from maskstudio.io.audiofile import atomic_write
+from maskstudio.io.ondemand import open_audio
 
 __all__ = ["PROJECT_VERSION", "MixtureMovedError", "Journal", "JournalInUseError",
            "JournalWriteError", "save_project", "load_project", "recover", "file_checksum",
@@ -90,7 +92,7 @@ def save_project(doc, path) -> Path:
     for layer, tiles in zip(state.layers, state.tiles):
         keys = sorted(tiles)
         arrays[f"idx_{layer.uid}"] = np.array(keys, dtype=np.int64)
-        arrays[f"tiles_{layer.uid}"] = (np.stack([tiles[k] for k in keys]) if keys else
+        arrays[f"tiles_{layer.uid}"] = (stack_tiles([tiles[k] for k in keys]) if keys else
                                         np.zeros(empty, np.float32))
 
     def write(tmp):
@@ -157,7 +159,7 @@ def load_project(path, *, mixture=None, use_journal: bool = False,
         if file_checksum(found) != meta["checksum"]:
             raise MixtureMovedError(f"'{found}' has changed since '{path.name}' was saved (its "
                                     f"checksum differs): locate the original", found)
-        clip = load_audio(found)
+        clip = open_audio(found)  # read on demand, never held whole
         doc = Document.from_state(clip, z.state_for(clip))  # each array checked on the grid
     doc.project_path, doc.save_token, doc.modified = path, meta["token"], False
     if not (use_journal or start_journal):

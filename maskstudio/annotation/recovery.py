@@ -27,7 +27,8 @@ from maskstudio.annotation.journal import Journal, JournalInUseError, journal_fo
 from maskstudio.annotation.project import load_project, pending_recovery, recover
 from maskstudio.dsp.stft import STFTConfig
 from maskstudio.editing.document import Document
-from maskstudio.io.audiofile import AudioClip, load_audio
+from maskstudio.io.audiofile import AudioClip
+from maskstudio.io.ondemand import open_audio
 
 __all__ = ["Opened", "Editing", "open_for_editing", "begin_editing", "keep_aside"]
 
@@ -114,7 +115,8 @@ def open_for_editing(path, *, config: STFTConfig | None = None, mixture=None,
         doc = load_project(path, mixture=mixture, start_journal=False)
         project: Path | None = path
     else:
-        doc = Document(clip if clip is not None else load_audio(path), config)
+        # read on demand: an hour is never decoded whole (nor held) to be edited
+        doc = Document(clip if clip is not None else open_audio(path), config)
         project = None
     return Opened(doc, journal_for(doc), project=project).recheck()
 

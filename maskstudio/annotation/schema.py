@@ -297,15 +297,16 @@ class ProjectArchive:
                 n_keys = len(keys)
 
                 def tile_check(s, dtype, what=what, n=n_keys):
-                    if s != (n,) + shape or dtype.kind != "f":
+                    if s != (n,) + shape or (dtype.kind != "f" and dtype != np.uint8):
                         raise _Damaged(f"the tiles of {what} are {s} of {dtype}; this grid "
-                                       f"needs {(n,) + shape} of float32")
+                                       f"needs {(n,) + shape} of float32 (or uint8 codes)")
 
                 data = self._array(f"tiles_{uid}", tiles_what,
                                    max_bytes=nbytes((len(keys),) + shape, np.float64),
                                    check=tile_check)
-                data = np.asarray(data, dtype=np.float32)
-                _check_values(data, tiles_what)
+                if np.asarray(data).dtype != np.uint8:  # compact tiles: any code is a value
+                    data = np.asarray(data, dtype=np.float32)
+                    _check_values(data, tiles_what)
                 out.append({k: np.array(t) for k, t in zip(keys, data)})
             return out
 

@@ -19,7 +19,7 @@ from maskstudio.dsp.metrics import bss_eval, mask_f1, mask_iou, si_sdr
 from maskstudio.dsp.oracle import MASK_KINDS, oracle_masks
 from maskstudio.dsp.phase import resynthesize
 from maskstudio.dsp.stft import STFTConfig
-from maskstudio.editing.tiles import TiledMasks
+from maskstudio.editing.tiles import LEVELS, TiledMasks, quantize
 from maskstudio.errors import ParameterError
 
 __all__ = ["MaskScorer", "match_layers", "SCORE_KEYS"]
@@ -88,11 +88,16 @@ class MaskScorer:
 
     # -- the oracle -------------------------------------------------------------------------
     def oracle_masks(self, progress=None) -> np.ndarray:
-        """The oracle masks of the stems ``[J, (C,) F, T]``, in :attr:`names` order."""
+        """The oracle masks of the stems ``[J, (C,) F, T]``, in :attr:`names` order, as the
+        window stores an oracle's layers (summing to one at most, in compact tiles' codes:
+        :func:`~maskstudio.editing.tiles.quantize`), so an untouched oracle layer scores and
+        compares exactly as the oracle."""
         if self._oracle is None:
-            self._oracle = oracle_masks(self.mixture, list(self.references.values()),
-                                        self.config, self.oracle_kind,
-                                        per_channel=self.per_channel, progress=progress)
+            m = oracle_masks(self.mixture, list(self.references.values()), self.config,
+                             self.oracle_kind, per_channel=self.per_channel, progress=progress)
+            m = np.clip(m, 0.0, 1.0)
+            m /= np.maximum(m.sum(axis=0), np.float32(1.0))
+            self._oracle = LEVELS[quantize(m)]
         return self._oracle
 
     def oracle_store(self) -> TiledMasks:

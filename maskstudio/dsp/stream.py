@@ -27,7 +27,7 @@ import numpy as np
 
 from maskstudio.dsp.blockwise import SampleReader, iterative_context, iterative_frames
 from maskstudio.dsp.grid import STFTConfig, frame_major
-from maskstudio.dsp.phase import DEFAULT_ITERATIONS, PHASE_MODES, gains, source_frames
+from maskstudio.dsp.phase import DEFAULT_ITERATIONS, PHASE_MODES, gains, oracle_phase
 from maskstudio.dsp.stft import OverlapAdd, stft_frames_with
 from maskstudio.errors import ParameterError
 
@@ -202,8 +202,7 @@ class StreamRenderer:
         refs = self.references if references is KEEP else \
             cast("Sequence[np.ndarray] | None", references)
         source = self.masks if masks is KEEP else cast("MaskSource | None", masks)
-        if phase == "oracle" and (refs is None or len(refs) != self.n_layers
-                                  or not isinstance(self.samples, np.ndarray)):
+        if phase == "oracle" and (refs is None or len(refs) != self.n_layers):
             raise ParameterError("the oracle phase needs the stems of every layer: load them "
                                  "with the oracle")
         if phase == "hybrid" and self.samplerate is None:
@@ -233,17 +232,18 @@ class StreamRenderer:
         (self.phase, self.n_iter, self.cutoff_bin, self.context, self.masks,
          self.references) = settings
 
-    def _mixture_frames(self, t0: int, t1: int) -> np.ndarray:
-        """The mixture's STFT frames ``t0..t1``: from the array, or from the reader's samples
-        for exactly those frames (the same values: ``center`` pads zeros, as the reader does
-        outside the file)."""
-        if isinstance(self.samples, np.ndarray):
-            return stft_frames_with(self.samples, t0, t1, self.config)
+    def _mixture_frames(self, t0: int, t1: int, source=None) -> np.ndarray:
+        """The mixture's (or a stem's, ``source``) STFT frames ``t0..t1``: from the array, or
+        from the reader's samples for exactly those frames (the same values: ``center`` pads
+        zeros, as the reader does outside the file)."""
+        samples = self.samples if source is None else source
+        if isinstance(samples, np.ndarray):
+            return stft_frames_with(samples, t0, t1, self.config)
         cfg = self.config
         if t1 <= t0:
             return np.zeros((self.n_channels, cfg.n_bins, 0), np.complex64)
         start = t0 * cfg.hop_length - (cfg.n_fft // 2 if cfg.center else 0)
-        segment = self.samples.read(start, start + (t1 - t0 - 1) * cfg.hop_length + cfg.n_fft)
+        segment = samples.read(start, start + (t1 - t0 - 1) * cfg.hop_length + cfg.n_fft)
         return stft_frames_with(segment, 0, t1 - t0, self._uncentred)
 
     # -- position -------------------------------------------------------------------------
@@ -337,12 +337,10 @@ class StreamRenderer:
             X = self._iterative(t0, t1, weights)
         else:
             g = self._gains(t0, t1)
-            if self.phase == "oracle":
-                mixture = self.samples
-                if not isinstance(mixture, np.ndarray):  # set_phase refuses this
-                    raise ParameterError("the oracle phase needs the mixture in memory")
-                X = np.tensordot(weights, source_frames(mixture, g, t0, t1, self.config,
-                                                        self.references), axes=(0, 0))
+            if self.phase == "oracle":  # mixture and stems: arrays, or read on demand
+                Y = self._mixture_frames(t0, t1)
+                S = np.stack([self._mixture_frames(t0, t1, r) for r in self.references or ()])
+                X = np.tensordot(weights, oracle_phase(g * Y[None], Y, S), axes=(0, 0))
             else:  # the heard layers' gains summed first: one product with the mixture
                 X = np.tensordot(weights, g, axes=(0, 0)) * self._mixture_frames(t0, t1)
         return X * sel if sel is not None else X

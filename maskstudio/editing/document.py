@@ -52,6 +52,7 @@ from maskstudio.errors import ParameterError
 from maskstudio.io.audiofile import AudioClip
 from maskstudio.io.export import check_source_name
 from maskstudio.io.npz import write_mask_file
+from maskstudio.io.ondemand import Mixture
 
 __all__ = ["Layer", "Document", "DocumentState", "PALETTE", "STATUSES", "RESIDUAL_COLOR",
            "GridMismatchError"]
@@ -60,13 +61,15 @@ __all__ = ["Layer", "Document", "DocumentState", "PALETTE", "STATUSES", "RESIDUA
 class Document:
     """A mixture, its STFT grid, its source layers and their history."""
 
-    def __init__(self, clip: AudioClip, config: STFTConfig | None = None, *,
+    def __init__(self, clip: Mixture, config: STFTConfig | None = None, *,
                  view_channel="mid"):
+        #: decoded whole (an AudioClip) or read on demand (an AudioReader: what the window
+        #: opens); ``clip.read(start, stop)``, and ``clip.reader()`` for another thread
         self.clip = clip
         self.config = config or STFTConfig.for_samplerate(clip.samplerate)
         self.layers: list[Layer] = []
         self.residual = residual_layer()
-        self.references: dict = {}  # name -> conformed stem [C, n], when stems were loaded
+        self.references: dict = {}  #: name -> stem conformed to the mixture, read on demand
         #: one emitter per kind of change (masks, layers, history, spectrogram, item)
         self.events = DocumentEvents()
         self.view_channel = view_channel
@@ -88,7 +91,13 @@ class Document:
         for _ in self.layers:
             self.store.add_layer()
         self._make_history()
-        self.spectrogram = SpectrogramImage(self.clip.samples, self.config, self.view_channel)
+        self.spectrogram = self._spectrogram()
+
+    def _spectrogram(self) -> SpectrogramImage:
+        """The display spectrogram, with a reader of its own (it fills on its own thread)."""
+        clip = self.clip
+        return SpectrogramImage(clip.samples if isinstance(clip, AudioClip) else clip.reader(),
+                                self.config, self.view_channel)
 
     # -- state ----------------------------------------------------------------------------
     def state(self) -> DocumentState:
@@ -102,7 +111,7 @@ class Document:
             notes=self.notes, status=self.status, next_uid=self._next_uid)
 
     @classmethod
-    def from_state(cls, clip: AudioClip, state: DocumentState, *,
+    def from_state(cls, clip: Mixture, state: DocumentState, *,
                    view_channel="mid") -> Document:
         """A document of ``clip`` in ``state`` (a project being opened), with no history."""
         doc = cls(clip, state.config, view_channel=view_channel)
@@ -119,8 +128,7 @@ class Document:
             self.config = state.config
             self.n_bins = self.config.n_bins
             self.n_frames = self.config.n_frames(self.clip.n_samples)
-            self.spectrogram = SpectrogramImage(self.clip.samples, self.config,
-                                                self.view_channel)
+            self.spectrogram = self._spectrogram()
         self.store = TiledMasks(self.n_bins, self.n_frames, tile=state.tile, lead=state.lead)
         self.store.set_layer_tiles(state.tiles)
         self.layers = [layer.copy() for layer in state.layers]
@@ -213,7 +221,7 @@ class Document:
         if channel == self.view_channel:
             return
         self.view_channel = self.check_channel(channel)
-        self.spectrogram = SpectrogramImage(self.clip.samples, self.config, self.view_channel)
+        self.spectrogram = self._spectrogram()
         self.events.spectrogram.emit(SpectrogramChanged())
 
     def set_config(self, config: STFTConfig, *, progress=None) -> None:

@@ -18,27 +18,35 @@ import numpy as np
 
 from maskstudio.dsp.stream import Heard, MaskSource, StreamRenderer
 from maskstudio.errors import ParameterError
+from maskstudio.io.ondemand import AudioReader, read_whole
 
 if TYPE_CHECKING:
     from maskstudio.editing.document import Document
 
 __all__ = ["HEARD_KEYS", "heard_for", "phase_inputs", "playback_renderer", "oracle_references",
-           "complex_data"]
+           "reference_readers", "complex_data"]
 
 #: What the transport can play: the mixture, the active layer, the residual, the soloed
 #: layers, everything but the muted layers.
 HEARD_KEYS = ("mixture", "layer", "residual", "solo", "unmuted")
 
 
-def oracle_references(doc: Document, names: Sequence[str], *, remedy: str) -> list:
-    """The stems of the layers ``names`` (the oracle phase needs them), conformed to the
-    mixture; raises :class:`~maskstudio.errors.ParameterError` naming the missing ones and
-    ``remedy``, what to do."""
+def reference_readers(doc: Document, names: Sequence[str], *, remedy: str) -> list:
+    """Readers of the stems of the layers ``names`` (the oracle phase needs them), conformed
+    to the mixture, each its own (for another thread); raises
+    :class:`~maskstudio.errors.ParameterError` naming the missing ones and ``remedy``."""
     missing = [n for n in names if n not in doc.references]
     if missing:
         raise ParameterError(f"the oracle phase needs the stems of {', '.join(missing)}: "
                              f"{remedy}")
-    return [doc.references[n] for n in names]
+    refs = [doc.references[n] for n in names]
+    return [r.reader() if hasattr(r, "reader") else r for r in refs]
+
+
+def oracle_references(doc: Document, names: Sequence[str], *, remedy: str) -> list:
+    """:func:`reference_readers` decoded whole, ``[C, n]`` each: for what takes arrays for
+    the oracle phase (the export's whole-array renderers; playback reads on demand)."""
+    return [read_whole(r) for r in reference_readers(doc, names, remedy=remedy)]
 
 
 def complex_data(doc: Document, indices: Iterable[int]) -> np.ndarray:
@@ -73,7 +81,7 @@ def phase_inputs(doc: Document, phase: str) -> tuple[str, MaskSource | None, lis
         else:
             masks = doc.store.block
         if phase == "oracle":
-            refs = oracle_references(doc, [layer.name for layer in doc.layers],
+            refs = reference_readers(doc, [layer.name for layer in doc.layers],
                                      remedy="compute an oracle first")
     elif phase == "oracle":  # nothing to separate: the mixture as it is
         phase = "mixture"
@@ -93,7 +101,9 @@ def playback_renderer(doc: Document, phase: str, heard: Heard | None = None
         cIRM layers, or an unknown phase mode.
     """
     phase, masks, refs = phase_inputs(doc, phase)
-    renderer = StreamRenderer(doc.clip.samples, doc.config, masks, len(doc.layers),
+    clip = doc.clip  # a file read on demand: a reader of its own, for the player's thread
+    mixture = clip.reader() if isinstance(clip, AudioReader) else read_whole(clip)
+    renderer = StreamRenderer(mixture, doc.config, masks, len(doc.layers),
                               phase=phase, samplerate=doc.samplerate, references=refs)
     if heard is not None:
         renderer.heard = heard

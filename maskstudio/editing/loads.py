@@ -15,9 +15,12 @@ exceed one there: a lock is never broken):
                ``new = m * residual``; nothing that exists changes.
 
 The loaded set is first made to sum to at most one itself (divided by its sum where that
-passes one).  The load is one undoable step: the changed values of the existing layers are its
-atoms (block by block, only where they changed) and the new or replacing layers its structural
-part, so the crash journal records it like any other step.
+passes one).  It is an array, or compact tiles (:class:`~maskstudio.editing.tiles.TiledMasks`,
+an oracle's computed block by block on a worker): those are read a block at a time, the new
+layers' values stay compact, and into a document without layers they are taken as they are.
+The load is one undoable step: the changed values of the existing layers are its atoms
+(block by block, only where they changed) and the new or replacing layers its structural part,
+so the crash journal records it like any other step.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import numpy as np
 from maskstudio.editing.history import Atom, Step
 from maskstudio.editing.palette import PALETTE
 from maskstudio.editing.state import Layer
-from maskstudio.editing.tiles import TiledMasks
+from maskstudio.editing.tiles import TiledMasks, quantize
 from maskstudio.errors import MaskFileError, ParameterError
 from maskstudio.io.export import check_source_name
 
@@ -126,17 +129,11 @@ def default_mode(doc, names) -> str:
     return "replace" if any(n in have for n in names) else "add"
 
 
-def _tiles(values: np.ndarray, lead: tuple, n_bins: int, n_frames: int) -> dict:
-    store = TiledMasks(n_bins, n_frames, lead=lead)
-    store.add_layer(values)
-    return store.stored_tiles(0)
-
-
-def load_layers(doc, names, data: np.ndarray, provenance: dict, label: str, *,
+def load_layers(doc, names, data: np.ndarray | TiledMasks, provenance: dict, label: str, *,
                 mode: str = "add") -> LoadReport:
-    """Load masks ``data [N, (C,) F, T]`` named ``names`` into ``doc`` (see the module's
-    description of ``mode``) as one undoable, journaled step.  Everything is checked and
-    computed before anything changes."""
+    """Load masks ``data [N, (C,) F, T]`` (an array, or compact tiles) named ``names`` into
+    ``doc`` (see the module's description of ``mode``) as one undoable, journaled step.
+    Everything is checked and computed before anything changes."""
     if mode not in LOAD_MODES:
         raise ParameterError(f"unknown load mode {mode!r}: choose {', '.join(LOAD_MODES)}")
     names = list(names)
@@ -145,18 +142,21 @@ def load_layers(doc, names, data: np.ndarray, provenance: dict, label: str, *,
     if len(set(names)) != len(names):
         raise MaskFileError(f"the loaded masks name a source twice ({', '.join(names)}): give "
                             f"each mask its own name")
-    data = np.asarray(data)
-    if data.ndim not in (3, 4) or data.shape[0] != len(names):
+    tiled = data if isinstance(data, TiledMasks) else None  # compact, checked as computed
+    array = np.zeros((len(names), 0, 0)) if tiled is not None else np.asarray(data)
+    dshape = tiled.shape if tiled is not None else array.shape
+    if len(dshape) not in (3, 4) or dshape[0] != len(names):
         raise ParameterError(f"{len(names)} mask(s) need data [N, (C,) F, T], got shape "
-                             f"{data.shape}")
-    complex_masks = np.iscomplexobj(data)
-    mags = np.abs(data) if complex_masks else data
-    if not np.isfinite(mags).all():
+                             f"{dshape}")
+    complex_masks = tiled is None and np.iscomplexobj(array)
+    dense = np.abs(array) if complex_masks else array
+    if tiled is None and not np.isfinite(dense).all():
         raise MaskFileError("the loaded masks hold NaN or infinite values: recompute them")
+    mags: np.ndarray | TiledMasks = tiled if tiled is not None else dense
     if mags.shape[-2:] != (doc.n_bins, doc.n_frames):  # checked before anything changes
         raise MaskFileError(f"masks of shape {mags.shape[-2:]} do not fit this view's "
                             f"[freq, time] = {(doc.n_bins, doc.n_frames)}")
-    if mags.ndim == 4 and doc.store.lead != mags.shape[1:2]:
+    if len(mags.shape) == 4 and doc.store.lead != mags.shape[1:2]:
         if doc.layers:
             raise MaskFileError("these masks have one mask per channel, but the open layers "
                                 "are shared by all channels: load them into a new window, or "
@@ -164,7 +164,11 @@ def load_layers(doc, names, data: np.ndarray, provenance: dict, label: str, *,
         doc.load_state(dataclasses.replace(doc.state(), lead=mags.shape[1:2]))
     lead, F, T = doc.store.lead, doc.n_bins, doc.n_frames
     shape = (len(names),) + lead + (F, T)
-    mags = np.broadcast_to(mags[:, None] if mags.ndim == 3 and lead else mags, shape)
+    widen = len(mags.shape) == 3 and bool(lead)  # shared masks into per-channel layers
+
+    def loaded(t0: int, t1: int) -> np.ndarray:
+        block = mags.block(t0, t1) if isinstance(mags, TiledMasks) else mags[..., t0:t1]
+        return np.broadcast_to(block[:, None] if widen else block, shape[:-1] + (t1 - t0,))
 
     K = len(doc.layers)
     have = {layer.name: i for i, layer in enumerate(doc.layers)}
@@ -178,27 +182,37 @@ def load_layers(doc, names, data: np.ndarray, provenance: dict, label: str, *,
     locked = [layer.locked for layer in doc.layers]
     replaced = [i in replace_at.values() for i in range(K)]
 
-    new_values = np.zeros(shape, np.float32)
+    # the new layers' values, in tiles (compact if the load is): never a whole array
+    new_store = TiledMasks(F, T, tile=doc.store.tile, lead=lead)
+    for _ in names:
+        new_store.add_layer()
     atoms: list[Atom] = []
     changed: set[int] = set()
     free = [i for i in range(K) if not locked[i] and not replaced[i]]
-    for t0 in range(0, T, _BLOCK):
-        t1 = min(T, t0 + _BLOCK)
+    adopt = tiled is not None and K == 0 and not widen and tiled.tile == doc.store.tile
+    block_frames = _BLOCK - _BLOCK % doc.store.tile or doc.store.tile  # whole tiles
+    for t0 in range(0, 0 if adopt else T, block_frames):
+        t1 = min(T, t0 + block_frames)
         old = doc.store.read(list(range(K)), 0, F, t0, t1)
         old_out, new_out = share_block(old.astype(np.float64),
-                                       mags[..., t0:t1].astype(np.float64), mode=mode,
+                                       loaded(t0, t1).astype(np.float64), mode=mode,
                                        locked=locked, replaced=replaced)
-        new_values[..., t0:t1] = new_out
+        if tiled is not None:  # the room left by the layers kept caps the codes' sum
+            top = 1.0 - np.clip(_sum(old_out[[not r for r in replaced]]), 0.0, None)
+            new_store.write_codes(range(len(names)), t0, quantize(new_out, top=top))
+        else:
+            new_store.write(range(len(names)), 0, t0, new_out.astype(np.float32))
         if free:
             after = old_out[free].astype(np.float32)
             if not np.array_equal(after, old[free]):
                 atoms.append(Atom(tuple(free), 0, t0, old[free], after))
                 changed.update(i for j, i in enumerate(free)
                                if not np.array_equal(after[j], old[i]))
-    if complex_masks:  # the cIRM scaled as its magnitude was
-        base = np.clip(np.broadcast_to(mags, shape), 0, 1)
+    if complex_masks:  # the cIRM scaled as its magnitude was (a cIRM is held whole)
+        new_values = new_store.read(range(len(names)), 0, F, 0, T)
+        base = np.clip(np.broadcast_to(dense, shape), 0, 1)
         factor = np.divide(new_values, base, out=np.ones(shape, np.float32), where=base > 0)
-        cplx = np.broadcast_to(data[:, None] if data.ndim == 3 and lead else data, shape)
+        cplx = np.broadcast_to(array[:, None] if array.ndim == 3 and lead else array, shape)
         cplx = (cplx * factor).astype(np.complex64)
 
     # -- from here on, the document changes -------------------------------------------------
@@ -209,7 +223,8 @@ def load_layers(doc, names, data: np.ndarray, provenance: dict, label: str, *,
         prov = dict(provenance)
         if complex_masks:
             prov["complex"] = True  # the view edits |M|; export may use the complex mask
-        tiles = _tiles(new_values[j], lead, F, T)
+        tiles = tiled.stored_tiles(j) if adopt and tiled is not None \
+            else new_store.stored_tiles(j)
         if j in replace_at:
             i = replace_at[j]
             old_layer = doc.layers[i]

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from maskstudio.dsp.masks import magnitude_db, threshold_mask
-from maskstudio.dsp.stft import stft_frames_with
 from maskstudio.editing.edits import Box, smooth_values
 from maskstudio.editing.events import MasksChanged
+from maskstudio.io.ondemand import stft_frames_of
 
 if TYPE_CHECKING:
     from maskstudio.editing.document import Document
@@ -132,6 +132,6 @@ def threshold_preview(doc: Document, box: Box, threshold_db: float,
 
 def mixture_db(doc: Document, box: Box) -> np.ndarray:
     """Level of the mixture in dB full scale over a box, channels pooled by power."""
-    S = stft_frames_with(doc.clip.samples, box.t0, box.t1, doc.config)
+    S = stft_frames_of(doc.clip, box.t0, box.t1, doc.config)  # only the box's samples read
     S = S[:, box.f0:box.f1] / np.float32(doc.spectrogram.reference)
     return magnitude_db(S, channel_axis=0)

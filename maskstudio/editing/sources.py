@@ -15,23 +15,28 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from maskstudio.dsp.oracle import oracle_masks
+from maskstudio.dsp.oracle import check_oracle_options, oracle_from_stfts
 from maskstudio.dsp.stft import STFTConfig, stft_with
 from maskstudio.editing.edits import Box
 from maskstudio.editing.events import HistoryChanged, MasksChanged
 from maskstudio.editing.history import Atom, Step
+from maskstudio.editing.tiles import TiledMasks, quantize
 from maskstudio.errors import MaskFileError, MaskStudioError, ParameterError
-from maskstudio.io.audiofile import conform_reference, load_audio
 from maskstudio.io.export import check_source_name
 from maskstudio.io.npz import load_masks
+from maskstudio.io.ondemand import open_reference, read_whole, stft_frames_of
 
 if TYPE_CHECKING:
     from maskstudio.editing.document import Document
 
-__all__ = ["GridMismatchError", "compute_oracle", "add_oracle_layers", "restore_references",
-           "compute_separator", "replace_values", "read_model_masks", "load_model_masks"]
+__all__ = ["GridMismatchError", "compute_oracle", "oracle_tiles", "add_oracle_layers",
+           "restore_references", "compute_separator", "replace_values", "read_model_masks",
+           "load_model_masks"]
 
 Progress = Callable[[int, int], None] | None
+#: Frames of the oracle computed at a time: the STFTs of the mixture and two stems of stereo
+#: are 50 MB of complex64 per 1024 frames, the oracle's temporaries a few times that.
+ORACLE_BLOCK = 1024
 
 
 class GridMismatchError(MaskFileError):
@@ -45,23 +50,61 @@ class GridMismatchError(MaskFileError):
 
 def compute_oracle(doc: Document, kind: str, stems: dict, *, progress: Progress = None,
                    **options: Any) -> tuple:
-    """Oracle masks of ``stems {name: path}`` on ``doc``'s mixture and grid.
+    """Oracle masks of ``stems {name: path}`` on ``doc``'s mixture and grid, block by block:
+    the mixture and the stems are read on demand (each block of frames: their STFT frames,
+    :func:`~maskstudio.dsp.oracle.oracle_from_stfts`), and the masks go into compact tiles
+    (:func:`~maskstudio.editing.tiles.quantize`: within 1/255, sum kept at most one), so
+    nothing is held whole however long the file.  A cIRM is complex: it is held whole.
 
     Returns
     -------
     tuple
         ``(names, data, provenance, label, references)``: the first four for
-        :meth:`Document.load_layers`, and the stems conformed to the mixture by name.
+        :meth:`Document.load_layers` (``data`` a :class:`TiledMasks`, or the cIRM's array),
+        and the stems by name, conformed to the mixture and read on demand.
     """
     refs = {}
     for name, path in stems.items():
         check_source_name(name)
-        refs[name] = conform_reference(load_audio(path), doc.clip, name=f"stem '{name}'")
-    data = oracle_masks(doc.clip.samples, list(refs.values()), doc.config, kind,
-                        progress=progress, **options)
+        refs[name] = open_reference(path, doc.clip, name=f"stem '{name}'")
+    data = oracle_tiles(doc, kind, list(refs.values()), progress=progress, **options)
     prov = {"kind": "oracle", "mask": kind, "options": options,
             "stems": {n: str(p) for n, p in stems.items()}}
     return list(refs), data, prov, f"oracle {kind}", refs
+
+
+def oracle_tiles(doc: Document, kind: str, references: Sequence, *,
+                 per_channel: bool = False, progress: Progress = None,
+                 **options: Any) -> TiledMasks | np.ndarray:
+    """Oracle masks of ``references`` (readers conformed to the mixture) on ``doc``'s grid,
+    a block of frames at a time, into compact tiles whose masks sum to at most one (a cIRM:
+    a complex array).  Reads through readers of its own, so it can run on a worker."""
+    check_oracle_options(**{k: v for k, v in options.items()
+                            if k in ("lc_db", "p", "beta", "compress")})
+    cfg, F, T = doc.config, doc.n_bins, doc.n_frames
+    mixture = doc.clip.reader()
+    refs = [r.reader() if hasattr(r, "reader") else r for r in references]
+    lead = (doc.clip.n_channels,) if per_channel else ()
+    N = len(refs)
+    cplx = np.zeros((N,) + lead + (F, T), np.complex64) if kind == "cirm" else None
+    store = TiledMasks(F, T, tile=doc.store.tile, lead=lead)
+    for _ in refs:
+        store.add_layer()
+    step = max(1, ORACLE_BLOCK // store.tile) * store.tile
+    for t0 in range(0, T, step):
+        t1 = min(T, t0 + step)
+        Y = stft_frames_of(mixture, t0, t1, cfg)
+        S = [stft_frames_of(r, t0, t1, cfg) for r in refs]
+        m = oracle_from_stfts(Y, S, kind, per_channel=per_channel, **options)
+        if cplx is not None:
+            cplx[..., t0:t1] = m
+        else:  # the load's own first step: the loaded set sums to at most one
+            m = np.clip(m, 0.0, 1.0)
+            m /= np.maximum(m.sum(axis=0), np.float32(1.0))
+            store.write_codes(range(N), t0, quantize(m))
+        if progress is not None:
+            progress(t1, T)
+    return cplx if cplx is not None else store
 
 
 def add_oracle_layers(doc: Document, kind: str, stems: dict, *, progress: Progress = None,
@@ -88,8 +131,7 @@ def restore_references(doc: Document) -> list:
             if not isinstance(name, str) or not isinstance(path, str):
                 continue  # a damaged provenance names nothing that can be loaded
             try:
-                doc.references[name] = conform_reference(load_audio(path), doc.clip,
-                                                         name=f"stem '{name}'")
+                doc.references[name] = open_reference(path, doc.clip, name=f"stem '{name}'")
             except MaskStudioError:
                 missing.append(name)
     return missing
@@ -108,7 +150,7 @@ def compute_separator(doc: Document, name: str, *, use_hints: bool = False,
         hints = {la.name: np.abs(doc.store.dense(i)) if doc.store.lead == () else
                  np.abs(doc.store.dense(i)).mean(axis=0)
                  for i, la in enumerate(doc.layers)}
-    Y = stft_with(doc.clip.samples, doc.config)
+    Y = stft_with(read_whole(doc.clip), doc.config)  # a separator sees the whole file
     names, masks = run_separator(name, Y, samplerate=doc.samplerate, config=doc.config,
                                  hints=hints, **params)
     return names, masks, {"kind": "separator", "name": name, "params": params}

@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Iterable
 from math import gcd
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import soundfile as sf
@@ -31,24 +31,13 @@ from maskstudio.io.atomic import (  # noqa: F401
     write_error,
 )
 
-__all__ = [
-    "AudioClip",
-    "audio_info",
-    "check_levels",
-    "MaskStudioWarning",
-    "load_audio",
-    "save_audio",
-    "conform_reference",
-    "atomic_write",
-    "atomic_file",
-    "AudioWriter",
-    "check_not_input",
-    "WRITABLE_FORMATS",
-    "WriteError",
-    "write_error",
-    "file_mode",
-    "fsync_folder",
-]
+if TYPE_CHECKING:  # a reader describes its file as a clip does
+    from maskstudio.io.ondemand import AudioReader
+
+__all__ = ["AudioClip", "audio_info", "check_levels", "MaskStudioWarning", "load_audio",
+           "save_audio", "conform_reference", "atomic_write", "atomic_file", "AudioWriter",
+           "check_not_input", "WRITABLE_FORMATS", "WriteError", "write_error", "file_mode",
+           "fsync_folder"]
 
 #: Containers maskstudio writes, by file extension.
 WRITABLE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
@@ -60,7 +49,8 @@ class MaskStudioWarning(UserWarning):
 
 @dataclasses.dataclass
 class AudioClip:
-    """Decoded audio.
+    """Decoded audio, held whole; :class:`~maskstudio.io.ondemand.AudioReader` reads a long
+    file on demand, described and read (``read(start, stop)``) the same way.
 
     Parameters
     ----------
@@ -95,28 +85,42 @@ class AudioClip:
         """Length in seconds."""
         return self.n_samples / float(self.samplerate)
 
-    def mono(self) -> np.ndarray:
-        """The mid signal (mean of the channels).
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Samples ``start..stop`` ``[channels, stop - start]``, silence outside.
+
+        Parameters
+        ----------
+        start, stop : int
 
         Returns
         -------
-        np.ndarray [shape=(n,)], float32
+        np.ndarray
         """
-        return self.samples.mean(axis=0, dtype=np.float32)
+        out = np.zeros((self.n_channels, max(0, stop - start)), np.float32)
+        a, b = max(0, start), min(self.n_samples, stop)
+        if b > a:
+            out[:, a - start:b - start] = self.samples[:, a:b]
+        return out
 
+    def reader(self) -> AudioClip:
+        """A reader for another thread: the clip itself (safe to read from any thread).
 
-def _describe(path) -> str:
-    return f"'{path}'"
+        Returns
+        -------
+        AudioClip
+        """
+        return self
+
 
 
 def _unreadable(path: Path, exc: Exception) -> AudioFileError:
     reason = str(exc).split(":", 1)[-1].strip() or "unknown reason"
-    return AudioFileError(f"cannot read {_describe(path)} as audio ({reason}): use a WAV, FLAC, "
+    return AudioFileError(f"cannot read '{path}' as audio ({reason}): use a WAV, FLAC, "
                           f"OGG, MP3 or AIFF file, and re-export it if it is damaged")
 
 
 def _truncated(path: Path) -> AudioFileError:
-    return AudioFileError(f"{_describe(path)} is truncated: its header promises more samples "
+    return AudioFileError(f"'{path}' is truncated: its header promises more samples "
                           f"than the file holds; re-export or copy the file again")
 
 
@@ -146,7 +150,7 @@ def audio_info(path: str | os.PathLike) -> Any:
         with open(path, "rb"):
             pass
     except OSError as exc:
-        raise AudioFileError(f"cannot open {_describe(path)} ({exc.strerror or exc}): check "
+        raise AudioFileError(f"cannot open '{path}' ({exc.strerror or exc}): check "
                              f"its permissions") from None
     try:
         info = sf.info(str(path))
@@ -155,7 +159,7 @@ def audio_info(path: str | os.PathLike) -> Any:
     if re.search(r"data\s*:\s*(\d+)\s*\(should be (\d+)\)", info.extra_info or ""):
         raise _truncated(path)
     if not 0 < info.samplerate <= 10_000_000:
-        raise AudioFileError(f"{_describe(path)} declares a sample rate of {info.samplerate} "
+        raise AudioFileError(f"'{path}' declares a sample rate of {info.samplerate} "
                              f"Hz: the file is damaged; re-export it")
     return info
 
@@ -188,7 +192,7 @@ def load_audio(path: str | os.PathLike, *, dtype: DTypeLike = np.float32) -> Aud
     if samples.shape[1] < info.frames:
         raise _truncated(path)
     if samples.shape[1] == 0:
-        raise AudioFileError(f"{_describe(path)} holds no samples: choose a file with audio in it")
+        raise AudioFileError(f"'{path}' holds no samples: choose a file with audio in it")
     check_levels(samples, path)
     return AudioClip(samples, int(info.samplerate), path, info.format, info.subtype)
 
@@ -216,20 +220,19 @@ def check_levels(samples: np.ndarray, path: str | os.PathLike) -> None:
     with np.errstate(invalid="ignore"):
         lo, hi = float(np.min(samples)), float(np.max(samples))
     if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise AudioFileError(f"{_describe(path)} contains NaN or infinite samples: repair it "
+        raise AudioFileError(f"'{path}' contains NaN or infinite samples: repair it "
                              f"(or re-export it) in an audio editor")
     peak = max(-lo, hi)
     if peak > MAX_PEAK:
         raise AudioFileError(
-            f"{_describe(path)} has samples up to {peak:.3g}, {20 * np.log10(peak):.0f} dB over "
+            f"'{path}' has samples up to {peak:.3g}, {20 * np.log10(peak):.0f} dB over "
             f"full scale (1.0): it is not audio at a usable scale; normalise it (divide by its "
             f"peak) and save it again"
         )
 
 
-#: Frames decoded at a time: decoding block by block into the channels-first array keeps the
-#: peak at one copy of the audio (a 60-minute stereo file is 1.27 GB in float32); 64k frames
-#: keep the transposing copy in cache (0.09 s for 10 minutes of stereo, 0.17 s with 256k).
+#: Frames decoded at a time: one copy of the audio at the peak, and 64k frames keep the
+#: transposing copy in cache (0.09 s for 10 minutes of stereo, 0.17 s with 256k).
 _READ_BLOCK = 1 << 16
 
 
@@ -242,7 +245,7 @@ def _read_channels_first(path, info, dtype) -> np.ndarray:
 
         if need > memory_budget():
             raise AudioFileError(
-                f"{_describe(path)} declares {total} samples x {f.channels} channel(s) "
+                f"'{path}' declares {total} samples x {f.channels} channel(s) "
                 f"({need / 2 ** 30:.1f} GB decoded), more than the memory available: use a "
                 f"shorter excerpt (or repair the file if the length is wrong)")
         out = np.empty((f.channels, total), dtype=dtype)
@@ -286,7 +289,7 @@ def check_not_input(target: str | os.PathLike, inputs: Iterable) -> None:
             same = False
         if same:
             raise OverwriteError(
-                f"writing {_describe(target)} would overwrite an input file: choose another "
+                f"writing '{target}' would overwrite an input file: choose another "
                 f"output folder or name"
             )
 
@@ -301,7 +304,7 @@ def _export_format(path: Path, like_subtype: str | None):
     ext = path.suffix.lower()
     if ext not in WRITABLE_FORMATS:
         raise ParameterError(
-            f"cannot write {_describe(path)}: maskstudio exports .wav or .flac files"
+            f"cannot write '{path}': maskstudio exports .wav or .flac files"
         )
     fmt = WRITABLE_FORMATS[ext]
     if like_subtype in _PLAIN_SUBTYPES and sf.check_format(fmt, like_subtype):
@@ -372,7 +375,8 @@ class AudioWriter:
         As :func:`save_audio`.
     """
 
-    def __init__(self, path, samplerate: int, channels: int, *, like: AudioClip | None = None,
+    def __init__(self, path, samplerate: int, channels: int, *,
+                 like: AudioClip | AudioReader | None = None,
                  subtype: str | None = None, protect: Iterable = ()):
         self.path = Path(path)
         inputs = list(protect) + ([like.path] if like is not None else [])
@@ -393,7 +397,7 @@ class AudioWriter:
             self._stack.__exit__(type(exc), exc, exc.__traceback__)  # the temporary goes
             if isinstance(exc, WriteError):
                 raise
-            raise AudioFileError(f"cannot write {_describe(self.path)}: {exc}") from None
+            raise AudioFileError(f"cannot write '{self.path}': {exc}") from None
 
     def write(self, samples: np.ndarray) -> None:
         """Append samples (clipped at full scale for integer formats).
@@ -415,7 +419,7 @@ class AudioWriter:
         try:
             self._file.write(samples.T)
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
-            raise AudioFileError(f"cannot write {_describe(self.path)}: {exc}") from None
+            raise AudioFileError(f"cannot write '{self.path}': {exc}") from None
 
     def __enter__(self) -> AudioWriter:
         return self
@@ -426,7 +430,7 @@ class AudioWriter:
         except WriteError:
             raise
         except (sf.SoundFileError, RuntimeError, OSError) as err:
-            raise AudioFileError(f"cannot write {_describe(self.path)}: {err}") from None
+            raise AudioFileError(f"cannot write '{self.path}': {err}") from None
         if exc_type is None and self.peak > 1.0 and self.subtype not in ("FLOAT", "DOUBLE"):
             warnings.warn(
                 f"{self.path.name}: peak {self.peak:.3f} exceeds full scale and was clipped in "
@@ -436,7 +440,8 @@ class AudioWriter:
         return bool(suppress)
 
 
-def conform_reference(clip: AudioClip, mixture: AudioClip, *, name: str = "reference"
+def conform_reference(clip: AudioClip, mixture: AudioClip | AudioReader, *,
+                      name: str = "reference"
                       ) -> np.ndarray:
     """Bring a reference stem to the mixture's rate and length.
 

@@ -13,6 +13,7 @@ from maskstudio.dsp.masks import overlap_report
 __all__ = ["describe_file"]
 
 MASK_SUFFIXES = (".npz", ".npy")
+_BLOCK = 1 << 18  #: samples read at a time for the levels
 
 
 def _duration(seconds: float) -> str:
@@ -22,12 +23,18 @@ def _duration(seconds: float) -> str:
 
 
 def describe_audio(path) -> str:
-    from maskstudio.io.audiofile import load_audio
+    from maskstudio.io.ondemand import open_audio
 
-    clip = load_audio(path)
-    x = clip.samples
-    peak = float(np.abs(x).max())
-    rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
+    clip = open_audio(path)  # read a block at a time: an hour is never held whole
+    peak, power = 0.0, 0.0
+    try:
+        for a in range(0, clip.n_samples, _BLOCK):
+            x = clip.read(a, min(clip.n_samples, a + _BLOCK))
+            peak = max(peak, float(np.abs(x).max()))
+            power += float(np.square(x, dtype=np.float64).sum())
+    finally:
+        clip.close()
+    rms = float(np.sqrt(power / (clip.n_samples * clip.n_channels)))
     cfg = STFTConfig.for_samplerate(clip.samplerate)  # the grid the window would open it on
     T = cfg.n_frames(clip.n_samples)
     lines = [

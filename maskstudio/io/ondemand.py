@@ -14,19 +14,29 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from maskstudio.dsp.grid import STFTConfig
+from maskstudio.dsp.stft import stft_frames_with
 from maskstudio.dsp.validation import check_mask
 from maskstudio.errors import AudioFileError, MaskFileError
-from maskstudio.io.audiofile import audio_info, check_levels
+from maskstudio.io.audiofile import (
+    AudioClip,
+    MaskStudioWarning,
+    audio_info,
+    check_levels,
+    conform_reference,
+    load_audio,
+)
 from maskstudio.io.npy_header import StoredArray
 from maskstudio.io.npz import read_for_mixture
 
-__all__ = ["AudioReader", "MaskReader", "open_audio", "open_masks"]
+__all__ = ["AudioReader", "MaskReader", "Mixture", "ConformedReader", "open_audio",
+           "open_masks", "open_reference", "read_whole", "stft_frames_of"]
 
 
 class AudioReader:
@@ -48,6 +58,7 @@ class AudioReader:
         self.n_channels = int(info.channels)
         self.n_samples = int(info.frames)
         self.format, self.subtype = info.format, info.subtype
+        self._info = info
         self._file = sf.SoundFile(str(self.path))
         self._lock = threading.Lock()
         self._pos = 0  # where the decoder is
@@ -116,10 +127,165 @@ class AudioReader:
         check_levels(block, self.path)
         return block
 
+    def reader(self) -> AudioReader:
+        """Another reader of the same file, with its own decoder: for another thread (each
+        consumer reading its own stretch of the file keeps its decoder where it reads).
+
+        Returns
+        -------
+        AudioReader
+        """
+        return AudioReader(self.path, self._info)
+
     def close(self) -> None:
         """Close the file."""
         with self._lock:
             self._file.close()
+
+
+#: The audio an editor document holds: decoded whole, or read on demand.  Both describe the
+#: file (path, samplerate, n_channels, n_samples, format, subtype) and read it a block at a
+#: time (``read(start, stop)``); ``reader()`` gives a consumer on another thread its own.
+Mixture = AudioClip | AudioReader
+
+
+def read_whole(source) -> np.ndarray:
+    """Every sample of ``source`` as float32 ``[C, n]``: for what needs a whole (short) file.
+
+    Parameters
+    ----------
+    source : np.ndarray, AudioClip or a reader
+        Samples ``[C, n]``, or anything with ``read(start, stop)`` and ``n_samples``.
+
+    Returns
+    -------
+    np.ndarray [shape=(C, n)], float32
+    """
+    if isinstance(source, np.ndarray):
+        return np.asarray(source, dtype=np.float32)
+    if isinstance(source, AudioClip):
+        return source.samples
+    return source.read(0, source.n_samples)
+
+
+def stft_frames_of(source, t0: int, t1: int, config: STFTConfig) -> np.ndarray:
+    """STFT frames ``t0..t1`` of audio read on demand, reading only their samples.
+
+    Parameters
+    ----------
+    source : AudioClip or AudioReader
+        Anything with ``read(start, stop)`` giving ``[C, stop - start]``, zeros outside.
+    t0, t1 : int
+        Frames, ``0 <= t0 <= t1``.
+    config : STFTConfig
+        The grid.
+
+    Returns
+    -------
+    np.ndarray [shape=(C, config.n_bins, t1 - t0)], complex64
+        The values :func:`~maskstudio.dsp.stft.stft_frames_with` gives on the whole signal
+        (``center`` pads zeros, as the reader does outside the file).
+    """
+    if t1 <= t0:
+        return np.zeros((source.n_channels, config.n_bins, 0), np.complex64)
+    start = t0 * config.hop_length - (config.n_fft // 2 if config.center else 0)
+    segment = source.read(start, start + (t1 - t0 - 1) * config.hop_length + config.n_fft)
+    return stft_frames_with(segment, 0, t1 - t0, dataclasses.replace(config, center=False))
+
+
+class ConformedReader:
+    """A reference stem read on demand, conformed to its mixture as
+    :func:`~maskstudio.io.audiofile.conform_reference` conforms a decoded one: a mono stem
+    serves every channel, a shorter one is padded with silence, a longer one trimmed.  Made by
+    :func:`open_reference`.
+
+    Parameters
+    ----------
+    inner : AudioReader
+        The stem's file.
+    n_channels, n_samples : int
+        The mixture's.
+    """
+
+    def __init__(self, inner: AudioReader, n_channels: int, n_samples: int) -> None:
+        self.inner = inner
+        self.path, self.samplerate = inner.path, inner.samplerate
+        self.n_channels, self.n_samples = int(n_channels), int(n_samples)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Samples ``start..stop`` as float32 ``[n_channels, stop - start]`` (zeros outside).
+
+        Parameters
+        ----------
+        start, stop : int
+            Sample indices.
+
+        Returns
+        -------
+        np.ndarray
+            float32 ``[n_channels, stop - start]``.
+
+        Raises
+        ------
+        AudioFileError
+            The stem cannot be read there.
+        """
+        x = self.inner.read(start, min(stop, max(start, self.n_samples)))
+        if x.shape[1] < stop - start:
+            x = np.pad(x, ((0, 0), (0, stop - start - x.shape[1])))
+        return np.repeat(x, self.n_channels, axis=0) if x.shape[0] != self.n_channels else x
+
+    def reader(self) -> ConformedReader:
+        """Another reader of the same stem, for another thread.
+
+        Returns
+        -------
+        ConformedReader
+        """
+        return ConformedReader(self.inner.reader(), self.n_channels, self.n_samples)
+
+
+def open_reference(path: str | os.PathLike, mixture, *, name: str = "reference"):
+    """Open a reference stem to read it on demand, conformed to ``mixture``.
+
+    A stem at another rate is decoded and resampled whole (with a warning), as
+    :func:`~maskstudio.io.audiofile.conform_reference` does; any other is read on demand.
+
+    Parameters
+    ----------
+    path : path
+        The stem's file.
+    mixture : AudioClip or AudioReader
+        What the stem must match (``samplerate``, ``n_channels``, ``n_samples``).
+    name : str
+        How messages name the stem.
+
+    Returns
+    -------
+    ConformedReader or AudioClip
+        Reads ``[mixture.n_channels, k]`` blocks of the mixture's length.
+
+    Raises
+    ------
+    AudioFileError
+        The stem cannot be read, or has another channel count (and is not mono).
+    """
+    inner = open_audio(path)
+    if inner.samplerate != mixture.samplerate:
+        inner.close()
+        clip = load_audio(path)
+        return AudioClip(conform_reference(clip, mixture, name=name), int(mixture.samplerate),
+                         clip.path, clip.format, clip.subtype)
+    if inner.n_channels not in (1, mixture.n_channels):
+        inner.close()
+        raise AudioFileError(
+            f"{name} has {inner.n_channels} channels but the mixture has "
+            f"{mixture.n_channels}: export the stem with {mixture.n_channels} channel(s)")
+    if inner.n_samples != mixture.n_samples:
+        what = "padded with silence" if inner.n_samples < mixture.n_samples else "trimmed"
+        warnings.warn(f"{name} has {inner.n_samples} samples, the mixture "
+                      f"{mixture.n_samples}: {what} to match", MaskStudioWarning, stacklevel=2)
+    return ConformedReader(inner, mixture.n_channels, mixture.n_samples)
 
 
 def open_audio(path: str | os.PathLike) -> AudioReader:

@@ -57,7 +57,7 @@ def test_the_playback_controller_works_on_a_bare_shell(qtbot, tmp_path, mixture_
     assert not playback.playing and playback.resume_at == 8000
     playback.stop_or_clear()
     assert playback.resume_at is None
-    np.testing.assert_allclose(backend.recording()[:8000, 0], doc.clip.samples[0, :8000],
+    np.testing.assert_allclose(backend.recording()[:8000, 0], doc.clip.read(0, 8000)[0],
                                atol=1e-6)
     doc.close()
 
@@ -97,7 +97,7 @@ def test_a_crashed_project_opens_once_off_the_gui_thread_and_recovers(window, qt
             calls.append((name, threading.current_thread() is threading.main_thread()))
             return fn(*args, **kwargs)
         return wrapper
-    monkeypatch.setattr(project, "load_audio", counted("decode", project.load_audio))
+    monkeypatch.setattr(project, "open_audio", counted("decode", project.open_audio))
     monkeypatch.setattr(project, "file_checksum", counted("hash", project.file_checksum))
     asked = []
     window.projects.confirm_recovery = lambda n: asked.append(n) or True
