@@ -80,8 +80,9 @@ def run(args: list[str], *, pythonpath: Path = ROOT) -> tuple[float, float]:
     """Wall time (s) and peak RSS (MB) of ``python -m maskstudio ARGS`` in a child process."""
     env = dict(os.environ, PYTHONPATH=str(pythonpath))
     t0 = time.perf_counter()
+    # run from the checkout: ``-m`` puts the working folder first on the path
     p = subprocess.Popen([sys.executable, "-m", "maskstudio", *map(str, args)], env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                         cwd=pythonpath, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert p.stderr is not None
     err = p.stderr.read()
     _, status, usage = os.wait4(p.pid, 0)
