@@ -12,6 +12,7 @@ the oracle (orange) or less (blue).
 from __future__ import annotations
 
 import math
+import threading
 import time
 
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
@@ -26,6 +27,19 @@ DEBOUNCE_MS = 300
 #: holds the mixture, the stems, the oracle and a snapshot of the masks whole, about 2 GB for
 #: 10 minutes of stereo, while the window itself stays under 1.5 GB for an hour.
 MAX_LIVE_SECONDS = 10 * 60
+
+
+class _Once:
+    """``make()`` called once, on whichever thread first asks; later calls get its result."""
+
+    def __init__(self, make):
+        self._make, self._value, self._lock = make, None, threading.Lock()
+
+    def __call__(self):
+        with self._lock:
+            if self._value is None:
+                self._value = self._make()
+            return self._value
 
 
 def _fmt(value, key: str) -> str:
@@ -46,7 +60,8 @@ class MetricsPanel(QtWidgets.QWidget):
         super().__init__(parent)
         self.doc = None
         self._subscriptions = Subscriptions(self)
-        self.scorer = None
+        self.scorer = None  #: the MaskScorer, once the panel's thread has made it
+        self._make_scorer: _Once | None = None
         self._key = None
         self._task = None
         self._generation = 0
@@ -175,15 +190,16 @@ class MetricsPanel(QtWidgets.QWidget):
         kind = self.kind.currentText()
         key = (id(doc), tuple((n, id(r)) for n, r in doc.references.items()), doc.config,
                kind, doc.store.lead)
-        if key != self._key:
-            from maskstudio.io.ondemand import read_whole  # under MAX_LIVE_SECONDS
+        if key != self._key:  # the scorer is made on the panel's thread: it reads the audio
+            from maskstudio.io.ondemand import read_whole  # (under MAX_LIVE_SECONDS)
 
-            self.scorer = MaskScorer(read_whole(doc.clip),
-                                     {n: read_whole(r) for n, r in doc.references.items()},
-                                     doc.config,
-                                     oracle_kind=kind, per_channel=doc.store.lead != ())
-            self._key, self._oracle_store = key, None
-        self._matches = match_layers(doc.layers, self.scorer.names)
+            clip, refs, config = doc.clip.reader(), dict(doc.references), doc.config
+            per_channel = doc.store.lead != ()
+            self._make_scorer = _Once(lambda: MaskScorer(
+                read_whole(clip), {n: read_whole(r) for n, r in refs.items()}, config,
+                oracle_kind=kind, per_channel=per_channel))
+            self.scorer, self._key, self._oracle_store = None, key, None
+        self._matches = match_layers(doc.layers, list(doc.references))
         masks = {stem: doc.store.dense(i) for stem, i in self._matches.items()}
         self._emit_difference()
         return self._run_stage(masks, "fast")
@@ -191,12 +207,15 @@ class MetricsPanel(QtWidgets.QWidget):
     def _run_stage(self, masks: dict, stage: str):
         """``fast``: SI-SDR and IoU/F1; then ``bss``: BSS Eval of the masks; then, once per
         item, ``oracle``: BSS Eval of the oracle.  Each stage starts the next when shown."""
-        scorer, generation, t0 = self.scorer, self._generation, time.perf_counter()
+        make, generation, t0 = self._make_scorer, self._generation, time.perf_counter()
+        if make is None:  # a bug: update_now makes it first
+            raise RuntimeError("no scorer to run")
         need_store = stage == "fast" and self._oracle_store is None
         self.state.setText({"fast": "scoring…", "bss": "computing BSS Eval…",
                             "oracle": "computing the oracle's BSS Eval…"}[stage])
 
         def work(progress):
+            scorer = make()
             if stage == "oracle":
                 return None, scorer.oracle_scores(bss=True, progress=progress), None
             oracle = scorer.oracle_scores(bss=scorer.has_oracle_bss) if stage == "fast" else None
@@ -207,6 +226,7 @@ class MetricsPanel(QtWidgets.QWidget):
             if generation != self._generation:
                 return  # an edit came in meanwhile: its own run shows its scores
             scores, oracle, store = result
+            scorer = self.scorer = make()  # made already, by the work
             self.scores = scores if scores is not None else self.scores
             self.oracle = oracle if oracle is not None else self.oracle
             if store is not None:
