@@ -131,16 +131,16 @@ def _run_editor(argv: list[str]) -> int:
         raise ParameterError("no display to open the editor on: run it on a desktop, render "
                              "the window with --screenshot PNG, or use a headless command "
                              "(maskstudio demo, oracle, separate, info)")
-    # Start decoding now: libsndfile releases the GIL, so the file is read on the second core
-    # while the first imports Qt and pyqtgraph (half a second).
+    # Open the file now (its header checked; the window reads it on demand, never whole) while
+    # Qt and pyqtgraph are imported (half a second).
     from concurrent.futures import ThreadPoolExecutor
 
     from maskstudio.demo import demo_mixture
-    from maskstudio.io.audiofile import load_audio
+    from maskstudio.io.ondemand import open_audio
 
     target = Path(args.file) if args.file else demo_mixture()
     pool = ThreadPoolExecutor(max_workers=1)
-    pending = pool.submit(load_audio, target)
+    pending = pool.submit(open_audio, target)
     pool.shutdown(wait=False)
     from maskstudio.ui.app import run
 

@@ -27,8 +27,7 @@ from maskstudio.annotation.journal import Journal, JournalInUseError, journal_fo
 from maskstudio.annotation.project import load_project, pending_recovery, recover
 from maskstudio.dsp.stft import STFTConfig
 from maskstudio.editing.document import Document
-from maskstudio.io.audiofile import AudioClip
-from maskstudio.io.ondemand import open_audio
+from maskstudio.io.ondemand import Mixture, open_audio
 
 __all__ = ["Opened", "Editing", "open_for_editing", "begin_editing", "keep_aside"]
 
@@ -79,7 +78,7 @@ class Editing:
 
 
 def open_for_editing(path, *, config: STFTConfig | None = None, mixture=None,
-                     clip: AudioClip | None = None,
+                     clip: Mixture | None = None,
                      progress: Callable[[int, int], object] | None = None) -> Opened:
     """Open a mixture or a ``.msproj`` project once, without a journal, and say what its last
     session left to recover.
@@ -92,8 +91,8 @@ def open_for_editing(path, *, config: STFTConfig | None = None, mixture=None,
         The grid of an audio file (None: the grid for its sample rate); a project has its own.
     mixture : path-like, optional
         Where a project's mixture is, when it was located by the user.
-    clip : AudioClip, optional
-        The audio file already decoded (the command line starts decoding before Qt loads).
+    clip : AudioClip or AudioReader, optional
+        The audio file already opened (the command line opens it before Qt loads).
     progress : callable, optional
         Accepted for a worker's ``progress(done, total)``; opening reports nothing yet.
 

@@ -22,7 +22,7 @@ from maskstudio.annotation.recovery import Opened, begin_editing, open_for_editi
 from maskstudio.demo import demo_mixture
 from maskstudio.dsp.stft import STFTConfig
 from maskstudio.editing.document import Document
-from maskstudio.io.audiofile import AudioClip
+from maskstudio.io.ondemand import Mixture
 from maskstudio.reporting import describe_failure
 from maskstudio.ui.controller import Controller, Shell
 from maskstudio.ui.dialogs import AUDIO_FILTER
@@ -79,13 +79,13 @@ class ProjectController(Controller):
             self.open_path(path)
 
     def open_path(self, path: str | Path, *, config: STFTConfig | None = None,
-                  wait: bool = False, preloaded: Future[AudioClip] | None = None
+                  wait: bool = False, preloaded: Future[Mixture] | None = None
                   ) -> Task | None:
         """Open a mixture or a project, after the unsaved work's question.
 
         The file is opened on a worker thread, or here with ``wait``; ``config`` is an audio
         file's grid (None: the one for its sample rate); ``preloaded`` is a future of the
-        decoded file (the command line starts decoding before Qt loads).  Returns the task
+        opened file (the command line opens it before Qt loads).  Returns the task
         opening it (None with ``wait``, or when the user cancelled).  With nobody at the
         window (``interactive`` False), a project that cannot be opened raises."""
         path = Path(path)
@@ -95,7 +95,7 @@ class ProjectController(Controller):
         return self._open(path, config=config, wait=wait, preloaded=preloaded)
 
     def _open(self, path: Path, *, config: STFTConfig | None = None, mixture: str | None = None,
-              wait: bool = False, preloaded: Future[AudioClip] | None = None) -> Task | None:
+              wait: bool = False, preloaded: Future[Mixture] | None = None) -> Task | None:
         is_project = path.suffix == ".msproj"
 
         def load(progress: Progress | None) -> Opened:
