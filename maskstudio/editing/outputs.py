@@ -17,7 +17,7 @@ import numpy as np
 
 from maskstudio.dsp.blockwise import ArrayReader, SampleReader
 from maskstudio.dsp.masks import MaskSet
-from maskstudio.editing.hearing import complex_data, oracle_references
+from maskstudio.editing.hearing import complex_data, reference_readers
 from maskstudio.errors import ParameterError
 from maskstudio.io.audiofile import AudioClip, atomic_write
 from maskstudio.io.blockexport import export_blocks, like_clip
@@ -61,6 +61,13 @@ def layers_meta(doc: Document) -> list[dict]:
     return [dataclasses.asdict(layer) for layer in doc.layers]
 
 
+def _reader(stem) -> SampleReader:
+    """A stem as a reader: an array (or a decoded clip) wrapped, a reader as it is."""
+    if isinstance(stem, AudioClip):
+        return ArrayReader(stem.samples)
+    return ArrayReader(stem) if isinstance(stem, np.ndarray) else stem
+
+
 def export(doc: Document, out_dir, *, names: Sequence[str] | None = None,
            phase: str = "mixture", fmt: str = "wav", n_iter: int | None = None,
            cutoff_hz: float = 6000.0, progress: Callable[[int, int], None] | None = None,
@@ -80,7 +87,7 @@ def export(doc: Document, out_dir, *, names: Sequence[str] | None = None,
     names = [doc.layers[i].name for i in idx]
     refs = None
     if phase == "oracle":
-        refs = [ArrayReader(r) for r in oracle_references(
+        refs = [_reader(r) for r in reference_readers(  # read on demand, as the mixture
             doc, names, remedy="load them with Masks > Oracle from stems")]
     meta = {"phase": phase, "mixture": str(doc.clip.path), "layers": layers_meta(doc)}
     F, T, lead = doc.n_bins, doc.n_frames, doc.store.lead
