@@ -35,8 +35,8 @@ __all__ = ["GridMismatchError", "compute_oracle", "oracle_tiles", "add_oracle_la
 
 Progress = Callable[[int, int], None] | None
 #: Frames of the oracle computed at a time: the STFTs of the mixture and two stems of stereo
-#: are 50 MB of complex64 per 1024 frames, the oracle's temporaries a few times that.
-ORACLE_BLOCK = 1024
+#: are 25 MB of complex64 per 512 frames, the oracle's temporaries a few times that.
+ORACLE_BLOCK = 512
 
 
 class GridMismatchError(MaskFileError):

@@ -7,6 +7,12 @@ map, which kills the process if another program rewrites the file. A compressed 
 whole once. What :func:`~maskstudio.io.audiofile.load_audio` and
 :func:`~maskstudio.io.npz.load_masks` check up front (format, rate, grid, shape) is checked when
 the file is opened; the values block by block, as they are read.
+
+An editor document holds its mixture as an :class:`AudioReader` (:data:`Mixture`: or a decoded
+:class:`~maskstudio.io.audiofile.AudioClip`, which reads the same way), and an oracle's stems
+as :class:`ConformedReader` objects (:func:`open_reference`): an hour is never held whole.
+Each thread reads through a reader of its own (``reader()``); :func:`stft_frames_of` gives the
+STFT frames of a block from the samples it needs.
 """
 
 from __future__ import annotations
