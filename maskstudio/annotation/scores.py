@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from maskstudio.dsp.blockwise import FrameReader, render_stream
 from maskstudio.dsp.metrics import bss_eval, mask_f1, mask_iou, si_sdr
-from maskstudio.dsp.oracle import MASK_KINDS, oracle_masks
+from maskstudio.dsp.oracle import MASK_KINDS, oracle_from_stfts, oracle_masks
 from maskstudio.dsp.phase import resynthesize
 from maskstudio.dsp.stft import STFTConfig
 from maskstudio.editing.tiles import LEVELS, TiledMasks, quantize
 from maskstudio.errors import ParameterError
 
-__all__ = ["MaskScorer", "match_layers", "SCORE_KEYS"]
+__all__ = ["MaskScorer", "match_layers", "SCORE_KEYS", "stream_scores"]
 
 #: What :meth:`MaskScorer.score` reports per source (BSS Eval's three only with ``bss``).
 SCORE_KEYS = ("si_sdr", "sdr", "sir", "sar", "iou", "f1")
@@ -210,3 +211,61 @@ class MaskScorer:
                 kept = seen.setdefault(names[j], [])
                 kept.insert(0, (masks[j].copy(), r))
                 del kept[_KEEP:]
+
+
+def stream_scores(mixture, references: dict, masks, config: STFTConfig, *,
+                  oracle_kind: str = "irm", per_channel: bool = False, progress=None) -> dict:
+    """SI-SDR and IoU/F1 of a long file's masks, block by block: nothing is held whole.
+
+    ``mixture`` and ``references {stem: reader}`` are read on demand; ``masks(t0, t1)`` gives
+    the stems' masks ``[J, (C,) F, t1 - t0]`` (in ``references``' order), read from the tiles
+    as the blocks are rendered with the mixture's phase.  SI-SDR is formed from running sums
+    (the same figure :func:`~maskstudio.dsp.metrics.si_sdr` gives on whole signals); IoU/F1
+    compare with the oracle of ``oracle_kind`` as the window stores it, block by block.  BSS
+    Eval needs whole signals: it is left out.  Returns ``{stem: {"si_sdr", "iou", "f1"}}``.
+    """
+    names = list(references)
+    J = len(names)
+    mix = FrameReader(mixture, config)
+    refs = [FrameReader(references[n], config) for n in names]
+    sums = np.zeros((J, 6))  # sum s, sum e, sum s^2, sum e^2, sum s e, count
+    bins = np.zeros((J, 3))  # |A & B|, |A|, |B|
+    pos = 0
+
+    def blocks(t0: int, t1: int) -> np.ndarray:
+        m = np.asarray(masks(t0, t1), dtype=np.float32)
+        o = oracle_from_stfts(mix.frames(t0, t1), [r.frames(t0, t1) for r in refs],
+                              oracle_kind, per_channel=per_channel)
+        o = np.clip(o, 0.0, 1.0)
+        o = LEVELS[quantize(o / np.maximum(o.sum(axis=0), np.float32(1.0)))]
+        a = m > 0.5
+        b = o > 0.5
+        bins[:, 0] += np.count_nonzero(a & b, axis=tuple(range(1, a.ndim)))
+        bins[:, 1] += np.count_nonzero(a, axis=tuple(range(1, a.ndim)))
+        bins[:, 2] += np.count_nonzero(b, axis=tuple(range(1, b.ndim)))
+        return m
+
+    for block in render_stream(mix, blocks, J, config, phase="mixture", include_residual=False,
+                               progress=progress):
+        k = block.shape[-1]
+        for j, name in enumerate(names):
+            s = references[name].read(pos, pos + k).astype(np.float64).ravel()
+            e = block[j].astype(np.float64).ravel()
+            sums[j] += (s.sum(), e.sum(), s @ s, e @ e, s @ e, s.size)
+        pos += k
+    out = {}
+    for j, name in enumerate(names):
+        ts, te, ss, ee, se, n = sums[j]
+        ss, ee, se = ss - ts * ts / n, ee - te * te / n, se - ts * te / n  # zero mean
+        if ss <= 0:
+            value = float("nan")
+        else:
+            tt = se * se / ss  # |a s|^2 with a = <e, s> / <s, s>
+            nn = max(ee - tt, 0.0)  # |a s - e|^2
+            value = float("inf") if nn == 0 else float("-inf") if tt == 0 else \
+                float(10 * np.log10(tt / nn))
+        inter, na, nb = bins[j]
+        union = na + nb - inter
+        out[name] = {"si_sdr": value, "iou": 1.0 if union == 0 else float(inter / union),
+                     "f1": 1.0 if na + nb == 0 else float(2 * inter / (na + nb))}
+    return out

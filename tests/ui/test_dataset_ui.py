@@ -246,3 +246,24 @@ def test_save_project_saves_the_item_in_place(open_window, dataset, qtbot, monke
     saved = load_project(Dataset.open(dataset).project_path(Dataset.open(dataset).items[0]),
                          start_journal=False)
     np.testing.assert_array_equal(saved.store.dense(0), doc.store.dense(0))
+
+
+def test_a_long_file_is_scored_block_by_block_without_bss_eval(window, qtbot, mixture_files,
+                                                               monkeypatch):
+    from maskstudio.ui import scores_panel
+
+    monkeypatch.setattr(scores_panel, "MAX_LIVE_SECONDS", 0.5)  # this file counts as long
+    metrics = window.metrics
+    window.mask_sources.compute_oracle("wiener", {"voice": mixture_files["voice"],
+                                     "drums": mixture_files["drums"]})
+    qtbot.waitUntil(lambda: "block by block in" in metrics.state.text(), timeout=20000)
+    voice = metrics.scores["voice"]
+    assert voice["iou"] == 1.0 and voice["f1"] == 1.0 and voice["si_sdr"] > 10
+    assert "sdr" not in voice and "BSS Eval covers files up to" in metrics.state.text()
+    assert metrics.scorer is not None and not hasattr(metrics.scorer, "mixture")  # not held
+    doc = window.doc
+    doc.erase(0, rectangle(0, doc.n_bins, 0, doc.n_frames // 2, n_bins=doc.n_bins,
+                           n_frames=doc.n_frames))
+    qtbot.waitUntil(lambda: metrics.scores.get("voice", {}).get("iou", 1.0) < 0.9,
+                    timeout=20000)
+    assert metrics.scores["voice"]["si_sdr"] < voice["si_sdr"] - 3
