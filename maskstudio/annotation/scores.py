@@ -246,7 +246,7 @@ def stream_scores(mixture, references: dict, masks, config: STFTConfig, *,
         return m
 
     for block in render_stream(mix, blocks, J, config, phase="mixture", include_residual=False,
-                               progress=progress):
+                               chunk_frames=128, progress=progress):  # 128: little at a time
         k = block.shape[-1]
         for j, name in enumerate(names):
             s = references[name].read(pos, pos + k).astype(np.float64).ravel()

@@ -1,8 +1,8 @@
 """What is heard of a document: the playback renderer, and which layers a choice plays.
 
 Playback and export resynthesise the same layers with the same phase modes, so they share
-their checks here: the oracle phase needs the stems of the layers heard
-(:func:`oracle_references`), the complex phase unedited cIRM layers (:func:`complex_data`).
+their checks here: the oracle phase needs the stems of the layers heard, read on demand
+(:func:`reference_readers`), the complex phase unedited cIRM layers (:func:`complex_data`).
 :func:`playback_renderer` builds the streaming renderer of a document for a phase mode, reading
 the layers live from the store; :func:`heard_for` maps the transport's choice (mixture, the
 active layer, the residual, the soloed layers, all but the muted ones) to a
@@ -23,8 +23,8 @@ from maskstudio.io.ondemand import AudioReader, read_whole
 if TYPE_CHECKING:
     from maskstudio.editing.document import Document
 
-__all__ = ["HEARD_KEYS", "heard_for", "phase_inputs", "playback_renderer", "oracle_references",
-           "reference_readers", "complex_data"]
+__all__ = ["HEARD_KEYS", "heard_for", "phase_inputs", "playback_renderer", "reference_readers",
+           "complex_data"]
 
 #: What the transport can play: the mixture, the active layer, the residual, the soloed
 #: layers, everything but the muted layers.
@@ -41,12 +41,6 @@ def reference_readers(doc: Document, names: Sequence[str], *, remedy: str) -> li
                              f"{remedy}")
     refs = [doc.references[n] for n in names]
     return [r.reader() if hasattr(r, "reader") else r for r in refs]
-
-
-def oracle_references(doc: Document, names: Sequence[str], *, remedy: str) -> list:
-    """:func:`reference_readers` decoded whole, ``[C, n]`` each: for what takes arrays for
-    the oracle phase (the export's whole-array renderers; playback reads on demand)."""
-    return [read_whole(r) for r in reference_readers(doc, names, remedy=remedy)]
 
 
 def complex_data(doc: Document, indices: Iterable[int]) -> np.ndarray:
