@@ -45,6 +45,12 @@ __all__ = ["AudioReader", "MaskReader", "Mixture", "ConformedReader", "open_audi
            "open_masks", "open_reference", "read_whole", "stft_frames_of"]
 
 
+#: Samples an Ogg Vorbis page can hold at most (255 packets of 1024): libsndfile (1.2) maps a
+#: seek into a file's last page wrongly (its granule is the trimmed end), so a read there
+#: decodes on from this far before the end instead.
+OGG_LAST_PAGE = 1 << 18
+
+
 class AudioReader:
     """An audio file read a block at a time; thread-safe (the player's render thread reads
     while the window asks for more). Blocks are checked as a whole file is (finite, at a
@@ -116,12 +122,16 @@ class AudioReader:
         if b <= a:
             return np.zeros((0, self.n_channels), np.float32)
         try:
+            skip = 0
             if a != self._pos:
+                target = a
                 if self.format == "OGG":  # libsndfile's Vorbis seek is off after a jump: a
-                    self._file.close()    # fresh decoder seeks exactly
-                    self._file = sf.SoundFile(str(self.path))
-                self._file.seek(a)
-            block = self._file.read(b - a, dtype="float32", always_2d=True)
+                    self._file.close()    # fresh decoder seeks exactly, except into the
+                    self._file = sf.SoundFile(str(self.path))  # last page: decode up to it
+                    target = min(a, max(0, self.n_samples - OGG_LAST_PAGE))
+                self._file.seek(target)
+                skip = a - target
+            block = self._file.read(b - a + skip, dtype="float32", always_2d=True)[skip:]
         except (sf.SoundFileError, RuntimeError, OSError, ValueError) as exc:
             self._pos = -1  # unknown: seek next time
             raise AudioFileError(f"cannot read '{self.path}' at {a / self.samplerate:.2f} s "
