@@ -35,10 +35,13 @@ from maskstudio.ui.view_parts import (  # noqa: F401
     Envelope,
     FillControl,
     FrequencyAxis,
+    RasterImage,
     auto_range,
     color_map,
     lookup_table,
     pool_box,
+    rgb32,
+    rgb32_table,
 )
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
@@ -111,7 +114,7 @@ class SpectrogramView(QtWidgets.QWidget):
         self.plot.setLabel("left", "frequency (Hz)")
         self.freq_axis.setWidth(56)
         self.wave.setXLink(self.plot)
-        self.image = pg.ImageItem()
+        self.image = RasterImage()
         self.overlay = pg.ImageItem()
         self.plot.addItem(self.image)
         self.plot.addItem(self.overlay)
@@ -240,9 +243,10 @@ class SpectrogramView(QtWidgets.QWidget):
             levels = np.clip(levels + gain, 0, 255).astype(np.uint8)
         self.shown_db = auto_range(levels) if self.auto_levels else self.db_range
         lo, hi = ((np.asarray(self.shown_db) - DB_FLOOR) / DB_STEP)
-        self._levels = levels
-        self.image.setImage(levels, autoLevels=False, levels=(lo, hi),
-                            lut=lookup_table(self.colormap))
+        self._levels = levels  # the picture: the levels' colours, drawn as Qt's RGB32
+        self.image_levels = (float(lo), float(hi))
+        self.image.setImage(rgb32(levels, rgb32_table(self.colormap, lo, hi)),
+                            autoLevels=False, levels=None)
         self.colorbar.setLevels(self.shown_db)
         if self.colorbar.colorMap().name != self.colormap:
             self.colorbar.setColorMap(color_map(self.colormap))

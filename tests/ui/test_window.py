@@ -57,10 +57,14 @@ def test_opens_a_file_and_draws_its_spectrogram(window, mixture_files):
     doc = window.doc
     assert doc.clip.path == mixture_files["mixture"]
     assert "mixture.wav" in window.windowTitle()
-    img = window.view.image.image
+    img = window.view._levels
     assert img is not None and img.dtype == np.uint8
     assert img.shape == (int(window.view.vb.height()), int(window.view.vb.width()))
     assert img.max() > 100 and img.min() < img.max()  # a real picture, not a blank
+    window.view.image.render()
+    shown = window.view.image.qimage  # drawn as Qt's fastest format, the levels' colours
+    assert shown.format() == QtGui.QImage.Format.Format_RGB32
+    assert (shown.width(), shown.height()) == img.shape[::-1]
     assert str(mixture_files["mixture"]) in window.projects.recent_files()
 
 
