@@ -38,6 +38,7 @@ from maskstudio.ui.view_parts import (  # noqa: F401
     RasterImage,
     auto_range,
     color_map,
+    hover_only_when_released,
     lookup_table,
     pool_box,
     rgb32,
@@ -136,6 +137,7 @@ class SpectrogramView(QtWidgets.QWidget):
         self.vb.sigRangeChanged.connect(lambda *a: self._render_timer.start())
         self.vb.sigResized.connect(lambda *a: self._render_timer.start())
         self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
+        hover_only_when_released(self.plot.scene())
         self.colorbar = pg.ColorBarItem(values=self.db_range, width=12, interactive=False,
                                         colorMap=color_map(self.colormap), label="dB")
         self.graphics.addItem(self.colorbar, row=1, col=1)

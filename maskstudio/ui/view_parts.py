@@ -225,6 +225,20 @@ class FillControl:
             self._redraw()
 
 
+def hover_only_when_released(scene: Any) -> None:
+    """Spare ``scene`` (a pyqtgraph GraphicsScene) its hover search on each move of a drag:
+    no item may accept a hover mid-drag, yet pyqtgraph looks for the items under the mouse
+    every time (1.8 ms a brush dab); hovering resumes with the first move after the release."""
+    send = scene.sendHoverEvents
+
+    def send_hover_events(ev: Any, exitOnly: bool = False) -> None:  # noqa: N803 - Qt's name
+        if not exitOnly and scene.dragButtons and ev.buttons():
+            return
+        send(ev, exitOnly)
+
+    scene.sendHoverEvents = send_hover_events
+
+
 class ToolTarget(Protocol):
     """What the view box hands the mouse to (the spectrogram view)."""
 

@@ -286,3 +286,38 @@ def test_the_spectrogram_is_drawn_in_the_colours_pyqtgraph_gives_its_levels():
         got = rgb32(levels, rgb32_table(name, lo, hi))
         assert got.shape == (16, 16, 4) and got.dtype == np.uint8
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_brush_drag_skips_pyqtgraphs_hover_search_and_hovering_resumes_after(view, qtbot,
+                                                                               monkeypatch):
+    from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
+
+    vp, scene = view.graphics.viewport(), view.plot.scene()
+    (x0, x1), (y0, y1) = view.vb.viewRange()
+    searched = []
+    near = scene.itemsNearEvent
+    monkeypatch.setattr(scene, "itemsNearEvent",
+                        lambda *a, **k: searched.append(1) or near(*a, **k))
+
+    def send(kind, x, buttons):
+        pos = QtCore.QPointF(view.graphics.mapFromScene(
+            view.vb.mapViewToScene(QtCore.QPointF(x, y0 + 0.5 * (y1 - y0)))))
+        kinds = {"press": QtCore.QEvent.Type.MouseButtonPress,
+                 "move": QtCore.QEvent.Type.MouseMove,
+                 "release": QtCore.QEvent.Type.MouseButtonRelease}
+        button = QtCore.Qt.MouseButton.LeftButton if kind != "move" \
+            else QtCore.Qt.MouseButton.NoButton
+        QtWidgets.QApplication.sendEvent(vp, QtGui.QMouseEvent(
+            kinds[kind], pos, pos, button, buttons, QtCore.Qt.KeyboardModifier.NoModifier))
+        qtbot.wait(15)  # past pyqtgraph's limit of 100 moves a second
+
+    left, none = QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.MouseButton.NoButton
+    send("press", x0 + 0.1 * (x1 - x0), left)
+    send("move", x0 + 0.15 * (x1 - x0), left)  # the drag starts
+    searched.clear()
+    for i in range(6):
+        send("move", x0 + (0.2 + 0.05 * i) * (x1 - x0), left)
+    assert searched == [] and view.doc.store.nbytes() > 0  # painted, never searched
+    send("release", x0 + 0.5 * (x1 - x0), none)
+    send("move", x0 + 0.6 * (x1 - x0), none)
+    assert searched  # hovering again
