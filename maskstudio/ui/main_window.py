@@ -322,7 +322,7 @@ class MainWindow(Shell):
             v.render()
 
     def _rendered(self) -> None:
-        self.levels.set_levels(self.view.visible_db())
+        self.levels.schedule(self.view.visible_db)  # coalesced: not on every redraw
         self.levels.set_range(*self.view.shown_db)
 
     def _outline_toggled(self, on: bool) -> None:

@@ -346,6 +346,25 @@ class LevelsPanel(QtWidgets.QWidget):
             lambda *_: self.rangeChanged.emit(*sorted(self.region.getRegion())))
         layout.addWidget(self.plot)
         layout.addStretch(1)
+        self._source = None
+        self._timer = QtCore.QTimer(self, singleShot=True, interval=self.COALESCE_MS)
+        self._timer.timeout.connect(self.update_now)
+
+    COALESCE_MS = 150  #: a burst of renders (a drag, a fill) redraws the histogram once
+
+    def schedule(self, source) -> None:
+        """Redraw the histogram from ``source()`` (dB values) once, soon: the renders of a
+        pan, a zoom or a fill each ask, the histogram follows a few times a second."""
+        self._source = source
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def update_now(self) -> None:
+        """Redraw the histogram now if one is due (:meth:`schedule`)."""
+        self._timer.stop()
+        source, self._source = self._source, None
+        if source is not None:
+            self.set_levels(source())
 
     def set_levels(self, db_values) -> None:
         import numpy as np

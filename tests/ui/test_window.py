@@ -255,9 +255,9 @@ def test_screenshot_command_writes_the_window(tmp_path, mixture_files):
     assert (img.width(), img.height()) == (1280, 800)
 
 
-def test_levels_histogram_sets_the_colour_range(window):
+def test_levels_histogram_sets_the_colour_range(window, qtbot):
     curve = window.levels.curve
-    assert curve.yData is not None and curve.yData.max() > 0  # a histogram of what is shown
+    qtbot.waitUntil(lambda: curve.yData is not None and curve.yData.max() > 0)  # what is shown
     window.levels.region.setRegion((-80, -20))
     window.levels.region.sigRegionChangeFinished.emit(window.levels.region)
     assert window.view.db_range == (-80.0, -20.0)
@@ -359,3 +359,18 @@ def test_separators_from_the_masks_menu_and_the_hint_loop(window, qtbot):
     assert not np.array_equal(doc.store.dense(0), before)
     window.edits.undo()
     np.testing.assert_array_equal(doc.store.dense(0), before)
+
+
+def test_a_burst_of_redraws_draws_the_levels_histogram_once_after_it(window, qtbot, monkeypatch):
+    qtbot.waitUntil(lambda: not window.levels._timer.isActive())
+    drawn = []
+    monkeypatch.setattr(window.levels, "set_levels", lambda db: drawn.append(np.array(db)))
+    (x0, x1), _ = window.view.vb.viewRange()
+    for k in range(8):  # a pan: a render each step
+        window.view.vb.setXRange(x0 + 0.01 * k, x1 + 0.01 * k, padding=0)
+        window.view.render()
+    assert drawn == []  # not on every redraw
+    qtbot.waitUntil(lambda: len(drawn) == 1)
+    qtbot.wait(3 * window.levels.COALESCE_MS)
+    assert len(drawn) == 1  # once, of the last picture
+    np.testing.assert_array_equal(drawn[0], window.view.visible_db())
