@@ -41,6 +41,7 @@ from maskstudio.ui.view_parts import (  # noqa: F401
     hover_only_when_released,
     lookup_table,
     pool_box,
+    repaint_cells,
     rgb32,
     rgb32_table,
 )
@@ -328,8 +329,9 @@ class SpectrogramView(QtWidgets.QWidget):
             self.render()
             return
         scene, _, _, values_of, oracle_of, key = self._overlay_scene(self._rows, self._cols)
-        if self.composer.update(box, scene, values_of, oracle_of, key) is not None:
-            self.overlay.updateImage()
+        redrawn = self.composer.update(box, scene, values_of, oracle_of, key)
+        if redrawn is not None:
+            repaint_cells(self.overlay, self.composer.rgba, *redrawn)  # that box, in place
 
     # -- tools ----------------------------------------------------------------------------
     def _brush_radii(self, f: float) -> tuple:

@@ -62,6 +62,22 @@ class RasterImage(pg.ImageItem):
         self._unrenderable = False
 
 
+def repaint_cells(item: pg.ImageItem, rgba: np.ndarray | None, rows: slice,
+                  cols: slice) -> None:
+    """Have Qt repaint the cells ``rows`` x ``cols`` of ``item``'s image, redrawn in place in
+    ``rgba``.  When the QImage shown wraps ``rgba`` (pyqtgraph wraps a uint8 RGBA array
+    without a copy), only that box of the view is painted again: the spectrogram under it,
+    not the whole view nor the axes.  Otherwise the image is wrapped anew and all drawn."""
+    shown = getattr(item.qimage, "data", None)
+    if item.qimage is None or item._renderRequired or not isinstance(shown, np.ndarray) \
+            or rgba is None or not np.shares_memory(shown, rgba):
+        item.updateImage()
+        return
+    # a pixel's margin: the image is scaled to the view, its edges round either way
+    item.update(QtCore.QRectF(cols.start - 1, rows.start - 1, cols.stop - cols.start + 2,
+                              rows.stop - rows.start + 2))
+
+
 def color_map(name: str) -> pg.ColorMap:
     """The colour map ``name`` for the colour bar (named, so a change can be seen)."""
     cmap = pg.ColorMap(None, lookup_table(name))

@@ -321,3 +321,31 @@ def test_a_brush_drag_skips_pyqtgraphs_hover_search_and_hovering_resumes_after(v
     send("release", x0 + 0.5 * (x1 - x0), none)
     send("move", x0 + 0.6 * (x1 - x0), none)
     assert searched  # hovering again
+
+
+def test_a_dab_repaints_only_its_box_of_the_overlay_and_shows_it(view, qtbot, monkeypatch):
+    """No render, no new QImage: the image shown wraps the redrawn array, and Qt is asked to
+    repaint the dab's cells (with a pixel's margin) only."""
+    from pyqtgraph.Qt import QtGui
+
+    doc = view.doc
+    view.render()
+    view.graphics.viewport().repaint()  # the overlay's QImage is made
+    asked, rendered = [], []
+    monkeypatch.setattr(view, "render", lambda: rendered.append("render"))
+    monkeypatch.setattr(view.overlay, "updateImage", lambda *a, **k: rendered.append("image"))
+    update = view.overlay.update
+    monkeypatch.setattr(view.overlay, "update", lambda *a: asked.append(a) or update(*a))
+    doc.begin_edit("brush")
+    box, alpha = brush_stroke([(100, 60)], 4, 4, n_bins=doc.n_bins, n_frames=doc.n_frames)
+    doc.apply(1, box, alpha, 1.0)
+    assert rendered == [] and len(asked) == 1
+    (rect,) = asked[0]
+    h, w = view._overlay.shape[:2]
+    assert 0 < rect.width() * rect.height() < h * w / 20
+    assert_fresh(view)
+    y, x = np.argwhere(view._overlay[..., 3] > 0)[0]
+    assert rect.contains(float(x) + 0.5, float(y) + 0.5)
+    shown = view.overlay.qimage.pixelColor(int(x), int(y))  # what Qt draws: the new cells
+    assert QtGui.QColor(shown).alpha() == view._overlay[y, x, 3]
+    doc.end_edit()
