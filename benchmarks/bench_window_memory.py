@@ -133,7 +133,7 @@ def main() -> int:
         growth = (before[longest] - before[1]) / (longest - 1)
         print(f"growth with length: {growth:.1f} MB per minute over the 1-minute window's "
               f"{before[1]:.0f} MB (the layers' tiles and the display image, by design); the "
-              f"1-minute peak with its live scores (BSS Eval) is {rows[1]:.0f} MB")
+              f"1-minute peak with its live scores is {rows[1]:.0f} MB")
     for minutes in (20, 60):
         if minutes in rows:
             good = rows[minutes] <= LIMIT_MB
