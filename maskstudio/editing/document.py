@@ -400,7 +400,8 @@ class Document:
         self.store.write(layers, box.f0, box.t0, new)
         self.history.record(Atom(tuple(layers), box.f0, box.t0, old, new))
         self.modified = True
-        self.events.masks.emit(MasksChanged(box))
+        changed = tuple(i for i in layers if not np.array_equal(new[i], old[i]))
+        self.events.masks.emit(MasksChanged(box, changed))  # a view redraws only those
         if not self.history.recording:
             self.events.history.emit(HistoryChanged())
         return box

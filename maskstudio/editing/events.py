@@ -56,9 +56,11 @@ class Emitter(Generic[E]):
 
 @dataclass(frozen=True)
 class MasksChanged:
-    """Mask values changed inside ``box`` (bins x frames) of every layer."""
+    """Mask values changed inside ``box`` (bins x frames) of the layers ``layers`` (their
+    rows; None: of any layer)."""
 
     box: Box
+    layers: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)

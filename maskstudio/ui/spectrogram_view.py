@@ -167,7 +167,7 @@ class SpectrogramView(QtWidgets.QWidget):
         self.doc = doc
         subs = self._subscriptions
         subs.clear()
-        subs.connect(doc.events.masks, lambda e: self.update_overlay(e.box))
+        subs.connect(doc.events.masks, lambda e: self.update_overlay(e.box, e.layers))
         subs.connect(doc.events.layers, lambda e: self.update_overlay(None))
         subs.connect(doc.events.history, lambda e: self.update_overlay(None))
         subs.connect(doc.events.spectrogram, self._spectrogram_changed)
@@ -320,16 +320,16 @@ class SpectrogramView(QtWidgets.QWidget):
         level."""
         return overlay.OverlayComposer().compose(*self._overlay_scene(rows, cols))
 
-    def update_overlay(self, box: Box | None) -> None:
+    def update_overlay(self, box: Box | None, layers=None) -> None:
         """Redraw the overlay where ``box`` meets the view (all of it for None): the cached
-        values of the other layers, the changed ones pooled again there."""
+        values of the other layers, the changed ones (``layers``; None: any) pooled again."""
         if self.doc is None or self._rows is None:
             return
         if self.sounds_like or box is None:
             self.render()
             return
         scene, _, _, values_of, oracle_of, key = self._overlay_scene(self._rows, self._cols)
-        redrawn = self.composer.update(box, scene, values_of, oracle_of, key)
+        redrawn = self.composer.update(box, scene, values_of, oracle_of, key, layers)
         if redrawn is not None:
             repaint_cells(self.overlay, self.composer.rgba, *redrawn)  # that box, in place
 

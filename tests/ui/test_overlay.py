@@ -349,3 +349,24 @@ def test_a_dab_repaints_only_its_box_of_the_overlay_and_shows_it(view, qtbot, mo
     shown = view.overlay.qimage.pixelColor(int(x), int(y))  # what Qt draws: the new cells
     assert QtGui.QColor(shown).alpha() == view._overlay[y, x, 3]
     doc.end_edit()
+
+
+def test_a_dab_names_the_layers_it_changed_and_the_view_pools_only_those(view, monkeypatch):
+    doc = view.doc
+    view.render()
+    events, pooled = [], []
+    doc.events.masks.connect(events.append)
+    area = overlay.pooled_area
+    monkeypatch.setattr(overlay, "pooled_area",
+                        lambda store, i, r, c: pooled.append(i) or area(store, i, r, c))
+    before = doc.store.read(range(len(doc.layers)), 0, doc.n_bins, 0, doc.n_frames)
+    doc.begin_edit("brush")
+    box, alpha = brush_stroke([(100, 60)], 4, 4, n_bins=doc.n_bins, n_frames=doc.n_frames)
+    doc.apply(1, box, alpha, 1.0)
+    after = doc.store.read(range(len(doc.layers)), 0, doc.n_bins, 0, doc.n_frames)
+    changed = tuple(i for i in range(len(doc.layers)) if not np.array_equal(before[i], after[i]))
+    assert 1 in changed and len(changed) < len(doc.layers)
+    assert events[-1].layers == changed
+    assert pooled and set(pooled) <= set(changed)
+    assert_fresh(view)
+    doc.end_edit()
