@@ -374,3 +374,13 @@ def test_a_burst_of_redraws_draws_the_levels_histogram_once_after_it(window, qtb
     qtbot.wait(3 * window.levels.COALESCE_MS)
     assert len(drawn) == 1  # once, of the last picture
     np.testing.assert_array_equal(drawn[0], window.view.visible_db())
+
+
+def test_the_levels_histogram_counts_as_numpy_does(window):
+    rng = np.random.default_rng(3)
+    db = np.concatenate([rng.uniform(-140, 20, 5000), -120 + 0.5 * np.arange(256),
+                         [-130.0, 10.0, 9.999, -130.001, np.nan]]).astype(np.float32)
+    window.levels.set_levels(db)
+    want, edges = np.histogram(db[np.isfinite(db)], bins=140, range=(-130, 10))
+    np.testing.assert_array_equal(window.levels.curve.xData, edges)
+    np.testing.assert_allclose(window.levels.curve.yData, np.log1p(want))
