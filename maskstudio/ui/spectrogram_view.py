@@ -31,6 +31,7 @@ from maskstudio.ui.bridge import Subscriptions
 from maskstudio.ui.overlay import DIFF_LESS, DIFF_MORE  # noqa: F401 - the view's legend
 from maskstudio.ui.view_parts import (  # noqa: F401
     COLORMAPS,
+    CursorInfo,
     EditViewBox,
     Envelope,
     FillControl,
@@ -129,6 +130,7 @@ class SpectrogramView(QtWidgets.QWidget):
         self.cursor_item.setZValue(11)
         self.cursor_item.setVisible(False)
         self.vb.addItem(self.cursor_item, ignoreBounds=True)
+        self._info = CursorInfo(self, lambda: self.doc, self.cursorMoved.emit)
         self._render_timer = QtCore.QTimer(self, singleShot=True, interval=15)
         self._render_timer.timeout.connect(self.render)
         self.filling = FillControl(  # the window cancels it when it closes
@@ -490,10 +492,5 @@ class SpectrogramView(QtWidgets.QWidget):
             self.cursor_item.setVisible(True)
         else:
             self.cursor_item.setVisible(False)
-        fi, ti = int(round(f)), int(round(t))
-        info = {"seconds": pos.x(), "hz": float(from_scale(pos.y(), self.freq_scale))}
-        if 0 <= fi < self.doc.n_bins and 0 <= ti < self.doc.n_frames:
-            if self.doc.spectrogram.done[ti // self.doc.spectrogram.BLOCK]:
-                info["db"] = self.doc.spectrogram.db_at(fi, ti)
-            info["values"] = self.doc.values_at(fi, ti)
-        self.cursorMoved.emit(info)
+        self._info.put((pos.x(), float(from_scale(pos.y(), self.freq_scale)), f, t),
+                       soon=self._stroke_last is not None)  # mid-stroke: a few times a second

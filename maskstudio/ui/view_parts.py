@@ -241,6 +241,44 @@ class FillControl:
             self._redraw()
 
 
+class CursorInfo:
+    """What the status line says of the point under the mouse (seconds, Hz, the dB there and
+    each layer's value), said through ``say(info)``: at once, or mid-stroke at most every
+    :attr:`INTERVAL_MS` (reading every layer there, on each 100 Hz move of a brush, would
+    delay the repaint the move asks for)."""
+
+    INTERVAL_MS = 40
+
+    def __init__(self, owner: QtCore.QObject, doc: Callable[[], Any],
+                 say: Callable[[dict], object]):
+        self._doc, self._say = doc, say
+        self._pending: tuple | None = None
+        self._timer = QtCore.QTimer(owner, singleShot=True, interval=self.INTERVAL_MS)
+        self._timer.timeout.connect(self.flush)
+
+    def put(self, where: tuple, soon: bool = False) -> None:
+        """The mouse is at ``(seconds, hz, bin, frame)``: say so now, or ``soon``."""
+        self._pending = where
+        if not soon:
+            self.flush()
+        elif not self._timer.isActive():
+            self._timer.start()
+
+    def flush(self) -> None:
+        self._timer.stop()
+        where, self._pending, doc = self._pending, None, self._doc()
+        if where is None or doc is None:
+            return
+        seconds, hz, f, t = where
+        fi, ti = int(round(f)), int(round(t))
+        info: dict[str, Any] = {"seconds": seconds, "hz": hz}
+        if 0 <= fi < doc.n_bins and 0 <= ti < doc.n_frames:
+            if doc.spectrogram.done[ti // doc.spectrogram.BLOCK]:
+                info["db"] = doc.spectrogram.db_at(fi, ti)
+            info["values"] = doc.values_at(fi, ti)
+        self._say(info)
+
+
 def hover_only_when_released(scene: Any) -> None:
     """Spare ``scene`` (a pyqtgraph GraphicsScene) its hover search on each move of a drag:
     no item may accept a hover mid-drag, yet pyqtgraph looks for the items under the mouse

@@ -370,3 +370,41 @@ def test_a_dab_names_the_layers_it_changed_and_the_view_pools_only_those(view, m
     assert pooled and set(pooled) <= set(changed)
     assert_fresh(view)
     doc.end_edit()
+
+
+def test_mid_stroke_the_status_line_follows_a_few_times_a_second_and_ends_where_it_stopped(
+        view, qtbot, monkeypatch):
+    from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
+
+    doc, vp = view.doc, view.graphics.viewport()
+    (x0, x1), (y0, y1) = view.vb.viewRange()
+    read, said = [], []
+    values_at = doc.values_at
+    monkeypatch.setattr(doc, "values_at", lambda f, t: read.append(t) or values_at(f, t))
+    view.cursorMoved.connect(said.append)
+
+    def send(kind, x, buttons):
+        pos = QtCore.QPointF(view.graphics.mapFromScene(
+            view.vb.mapViewToScene(QtCore.QPointF(x, y0 + 0.5 * (y1 - y0)))))
+        kinds = {"press": QtCore.QEvent.Type.MouseButtonPress,
+                 "move": QtCore.QEvent.Type.MouseMove,
+                 "release": QtCore.QEvent.Type.MouseButtonRelease}
+        button = QtCore.Qt.MouseButton.LeftButton if kind != "move" \
+            else QtCore.Qt.MouseButton.NoButton
+        QtWidgets.QApplication.sendEvent(vp, QtGui.QMouseEvent(
+            kinds[kind], pos, pos, button, buttons, QtCore.Qt.KeyboardModifier.NoModifier))
+        qtbot.wait(12)
+
+    left = QtCore.Qt.MouseButton.LeftButton
+    send("press", x0 + 0.1 * (x1 - x0), left)
+    send("move", x0 + 0.12 * (x1 - x0), left)
+    send("move", x0 + 0.14 * (x1 - x0), left)  # mid-stroke from here
+    read.clear()
+    said.clear()
+    last = x0 + 0.5 * (x1 - x0)
+    for i in range(12):
+        send("move", x0 + (0.16 + 0.03 * i) * (x1 - x0) if i < 11 else last, left)
+    assert len(read) <= 6 and doc.store.nbytes() > 0  # painted on every move, said on few
+    qtbot.waitUntil(lambda: said and said[-1]["seconds"] == pytest.approx(last, abs=0.05))
+    assert "values" in said[-1]
+    send("release", last, QtCore.Qt.MouseButton.NoButton)
