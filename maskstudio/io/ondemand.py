@@ -49,6 +49,9 @@ __all__ = ["AudioReader", "MaskReader", "Mixture", "ConformedReader", "open_audi
 #: seek into a file's last page wrongly (its granule is the trimmed end), so a read there
 #: decodes on from this far before the end instead.
 OGG_LAST_PAGE = 1 << 18
+#: Samples decoded before an MP3 read after a jump: mpg123 needs the frames before the one it
+#: seeks to (a fresh decoder's seek alone was off by 2e-4; 1,000-2,900 samples back, by 1.2).
+MP3_PREROLL = 8 * 1152
 
 
 class AudioReader:
@@ -125,10 +128,13 @@ class AudioReader:
             skip = 0
             if a != self._pos:
                 target = a
-                if self.format == "OGG":  # libsndfile's Vorbis seek is off after a jump: a
-                    self._file.close()    # fresh decoder seeks exactly, except into the
-                    self._file = sf.SoundFile(str(self.path))  # last page: decode up to it
+                if self.format in ("OGG", "MP3"):  # libsndfile's Vorbis and MP3 seeks are
+                    self._file.close()  # off after a jump: a fresh decoder seeks exactly,
+                    self._file = sf.SoundFile(str(self.path))  # except into Vorbis's last
+                if self.format == "OGG":  # page: decode up to it from before
                     target = min(a, max(0, self.n_samples - OGG_LAST_PAGE))
+                elif self.format == "MP3":  # a frame leans on those before it (the bit
+                    target = max(0, a - MP3_PREROLL)  # reservoir, overlapping windows)
                 self._file.seek(target)
                 skip = a - target
             block = self._file.read(b - a + skip, dtype="float32", always_2d=True)[skip:]

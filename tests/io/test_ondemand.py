@@ -26,7 +26,8 @@ def encoded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("encoded")
     x = np.stack([harmonic(N), clicks(N)]).T
     paths = {}
-    for fmt, subtype in (("WAV", "FLOAT"), ("FLAC", "PCM_16"), ("OGG", "VORBIS")):
+    for fmt, subtype in (("WAV", "FLOAT"), ("FLAC", "PCM_16"), ("OGG", "VORBIS"),
+                         ("MP3", "MPEG_LAYER_III")):
         path = folder / f"mix.{fmt.lower()}"
         sf.write(str(path), x, SR, format=fmt, subtype=subtype)
         paths[fmt] = path
@@ -38,7 +39,7 @@ reads = st.lists(st.tuples(st.integers(-500, N + 500), st.integers(1, 6000)), mi
 
 
 @settings(max_examples=25, deadline=None)
-@given(fmt=st.sampled_from(["WAV", "FLAC", "OGG"]), pattern=reads)
+@given(fmt=st.sampled_from(["WAV", "FLAC", "OGG", "MP3"]), pattern=reads)
 def test_reads_in_any_order_give_what_a_whole_decode_gives(encoded, fmt, pattern):
     whole, _ = sf.read(str(encoded[fmt]), dtype="float32", always_2d=True)
     reader = open_audio(encoded[fmt])
@@ -49,7 +50,8 @@ def test_reads_in_any_order_give_what_a_whole_decode_gives(encoded, fmt, pattern
             a, b = max(0, start), min(whole.shape[0], start + length)
             if b > a:
                 want[:, a - start:b - start] = whole[a:b].T
-            np.testing.assert_array_equal(got, want)
+            # mpg123 rounds a last bit differently by where it starts decoding
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-6 if fmt == "MP3" else 0)
     finally:
         reader.close()
 
@@ -77,6 +79,20 @@ def test_reads_jumping_into_the_last_ogg_page_give_the_whole_decode(encoded):
         for a in range(N - 4, N - 20000, -53):  # backwards: every read is a jump
             np.testing.assert_array_equal(reader.read(a, a + 4)[:, :N - a],
                                           whole[a:a + 4].T, err_msg=f"at {a}")
+    finally:
+        reader.close()
+
+
+def test_short_backward_jumps_in_an_mp3_give_the_whole_decode(encoded):
+    """libsndfile's MP3 seek is off 1,000-2,900 samples back from where it decoded (found by
+    a hostile test: a threshold preview dragged left frame by frame); the reader reopens."""
+    whole, _ = sf.read(str(encoded["MP3"]), dtype="float32", always_2d=True)
+    reader = open_audio(encoded["MP3"])
+    try:
+        for a in range(30000, 2000, -1203):
+            reader.read(a + 2600, a + 4000)  # the decoder is past a, the cache too
+            np.testing.assert_allclose(reader.read(a, a + 512), whole[a:a + 512].T, rtol=0,
+                                       atol=1e-6, err_msg=f"at {a}")  # a last bit: mpg123
     finally:
         reader.close()
 
