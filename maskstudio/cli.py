@@ -20,8 +20,11 @@ exit status; the subcommands are in :mod:`maskstudio.commands` (the small ``info
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -79,6 +82,25 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
     sys.stderr.write(f"maskstudio: warning: {message}\n")
 
 
+@contextlib.contextmanager
+def _stop_on_sigterm(wanted: bool) -> Iterator[None]:
+    """While a command exports: SIGTERM (a cluster's or a service manager's stop) unwinds as
+    Ctrl+C does, so the export removes its staging folder instead of leaving it in --out."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    if not wanted or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     warnings.showwarning = _show_warning
@@ -87,9 +109,10 @@ def main(argv: list[str] | None = None) -> int:
                                                   for a in argv[:1]):
             parser = build_parser()
             args = parser.parse_args(argv)
-            return {"oracle": cmd_oracle, "separate": cmd_separate, "play": cmd_play,
-                    "batch": cmd_batch, "info": cmd_info, "devices": cmd_devices,
-                    "demo": cmd_demo}[args.command](args)
+            with _stop_on_sigterm(args.command in ("oracle", "separate", "demo")):
+                return {"oracle": cmd_oracle, "separate": cmd_separate, "play": cmd_play,
+                        "batch": cmd_batch, "info": cmd_info, "devices": cmd_devices,
+                        "demo": cmd_demo}[args.command](args)
         return _run_editor(argv)
     except KeyboardInterrupt:
         sys.stderr.write("maskstudio: interrupted\n")

@@ -100,6 +100,17 @@ def test_separate_reads_its_mask_file_on_demand_and_gives_the_oracle_s_files(fil
                       samplerate=SR).mapped  # read on demand, not loaded
 
 
+@pytest.mark.parametrize("option", [["--hop-length", "7"], ["--win-length", "100"],
+                                    ["--window", "hamming"]])
+def test_separate_refuses_grid_options_it_would_ignore(files, tmp_path, capsys, option):
+    """Without --n-fft the grid is the mask file's: a hop asked for was silently ignored."""
+    _oracle(files)
+    out = tmp_path / "sep"
+    assert main(["separate", str(files["mix"]), "--masks", str(files["out"] / "masks.npz"),
+                 *option, "--out", str(out)]) == 2
+    assert "--n-fft" in capsys.readouterr().err and not out.exists()
+
+
 def test_separate_normalises_block_by_block_as_the_whole_mask_set(files, tmp_path):
     T = CFG.n_frames(load_audio(files["mix"]).n_samples)
     rng = np.random.default_rng(0)
@@ -207,3 +218,27 @@ def test_the_command_line_never_holds_a_whole_signal(tmp_path):
     peak = _peak_mb(["oracle", paths["mix"], "--source", f"a={paths['a']}", "--source",
                      f"b={paths['b']}", "--mask", "wiener", "--out", tmp_path / "out"])
     assert peak - base < 300, (peak, base)
+
+
+def test_sigterm_mid_export_unwinds_as_ctrl_c_and_leaves_no_staging(files):
+    """A scheduler's or timeout(1)'s stop: the staged masks and partial files are removed."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = files["out"]
+    proc = subprocess.Popen([sys.executable, "-m", "maskstudio", "oracle", str(files["mix"]),
+                             "--source", f"voice={files['voice']}", "--source",
+                             f"drums={files['drums']}", "--mask", "irm", "--phase", "misi",
+                             "--n-iter", "400", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None and not (
+            out.exists() and any(p.name.startswith(".maskstudio") for p in out.iterdir())):
+        time.sleep(0.02)
+    assert proc.poll() is None, "the export ended before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert not out.exists() or not list(out.iterdir())

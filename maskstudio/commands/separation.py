@@ -155,6 +155,11 @@ def cmd_separate(args: argparse.Namespace) -> int:
         raise ParameterError("--phase oracle needs the reference stems: use 'maskstudio oracle' "
                              "with --source NAME=PATH")
     explicit = stft_config(args)
+    if explicit is None and (args.hop_length is not None or args.win_length is not None
+                             or args.window != "hann"):
+        # without --n-fft the grid is the mask file's own: these would be ignored silently
+        raise ParameterError("--hop-length, --win-length and --window check the mask file's "
+                             "grid only with --n-fft: give --n-fft too, or leave them out")
     check_phase_args(args)
     with contextlib.ExitStack() as files:
         mixture = open_audio(args.mixture)
