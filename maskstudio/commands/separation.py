@@ -90,8 +90,8 @@ def cmd_oracle(args: argparse.Namespace) -> int:
     from maskstudio.dsp.blockwise import FrameReader, OracleBlocks
     from maskstudio.dsp.oracle import check_oracle_options
     from maskstudio.dsp.stft import STFTConfig
-    from maskstudio.io.blockexport import export_blocks, like_clip, open_stem
-    from maskstudio.io.ondemand import open_audio
+    from maskstudio.io.blockexport import export_blocks, like_clip
+    from maskstudio.io.ondemand import open_audio, open_reference
 
     sources = parse_sources(args.source)
     config = stft_config(args)  # explicit settings are checked before any file is read
@@ -102,7 +102,8 @@ def cmd_oracle(args: argparse.Namespace) -> int:
         files.callback(mixture.close)
         if config is None:
             config = stft_config(args, default=STFTConfig.for_samplerate(mixture.samplerate))
-        stems = [open_stem(p, mixture, name=f"source '{n}'") for n, p in sources.items()]
+        stems = [open_reference(p, mixture, name=f"source '{n}'")
+                 for n, p in sources.items()]
         for stem in stems:
             files.callback(getattr(stem, "close", lambda: None))
         options = dict(lc_db=checked["lc_db"], p=checked["p"], beta=checked["beta"],

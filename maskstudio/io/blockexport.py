@@ -1,9 +1,10 @@
 """Exports of long files, block by block: what ``oracle``, ``separate`` and the window write.
 
 The mixture and the stems are read on demand (:func:`~maskstudio.io.ondemand.open_audio`,
-:func:`open_stem`), the masks come a block of frames at a time (computed from the stems, read
-from a mask file, or from the editor's tiles), and :func:`~maskstudio.dsp.blockwise.render_stream`
-renders every phase mode into :class:`~maskstudio.io.audiofile.AudioWriter` files as it goes.
+:func:`~maskstudio.io.ondemand.open_reference`), the masks come a block of frames at a time
+(computed from the stems, read from a mask file, or from the editor's tiles), and
+:func:`~maskstudio.dsp.blockwise.render_stream` renders every phase mode into
+:class:`~maskstudio.io.audiofile.AudioWriter` files as it goes.
 Masks computed on the way are staged to a raw file inside the export's staging folder with
 positioned writes (:class:`MaskStage`; never a memory map, whose dirty pages would count in the
 process's memory) and streamed into ``masks.npz`` by frequency bands at the end.  Peak memory
@@ -15,9 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import warnings
 from collections.abc import Callable, Sequence
-from math import gcd
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,6 @@ import scipy.fft
 from numpy.typing import DTypeLike
 
 from maskstudio.dsp.blockwise import (
-    ArrayReader,
     FrameReader,
     MaskPass,
     SampleReader,
@@ -33,14 +31,13 @@ from maskstudio.dsp.blockwise import (
 )
 from maskstudio.dsp.grid import STFTConfig
 from maskstudio.dsp.masks import OverlapReport
-from maskstudio.errors import AudioFileError
 from maskstudio.io.atomic import write_error
-from maskstudio.io.audiofile import AudioClip, AudioWriter, MaskStudioWarning, load_audio
+from maskstudio.io.audiofile import AudioClip, AudioWriter
 from maskstudio.io.export import MASKS, ExportSet, output_targets
-from maskstudio.io.ondemand import AudioReader, open_audio
+from maskstudio.io.ondemand import AudioReader
 from maskstudio.io.savez import write_mask_file
 
-__all__ = ["open_stem", "like_clip", "MaskStage", "export_blocks", "fft_workers"]
+__all__ = ["like_clip", "MaskStage", "export_blocks", "fft_workers"]
 
 
 def fft_workers() -> int:
@@ -67,71 +64,6 @@ def like_clip(reader: AudioReader) -> AudioClip:
     """
     return AudioClip(np.zeros((reader.n_channels, 0), np.float32), reader.samplerate,
                      reader.path, reader.format, reader.subtype)
-
-
-class _Conformed:
-    """A stem read as the mixture's channels and length: a mono stem in every channel, zeros
-    after the mixture's end."""
-
-    def __init__(self, reader: SampleReader, n_channels: int, n_samples: int) -> None:
-        self.reader, self.n_channels, self.n_samples = reader, n_channels, n_samples
-
-    def read(self, start: int, stop: int) -> np.ndarray:
-        x = self.reader.read(start, min(stop, self.n_samples))
-        if x.shape[0] != self.n_channels:
-            x = np.repeat(x, self.n_channels, axis=0)
-        if x.shape[1] < stop - start:
-            x = np.pad(x, ((0, 0), (0, stop - start - x.shape[1])))
-        return x
-
-
-def open_stem(path: str | os.PathLike, mixture: AudioReader, *, name: str = "reference"
-              ) -> SampleReader:
-    """A reference stem read on demand, as the mixture's channels, rate and length (what
-    :func:`~maskstudio.io.audiofile.conform_reference` does to a whole stem, with its
-    warnings).  A stem at another rate is decoded and resampled whole.
-
-    Parameters
-    ----------
-    path : path
-        The stem's file.
-    mixture : AudioReader
-    name : str
-        How messages name the stem.
-
-    Returns
-    -------
-    SampleReader
-
-    Raises
-    ------
-    AudioFileError
-        The file cannot be read, or the channel counts differ (and the stem is not mono).
-    """
-    reader = open_audio(path)
-    C, n = mixture.n_channels, mixture.n_samples
-    if reader.n_channels not in (C, 1):
-        raise AudioFileError(f"{name} has {reader.n_channels} channels but the mixture has "
-                             f"{C}: export the stem with {C} channel(s)")
-    source: SampleReader = reader
-    length = reader.n_samples
-    if reader.samplerate != mixture.samplerate:
-        reader.close()
-        g = gcd(reader.samplerate, mixture.samplerate)
-        warnings.warn(f"{name} is at {reader.samplerate} Hz, the mixture at "
-                      f"{mixture.samplerate} Hz: resampled to {mixture.samplerate} Hz",
-                      MaskStudioWarning, stacklevel=2)
-        import scipy.signal  # imported here: it costs 0.3 s at start-up
-
-        x = scipy.signal.resample_poly(load_audio(path).samples, mixture.samplerate // g,
-                                       reader.samplerate // g, axis=-1)
-        source = ArrayReader(x.astype(np.float32))
-        length = source.n_samples
-    if length != n:
-        what = "padded with silence" if length < n else "trimmed"
-        warnings.warn(f"{name} has {length} samples, the mixture {n}: {what} to match",
-                      MaskStudioWarning, stacklevel=2)
-    return _Conformed(source, C, n)
 
 
 class MaskStage:

@@ -257,6 +257,10 @@ class ConformedReader:
             x = np.pad(x, ((0, 0), (0, stop - start - x.shape[1])))
         return np.repeat(x, self.n_channels, axis=0) if x.shape[0] != self.n_channels else x
 
+    def close(self) -> None:
+        """Close the stem's file."""
+        self.inner.close()
+
     def reader(self) -> ConformedReader:
         """Another reader of the same stem, for another thread.
 
