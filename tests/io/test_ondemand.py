@@ -39,7 +39,9 @@ reads = st.lists(st.tuples(st.integers(-500, N + 500), st.integers(1, 6000)), mi
 
 
 @settings(max_examples=25, deadline=None)
-@given(fmt=st.sampled_from(["WAV", "FLAC", "OGG", "MP3"]), pattern=reads)
+# not MP3: libsndfile's own 16 kHz MP3s decode differently read in pieces than whole past
+# ~2,900 samples (mpg123 reports their frames malformed); MP3 jumps are tested below
+@given(fmt=st.sampled_from(["WAV", "FLAC", "OGG"]), pattern=reads)
 def test_reads_in_any_order_give_what_a_whole_decode_gives(encoded, fmt, pattern):
     whole, _ = sf.read(str(encoded[fmt]), dtype="float32", always_2d=True)
     reader = open_audio(encoded[fmt])
