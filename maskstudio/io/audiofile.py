@@ -21,6 +21,7 @@ import numpy as np
 import soundfile as sf
 from numpy.typing import DTypeLike
 
+from maskstudio.dsp.blockwise import ArrayReader
 from maskstudio.errors import AudioFileError, OverwriteError, ParameterError
 from maskstudio.io.atomic import (  # noqa: F401
     WriteError,
@@ -96,11 +97,7 @@ class AudioClip:
         -------
         np.ndarray
         """
-        out = np.zeros((self.n_channels, max(0, stop - start)), np.float32)
-        a, b = max(0, start), min(self.n_samples, stop)
-        if b > a:
-            out[:, a - start:b - start] = self.samples[:, a:b]
-        return out
+        return ArrayReader(self.samples).read(start, stop)
 
     def reader(self) -> AudioClip:
         """A reader for another thread: the clip itself (safe to read from any thread).
