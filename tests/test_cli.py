@@ -73,6 +73,37 @@ def test_separate_applies_a_model_mask_file_with_its_own_settings(stems, tmp_pat
     np.testing.assert_allclose(_total(again, ["voice", "drums", "residual"]), mix, atol=1e-5)
 
 
+def test_separate_with_a_separator_writes_its_layers_and_masks_that_round_trip(stems,
+                                                                            tmp_path):
+    """``separate --separator NAME``: the separator's own masks on the asked grid, sources +
+    residual equal to the mixture, and a masks.npz that ``separate --masks`` plays back the
+    same."""
+    from maskstudio.dsp.separators import run_separator
+    from maskstudio.dsp.stft import STFTConfig, stft_with
+
+    assert run("separate", stems["mix"], "--separator", "hpss", "--n-fft", 1024,
+               "--hop-length", 256, "--out", stems["out"]) == 0
+    out = stems["out"]
+    assert sorted(p.name for p in out.iterdir()) == ["harmonic.wav", "masks.npz",
+                                                      "percussive.wav", "residual.wav"]
+    mix = load_audio(stems["mix"]).samples
+    np.testing.assert_allclose(_total(out, ["harmonic", "percussive", "residual"]), mix,
+                               atol=1e-5)
+    config = STFTConfig(n_fft=1024, hop_length=256)
+    names, want = run_separator("hpss", stft_with(mix, config), samplerate=SR, config=config)
+    with np.load(out / "masks.npz") as z:
+        assert list(z["names"]) == names and int(z["n_fft"]) == 1024
+        np.testing.assert_allclose(z["masks"], want, atol=1e-6)
+    drums = load_audio(stems["drums"]).samples
+    percussive = load_audio(out / "percussive.wav").samples
+    harmonic_ = load_audio(out / "harmonic.wav").samples
+    # the clicks land in the percussive layer rather than the harmonic one
+    assert np.corrcoef(percussive[0], drums[0])[0, 1] > np.corrcoef(harmonic_[0], drums[0])[0, 1]
+    again = tmp_path / "again"
+    assert run("separate", stems["mix"], "--masks", out / "masks.npz", "--out", again) == 0
+    np.testing.assert_array_equal(load_audio(again / "percussive.wav").samples, percussive)
+
+
 def test_separate_accepts_a_bare_npy_with_settings(stems, tmp_path):
     T = 1 + SR * 2 // 256
     np.save(tmp_path / "voice.npy", np.full((513, T), 0.25, np.float32))
@@ -198,6 +229,15 @@ def _bad_inputs(s, tmp_path):
                                       out),
         "oracle phase without stems": ("separate", mix, *masks, "--phase", "oracle", "--out",
                                        out),
+        "neither masks nor separator": ("separate", mix, "--out", out),
+        "masks and separator": ("separate", mix, *masks, "--separator", "hpss", "--out", out),
+        "unknown separator": ("separate", mix, "--separator", "magic", "--out", out),
+        "separator, complex phase": ("separate", mix, "--separator", "hpss", "--phase",
+                                     "complex", "--out", out),
+        "separator, bad grid": ("separate", mix, "--separator", "hpss", "--n-fft", "0", "--out",
+                                out),
+        "separator, missing mixture": ("separate", tmp_path / "nope.wav", "--separator", "hpss",
+                                       "--out", out),
         "info missing": ("info", tmp_path / "nothing.flac"),
         "info garbage": ("info", garbage),
         "unknown command": ("frobnicate",),

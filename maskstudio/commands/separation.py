@@ -29,7 +29,8 @@ from maskstudio.commands.options import (
 from maskstudio.errors import ParameterError
 
 __all__ = ["add_oracle_parser", "add_separate_parser", "add_batch_parser", "add_demo_parser",
-           "cmd_oracle", "cmd_separate", "cmd_batch", "cmd_demo", "parse_sources"]
+           "cmd_oracle", "cmd_separate", "cmd_batch", "cmd_demo", "parse_sources",
+           "check_separator"]
 
 
 # -- oracle ---------------------------------------------------------------------------------
@@ -135,9 +136,14 @@ def cmd_oracle(args: argparse.Namespace) -> int:
 
 # -- separate -------------------------------------------------------------------------------
 def add_separate_parser(sub: Subcommands) -> None:
-    p = sub.add_parser("separate", help="apply a mask file (a model's output) and export")
+    p = sub.add_parser("separate", help="apply a mask file (a model's output) or a separator, "
+                                        "and export")
     p.add_argument("mixture", help="the mixture's audio file")
-    p.add_argument("--masks", required=True, help="mask file (.npz, or .npy with --n-fft)")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--masks", help="mask file (.npz, or .npy with --n-fft)")
+    how.add_argument("--separator", metavar="NAME",
+                     help="masks from a separator run on the mixture: a built-in one (hpss, "
+                          "repet-sim, nmf, rnnoise) or a plugin")
     p.add_argument("--normalize", action="store_true",
                    help="scale masks that sum above one in a bin so that they sum to one")
     add_stft_options(p, defaults=False)
@@ -155,6 +161,8 @@ def cmd_separate(args: argparse.Namespace) -> int:
     if args.phase == "oracle":
         raise ParameterError("--phase oracle needs the reference stems: use 'maskstudio oracle' "
                              "with --source NAME=PATH")
+    if args.separator is not None:
+        return _separate_with(args)
     explicit = stft_config(args)
     if explicit is None and (args.hop_length is not None or args.win_length is not None
                              or args.window != "hann"):
@@ -187,6 +195,63 @@ def cmd_separate(args: argparse.Namespace) -> int:
         print(p)
     return 0
 
+
+
+def check_separator(name: str) -> str:
+    """``name`` if a built-in separator or an installed plugin has it (plugins are not loaded
+    to find out), else a one-line error listing them."""
+    from maskstudio.dsp.separators import available_separators
+
+    known = available_separators()
+    if name not in known:
+        raise ParameterError(f"unknown separator {name!r}: choose one of {', '.join(known)}")
+    return name
+
+
+def _separate_with(args: argparse.Namespace) -> int:
+    """``separate --separator NAME``: the separator's masks on the mixture's STFT (on the
+    grid the options give, else the default one for the mixture's rate), then the same
+    block-wise export as a mask file gets.  A separator sees the whole STFT (the plugin
+    interface: NMF and REPET look across the whole file), so the mixture is read whole."""
+    from maskstudio.dsp.blockwise import ArrayReader, FrameReader
+    from maskstudio.dsp.separators import run_separator
+    from maskstudio.dsp.stft import STFTConfig, stft_with
+    from maskstudio.io.blockexport import export_blocks, like_clip
+    from maskstudio.io.ondemand import open_audio
+
+    check_separator(args.separator)
+    if args.phase == "complex":
+        raise ParameterError("the 'complex' phase mode needs complex masks (cIRM); a "
+                             "separator's masks are real: use the 'mixture' phase")
+    config = stft_config(args)  # explicit settings are checked before the file is read
+    check_phase_args(args)
+    mixture = open_audio(args.mixture)
+    try:
+        if config is None:
+            config = stft_config(args, default=STFTConfig.for_samplerate(mixture.samplerate))
+        samples = mixture.read(0, mixture.n_samples)
+        like = like_clip(mixture)
+    finally:
+        mixture.close()
+    if sys.stderr.isatty():
+        sys.stderr.write(f"separating with {args.separator}...\n")
+    names, masks = run_separator(args.separator, stft_with(samples, config),
+                                 samplerate=like.samplerate, config=config)
+    frames = FrameReader(ArrayReader(samples), config)
+    metadata = dict(separator=args.separator, mixture=str(args.mixture), phase=args.phase,
+                    normalized=bool(args.normalize))
+    written, report = export_blocks(
+        args.out, list(names), frames, lambda t0, t1: masks[..., t0:t1], config, like=like,
+        mask_shape=tuple(masks.shape), phase=args.phase, n_iter=args.n_iter,
+        cutoff_hz=args.cutoff_hz, fmt=args.format, metadata=metadata,
+        protect=[Path(args.mixture)], what=f"the separator {args.separator!r} names a mask",
+        normalize=args.normalize, scan=not args.normalize,
+        progress=progress_line(f"resynthesis ({args.phase})"))
+    if report is not None and report.overlaps:
+        warnings.warn(report.describe() + " (--normalize)", stacklevel=2)
+    for p in written:
+        print(p)
+    return 0
 
 # -- batch ----------------------------------------------------------------------------------
 def add_batch_parser(sub: Subcommands) -> None:
@@ -226,12 +291,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if args.mask:
         mode = ("mask", args.mask)
     elif args.separator:
-        from maskstudio.dsp.separators import available_separators
-
-        if args.separator not in available_separators():
-            raise ParameterError(f"unknown separator {args.separator!r}: choose one of "
-                                 f"{', '.join(available_separators())}")
-        mode = ("separator", args.separator)
+        mode = ("separator", check_separator(args.separator))
     else:
         if not Path(args.masks_from).is_dir():
             raise ParameterError(f"--masks-from '{args.masks_from}' is not a folder")
