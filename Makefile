@@ -13,7 +13,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,reference,lint]'
+	$(BIN)/python -m pip install --quiet -e '.[test,reference,lint,cluster]'
 	touch $@
 
 run: $(VENV)/.installed

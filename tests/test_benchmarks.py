@@ -67,6 +67,7 @@ def test_batch_benchmark_runs(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "jobs=1" in proc.stdout and "jobs=2" in proc.stdout and "items/s" in proc.stdout
+    assert "dask, 2 workers" in proc.stdout  # CI installs the cluster extra
 
 
 def test_live_scores_benchmark_runs():

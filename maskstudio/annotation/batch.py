@@ -212,11 +212,14 @@ def partition(items, out_dir) -> tuple:
 
 def run_batch(dataset: Dataset, out_dir, *, mode: tuple, config: STFTConfig,
               phase: str = "mixture", n_iter=None, cutoff_hz: float = 6000.0,
-              fmt: str = "wav", jobs: int = 1, progress=None) -> dict:
+              fmt: str = "wav", jobs: int = 1, progress=None,
+              scheduler: str | None = None) -> dict:
     """Process every unfinished item; returns ``{"done": [...], "skipped": [...],
     "failed": {name: message}}``.  ``progress(finished, total, name)`` after each item.
 
-    ``jobs`` is bounded by the items left and the cores (:func:`available_cores`)."""
+    ``jobs`` is bounded by the items left and the cores (:func:`available_cores`); with a
+    ``scheduler`` address the items run on that Dask cluster instead
+    (:mod:`maskstudio.annotation.cluster`), ``jobs`` unused."""
     if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or jobs < 1:
         raise ParameterError(f"jobs must be a whole number of at least 1, not {jobs!r}")
     out_dir = Path(out_dir)
@@ -238,6 +241,11 @@ def run_batch(dataset: Dataset, out_dir, *, mode: tuple, config: STFTConfig,
         if progress:
             progress(finished, len(work), name)
 
+    if scheduler is not None:
+        from maskstudio.annotation.cluster import run_on_cluster
+
+        run_on_cluster(scheduler, _run_one, work, [it.name for it in todo], collect)
+        return result
     if jobs <= 1:
         for w in work:
             collect(*_run_one(w))

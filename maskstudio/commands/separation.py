@@ -268,6 +268,10 @@ def add_batch_parser(sub: Subcommands) -> None:
                      help="mask files DIR/<item>/masks.npz (or DIR/<item>.npz)")
     add_stft_options(p)
     add_phase_options(p)
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="run the items on a Dask cluster: its scheduler's address (e.g. "
+                        "tcp://10.0.0.5:8786); workers need maskstudio and the files at the "
+                        "same paths (README: Batch on a cluster)")
     p.add_argument("--jobs", type=int, default=None,
                    help="items processed at once (default and at most: the number of cores; "
                         "never more than the items left; must be at least 1)")
@@ -279,6 +283,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from maskstudio.annotation.dataset import Dataset
 
     cores = available_cores()
+    if args.scheduler is not None and args.jobs is not None:
+        raise ParameterError("--jobs is for this machine's cores, --scheduler for a cluster's "
+                             "workers: give one of them")
     if args.jobs is not None and args.jobs < 1:
         raise ParameterError(f"--jobs {args.jobs} cannot be used: give at least 1 (or leave "
                              f"it out to use the {cores} core(s))")
@@ -311,7 +318,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     config = stft_config(args, default=dataset.default_config())
     result = run_batch(dataset, args.out, mode=mode, config=config, phase=args.phase,
                        n_iter=args.n_iter, cutoff_hz=args.cutoff_hz, fmt=args.format,
-                       jobs=jobs, progress=progress)
+                       jobs=jobs, progress=progress, scheduler=args.scheduler)
     for name, message in sorted(result["failed"].items()):
         sys.stderr.write(f"maskstudio: item '{name}' failed: {message}\n")
     print(f"{len(result['done'])} processed, {len(result['skipped'])} already done, "
