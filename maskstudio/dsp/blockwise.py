@@ -10,12 +10,16 @@ a block of samples at a time, in order, through the one overlap-add
 
 - The linear phases (``mixture``, ``complex``, ``oracle``) give the whole-array render's
   samples (:func:`~maskstudio.dsp.phase.resynthesize`) to float32 rounding.
-- The iterative phases (``misi``, ``hybrid``, ``fgla``) run on chunks of frames with context
-  frames on both sides, as playback does (:func:`iterative_context`, :func:`iterative_frames`),
-  and keep the chunk's middle.  ``n_iter`` and ``cutoff_hz`` mean what they mean on the whole
-  file.  Against the references, chunked MISI scores within 0.1 dB SDR of whole-file MISI on
-  the test signals (``tests/dsp/test_blockwise.py`` bounds the difference); MISI's sources
-  and residual still sum to the mixture exactly (the last correction is made per block).
+- The iterative phases (``misi``, ``hybrid``, ``fgla``, and ``mwf``, the multichannel Wiener
+  filter) run on chunks of frames with context frames on both sides, as playback does
+  (:func:`iterative_context`, :func:`iterative_frames`), and keep the chunk's middle; the
+  Wiener filter estimates its spatial covariances on the chunk and its context.  ``n_iter``
+  and ``cutoff_hz`` mean what they mean on the whole file.  Against the references, chunked
+  MISI scores within 0.1 dB SDR of whole-file MISI on the test signals
+  (``tests/dsp/test_blockwise.py`` bounds the difference), chunked ``mwf`` within 0.3 dB of
+  the whole file's (``tests/dsp/test_mwf.py``); the sources and residual of both still sum to
+  the mixture exactly (MISI's last correction is made per block, the filter's residual is the
+  mixture less the layers).
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ __all__ = ["ArrayReader", "FrameReader", "OracleBlocks", "MaskPass",
            "ITERATIVE"]
 
 #: The phase modes that iterate over a chunk of frames with context.
-ITERATIVE = ("misi", "hybrid", "fgla")
+ITERATIVE = ("misi", "hybrid", "fgla", "mwf")
 
 #: Frames rendered at a time by the linear phases (6 s at 44.1 kHz, hop 512).
 _CHUNK = 512
@@ -272,6 +276,8 @@ def iterative_context(config: STFTConfig, phase: str, n_iter: int) -> int:
     """Context frames on each side of a chunk for the iterative phases (0 for the others).
 
     Each iteration spreads an error by up to ``n_fft / hop - 1`` frames; 24 frames bound it.
+    The Wiener filter spreads nothing but estimates its spatial covariances on the context
+    too: :data:`~maskstudio.dsp.mwf.MWF_CONTEXT` frames (none without iterations).
 
     Parameters
     ----------
@@ -285,13 +291,17 @@ def iterative_context(config: STFTConfig, phase: str, n_iter: int) -> int:
     """
     if phase not in ITERATIVE:
         return 0
+    if phase == "mwf":
+        from maskstudio.dsp.mwf import MWF_CONTEXT
+
+        return MWF_CONTEXT if n_iter else 0
     R = -(-config.n_fft // config.hop_length)
     return min(24, max(R, n_iter * (R - 1)))
 
 
 def iterative_frames(Y: np.ndarray, g: np.ndarray, config: STFTConfig, *, phase: str,
-                     n_iter: int, cutoff_bin: int | None = None, length: int | None = None
-                     ) -> np.ndarray:
+                     n_iter: int, cutoff_bin: int | None = None, length: int | None = None,
+                     keep: tuple[int, int] | None = None) -> np.ndarray:
     """Every layer's frames under an iterative phase, on a segment of frames.
 
     Parameters
@@ -299,29 +309,39 @@ def iterative_frames(Y: np.ndarray, g: np.ndarray, config: STFTConfig, *, phase:
     Y : np.ndarray [shape=(C, F, t)], complex
         The mixture's frames (the chunk and its context).
     g : np.ndarray [shape=(L, C or 1, F, t)]
-        Gains (:func:`~maskstudio.dsp.phase.gains`).
+        Gains (:func:`~maskstudio.dsp.phase.gains`); for ``mwf`` the residual's must be the
+        last (it is one of the filter's sources).
     config : STFTConfig
-    phase : {'misi', 'hybrid', 'fgla'}
+    phase : {'misi', 'hybrid', 'fgla', 'mwf'}
     n_iter : int
     cutoff_bin : int, optional
         The hybrid's: the mixture's phase from this bin up.
     length : int, optional
         Samples of the segment's signals: give the file's samples from the segment's first
         frame on when the segment ends the file (its last samples count), else None.
+    keep : (int, int), optional
+        The frames ``s0 <= s < s1`` of the segment to return (all if None): the chunk without
+        its context.
 
     Returns
     -------
-    np.ndarray [shape=(L, C, F, t)], complex64
+    np.ndarray [shape=(L, C, F, s1 - s0)], complex64
     """
+    if phase == "mwf":
+        from maskstudio.dsp.mwf import mwf_frames
+
+        return mwf_frames(Y, g, n_iter=n_iter, keep=keep)
+    s0, s1 = keep if keep is not None else (0, Y.shape[-1])
     if phase == "fgla":
         init = g * Y[None]
         x = fast_griffin_lim(np.abs(init), init, config, n_iter=n_iter, length=length)
         X = stft_with(x, config)
         t = Y.shape[-1]
-        if X.shape[-1] >= t:
-            return X[..., :t]
-        return np.pad(X, [(0, 0)] * (X.ndim - 1) + [(0, t - X.shape[-1])])
-    return misi_stft(Y, g, config, n_iter=n_iter, cutoff_bin=cutoff_bin, length=length)
+        if X.shape[-1] < t:
+            X = np.pad(X, [(0, 0)] * (X.ndim - 1) + [(0, t - X.shape[-1])])
+        return X[..., s0:s1]
+    return misi_stft(Y, g, config, n_iter=n_iter, cutoff_bin=cutoff_bin,
+                     length=length)[..., s0:s1]
 
 
 def _check(phase: str, n_masks: int, references, samplerate, n_iter, cutoff_hz):
@@ -409,7 +429,7 @@ def render_stream(mixture: SampleReader | FrameReader, masks: MaskSource, n_mask
             raise ParameterError("the 'complex' phase mode needs complex masks (cIRM); these "
                                  "are real: use the 'mixture' phase")
         return gains(frame_major(m[:, None] if m.ndim == 3 else m), phase,
-                     include_residual=include_residual)
+                     include_residual=include_residual or phase == "mwf")
 
     for t0 in range(0, T, chunk):
         t1 = min(T, t0 + chunk)
@@ -419,8 +439,8 @@ def render_stream(mixture: SampleReader | FrameReader, masks: MaskSource, n_mask
             Y = mix.frames(a, b)
             X = iterative_frames(Y, g, config, phase=phase, n_iter=n_iter,
                                  cutoff_bin=cutoff_bin,
-                                 length=n - a * config.hop_length if b == T else None
-                                 )[..., t0 - a:t1 - a]
+                                 length=n - a * config.hop_length if b == T else None,
+                                 keep=(t0 - a, t1 - a))[:L]
             if correct:
                 X = np.concatenate([X, Y[None, ..., t0 - a:t1 - a]])
         else:

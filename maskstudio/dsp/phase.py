@@ -13,6 +13,9 @@
   mixture phase: consistent, for content whose magnitude was painted.
 - ``hybrid``: MISI below ``cutoff_hz`` (6 kHz by default, the HANCE design), the mixture phase
   above it.
+- ``mwf``: the multichannel Wiener filter (:mod:`maskstudio.dsp.mwf`): each layer's and the
+  residual's power and spatial covariance estimated from the masked mixture and refined by EM
+  (``n_iter`` iterations, 1 by default); the residual is the mixture less the layers.
 """
 
 from __future__ import annotations
@@ -36,8 +39,8 @@ __all__ = ["PHASE_MODES", "DEFAULT_ITERATIONS", "resynthesize", "fast_griffin_li
            "misi_stft", "spectral_convergence", "render_blocks", "gains", "source_frames",
            "oracle_phase"]
 
-PHASE_MODES = ("mixture", "misi", "fgla", "hybrid", "oracle", "complex")
-DEFAULT_ITERATIONS = {"misi": 5, "hybrid": 5, "fgla": 32}
+PHASE_MODES = ("mixture", "misi", "fgla", "hybrid", "mwf", "oracle", "complex")
+DEFAULT_ITERATIONS = {"misi": 5, "hybrid": 5, "fgla": 32, "mwf": 1}
 
 _TINY = np.float32(1e-12)
 
@@ -176,11 +179,11 @@ def resynthesize(mixture: np.ndarray, masks: np.ndarray, config: STFTConfig, *,
         Real masks in [0, 1], or complex masks.
     config : STFTConfig
         The grid the masks live on.
-    phase : {'mixture', 'misi', 'fgla', 'hybrid', 'oracle', 'complex'}
+    phase : {'mixture', 'misi', 'fgla', 'hybrid', 'mwf', 'oracle', 'complex'}
     samplerate : float
         Needed by ``hybrid`` to place ``cutoff_hz``.
     n_iter : int, optional
-        Iterations of MISI / fast Griffin-Lim (defaults: 5, 5, 32).
+        Iterations of MISI / fast Griffin-Lim / the Wiener filter's EM (defaults: 5, 5, 32, 1).
     references : sequence of np.ndarray [shape=(C, n)], optional
         One reference per mask, for ``oracle``.
     include_residual : bool
@@ -221,6 +224,8 @@ def resynthesize(mixture: np.ndarray, masks: np.ndarray, config: STFTConfig, *,
         raise ParameterError("the 'hybrid' phase needs the sample rate to place its cutoff")
     if phase in ("mixture", "complex", "oracle"):
         return _render_linear(mixture, m, config, phase, include_residual, references, progress)
+    if phase == "mwf":  # the residual is one of the filter's sources, wanted or not
+        return _mwf(mixture, gains(m, phase), config, n_iter, include_residual, progress)
     g = gains(m, phase, include_residual=include_residual)
     if phase == "fgla":
         return _fgla(mixture, g, config, n_iter, momentum, progress)
@@ -360,6 +365,20 @@ def _misi(mixture, g, config: STFTConfig, n_iter, cutoff_bin, progress):
                   progress=progress)
     x = istft_with(X, config, length=n)
     x += (istft_with(Y, config, length=n) - x.sum(axis=0)) / X.shape[0]  # the sum is the mixture
+    if progress is not None:
+        progress(n_iter + 1, n_iter + 1)
+    return x
+
+
+def _mwf(mixture, g, config: STFTConfig, n_iter, include_residual, progress):
+    """The multichannel Wiener filter on the whole file: one spatial covariance per frequency."""
+    from maskstudio.dsp.mwf import mwf_frames
+
+    n = mixture.shape[-1]
+    X = mwf_frames(stft_with(mixture, config), g, n_iter=n_iter)
+    if progress is not None:
+        progress(n_iter, n_iter + 1)
+    x = istft_with(X if include_residual else X[:-1], config, length=n)
     if progress is not None:
         progress(n_iter + 1, n_iter + 1)
     return x

@@ -8,7 +8,8 @@ the oracle's phase a layer or the residual streams bit for bit as the offline ex
 it, and nothing is computed for the whole file before the first sound.  "What is heard" is read
 at every chunk: changing it takes effect from the next chunk, and since every frame is windowed
 and overlapped the change crossfades over one window instead of clicking.  Iterative phases
-(MISI, hybrid, fast Griffin-Lim) run on each chunk with context frames on both sides.  The
+(MISI, hybrid, fast Griffin-Lim, the multichannel Wiener filter) run on each chunk with context
+frames on both sides.  The
 phase mode changes the same way (:meth:`StreamRenderer.set_phase`): inside the running stream,
 crossfaded by the overlapping windows, with no new stream and no gap.
 
@@ -25,7 +26,12 @@ from typing import cast
 
 import numpy as np
 
-from maskstudio.dsp.blockwise import SampleReader, iterative_context, iterative_frames
+from maskstudio.dsp.blockwise import (
+    ITERATIVE,
+    SampleReader,
+    iterative_context,
+    iterative_frames,
+)
 from maskstudio.dsp.grid import STFTConfig, frame_major
 from maskstudio.dsp.phase import DEFAULT_ITERATIONS, PHASE_MODES, gains, oracle_phase
 from maskstudio.dsp.stft import OverlapAdd, stft_frames_with
@@ -333,7 +339,7 @@ class StreamRenderer:
         sel = self._selection(t0, t1)
         if weights is None:
             X = self._mixture_frames(t0, t1)
-        elif self.phase in ("misi", "hybrid", "fgla"):
+        elif self.phase in ITERATIVE:
             X = self._iterative(t0, t1, weights)
         else:
             g = self._gains(t0, t1)
@@ -351,7 +357,6 @@ class StreamRenderer:
         Y = self._mixture_frames(a, b)
         g = self._gains(a, b)
         X = iterative_frames(Y, g, self.config, phase=self.phase, n_iter=self.n_iter,
-                             cutoff_bin=self.cutoff_bin)
-        X = np.tensordot(weights, X, axes=(0, 0))
-        return X[..., t0 - a:t1 - a]
+                             cutoff_bin=self.cutoff_bin, keep=(t0 - a, t1 - a))
+        return np.tensordot(weights, X, axes=(0, 0))
 
