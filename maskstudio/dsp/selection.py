@@ -121,7 +121,7 @@ def local_threshold(level_db, *, offset_db: float = 6.0, bins: int = 31, frames:
 
 
 def learn_offset(level_db, example: np.ndarray, *, bins: int = 31, frames: int = 31,
-                 reference: str = "mean", keep: float = 0.9) -> float:
+                 reference: str = "mean", keep: float = 0.9, margin_db: float = 1.0) -> float:
     """The offset for :func:`local_threshold` that keeps ``keep`` of a selected example.
 
     Parameters
@@ -133,6 +133,9 @@ def learn_offset(level_db, example: np.ndarray, *, bins: int = 31, frames: int =
         As for :func:`local_threshold`.
     keep : float
         The share of the example the offset keeps (0.9: all but its quietest tenth).
+    margin_db : float
+        Taken off the offset, so that material like the example elsewhere, whose level
+        above its surroundings varies by a fraction of a dB, passes too.
 
     Returns
     -------
@@ -157,7 +160,8 @@ def learn_offset(level_db, example: np.ndarray, *, bins: int = 31, frames: int =
         raise ParameterError(f"reference must be 'mean' or 'peak', not {reference!r}")
     filt = scipy.ndimage.uniform_filter if reference == "mean" else scipy.ndimage.maximum_filter
     above = (level - filt(level, size=size, mode="nearest"))[example]
-    return float(np.quantile(above, 1.0 - keep))
+    margin = check_number(margin_db, "margin_db", lo=0.0)
+    return float(np.quantile(above, 1.0 - keep)) - margin
 
 
 def _check_layers(masks, src, dst) -> np.ndarray:
