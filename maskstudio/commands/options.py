@@ -19,8 +19,8 @@ if TYPE_CHECKING:  # the editor starts through here: scipy is imported when it i
 #: what ``add_subparsers`` returns: each command module adds its parsers to it
 Subcommands: TypeAlias = "argparse._SubParsersAction[Parser]"
 
-__all__ = ["Parser", "Subcommands", "add_stft_options", "add_phase_options", "stft_config",
-           "check_phase_args", "progress_line"]
+__all__ = ["Parser", "Subcommands", "add_stft_options", "add_phase_options", "add_mix_option",
+           "stft_config", "check_phase_args", "progress_line"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -58,6 +58,14 @@ def add_phase_options(p: argparse.ArgumentParser) -> None:
                    help="hybrid: correct the phase below this frequency (default 6000)")
     g.add_argument("--format", default="wav", choices=("wav", "flac"),
                    help="audio format of the outputs (default wav, in the mixture's sample format)")
+
+
+def add_mix_option(p: argparse.ArgumentParser) -> None:
+    """``--mix NAME=a+b`` (repeatable): stem subsets written beside the sources."""
+    p.add_argument("--mix", action="append", default=[], metavar="NAME=TERMS",
+                   help="also write NAME.<format>, a sum of layers: rhythm=drums+bass, "
+                        "karaoke=mixture-vocals (terms: layer names, residual, mixture; "
+                        "repeatable)")
 
 
 @overload

@@ -20,6 +20,7 @@ from pathlib import Path
 from maskstudio.commands.options import (
     Parser,
     Subcommands,
+    add_mix_option,
     add_phase_options,
     add_stft_options,
     check_phase_args,
@@ -56,6 +57,7 @@ def _oracle_arguments(p: argparse.ArgumentParser) -> None:
                    help="one mask per channel instead of one shared by all channels")
     add_stft_options(p)
     add_phase_options(p)
+    add_mix_option(p)
     p.add_argument("--out", required=True, help="output folder")
 
 
@@ -93,8 +95,10 @@ def cmd_oracle(args: argparse.Namespace) -> int:
     from maskstudio.dsp.stft import STFTConfig
     from maskstudio.io.blockexport import export_blocks, like_clip
     from maskstudio.io.ondemand import open_audio, open_reference
+    from maskstudio.io.stems import parse_mixes
 
     sources = parse_sources(args.source)
+    mixes = parse_mixes(args.mix, list(sources))
     config = stft_config(args)  # explicit settings are checked before any file is read
     check_phase_args(args)
     checked = check_oracle_options(lc_db=args.lc_db, p=args.p, beta=args.beta)
@@ -125,7 +129,7 @@ def cmd_oracle(args: argparse.Namespace) -> int:
             mask_dtype=np.complex64 if args.mask == "cirm" else np.float32,
             phase=phase, references=refs, n_iter=args.n_iter, cutoff_hz=args.cutoff_hz,
             fmt=args.format, metadata=metadata, protect=list(sources.values()),
-            scan=args.mask != "cirm",
+            scan=args.mask != "cirm", mixes=mixes,
             progress=progress_line(f"oracle masks and resynthesis ({phase})"))
     if report is not None and report.overlaps:
         warnings.warn(report.describe(), stacklevel=2)
@@ -148,6 +152,7 @@ def add_separate_parser(sub: Subcommands) -> None:
                    help="scale masks that sum above one in a bin so that they sum to one")
     add_stft_options(p, defaults=False)
     add_phase_options(p)
+    add_mix_option(p)
     p.add_argument("--out", required=True, help="output folder")
 
 
@@ -157,6 +162,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
     ``--normalize`` applied, on the blocks as they pass."""
     from maskstudio.io.blockexport import export_blocks, like_clip
     from maskstudio.io.ondemand import open_audio, open_masks
+    from maskstudio.io.stems import parse_mixes
 
     if args.phase == "oracle":
         raise ParameterError("--phase oracle needs the reference stems: use 'maskstudio oracle' "
@@ -179,6 +185,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
         if args.phase == "complex" and not mf.is_complex:
             raise ParameterError("the 'complex' phase mode needs complex masks (cIRM); these "
                                  "are real: use the 'mixture' phase")
+        mixes = parse_mixes(args.mix, mf.names)
         metadata = dict(mf.metadata, mixture=str(mixture.path), phase=args.phase,
                         mask_file=str(mf.path), normalized=bool(args.normalize))
         real = not mf.is_complex
@@ -187,7 +194,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
             mask_shape=tuple(mf.data.shape), mask_dtype=mf.data.dtype, phase=args.phase,
             n_iter=args.n_iter, cutoff_hz=args.cutoff_hz, fmt=args.format, metadata=metadata,
             protect=[mf.path], what=f"the mask file '{mf.path.name}' names a source",
-            normalize=real and args.normalize, scan=real and not args.normalize,
+            normalize=real and args.normalize, scan=real and not args.normalize, mixes=mixes,
             progress=progress_line(f"resynthesis ({args.phase})"))
     if report is not None and report.overlaps:
         warnings.warn(report.describe() + " (--normalize)", stacklevel=2)
@@ -218,6 +225,7 @@ def _separate_with(args: argparse.Namespace) -> int:
     from maskstudio.dsp.stft import STFTConfig, stft_with
     from maskstudio.io.blockexport import export_blocks, like_clip
     from maskstudio.io.ondemand import open_audio
+    from maskstudio.io.stems import parse_mixes
 
     check_separator(args.separator)
     if args.phase == "complex":
@@ -237,6 +245,7 @@ def _separate_with(args: argparse.Namespace) -> int:
         sys.stderr.write(f"separating with {args.separator}...\n")
     names, masks = run_separator(args.separator, stft_with(samples, config),
                                  samplerate=like.samplerate, config=config)
+    mixes = parse_mixes(args.mix, names)
     frames = FrameReader(ArrayReader(samples), config)
     metadata = dict(separator=args.separator, mixture=str(args.mixture), phase=args.phase,
                     normalized=bool(args.normalize))
@@ -245,7 +254,7 @@ def _separate_with(args: argparse.Namespace) -> int:
         mask_shape=tuple(masks.shape), phase=args.phase, n_iter=args.n_iter,
         cutoff_hz=args.cutoff_hz, fmt=args.format, metadata=metadata,
         protect=[Path(args.mixture)], what=f"the separator {args.separator!r} names a mask",
-        normalize=args.normalize, scan=not args.normalize,
+        normalize=args.normalize, scan=not args.normalize, mixes=mixes,
         progress=progress_line(f"resynthesis ({args.phase})"))
     if report is not None and report.overlaps:
         warnings.warn(report.describe() + " (--normalize)", stacklevel=2)

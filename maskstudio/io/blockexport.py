@@ -36,6 +36,7 @@ from maskstudio.io.audiofile import AudioClip, AudioWriter
 from maskstudio.io.export import MASKS, ExportSet, output_targets
 from maskstudio.io.ondemand import AudioReader
 from maskstudio.io.savez import write_mask_file
+from maskstudio.io.stems import StemMix
 
 __all__ = ["like_clip", "MaskStage", "export_blocks", "fft_workers"]
 
@@ -179,7 +180,8 @@ def export_blocks(out_dir, names: Sequence[str], mixture: SampleReader | FrameRe
                   what: str = "the source name", extra: dict | None = None,
                   normalize: bool = False, scan: bool = False,
                   progress: Callable[[int, int], None] | None = None,
-                  workers: int | None = None) -> tuple[list[Path], OverlapReport | None]:
+                  workers: int | None = None,
+                  mixes: Sequence[StemMix] = ()) -> tuple[list[Path], OverlapReport | None]:
     """Every source and the residual, rendered and written block by block, and the masks, into
     ``out_dir`` as one export set (they appear together, ``masks.npz`` last).
 
@@ -222,6 +224,9 @@ def export_blocks(out_dir, names: Sequence[str], mixture: SampleReader | FrameRe
         Called with the frames done; it may raise to cancel.
     workers : int, optional
         scipy.fft threads (:func:`fft_workers` by default).
+    mixes : sequence of StemMix
+        Stem subsets (:mod:`maskstudio.io.stems`) written beside the sources, each the sum
+        of the rendered signals it names.
 
     Returns
     -------
@@ -235,7 +240,10 @@ def export_blocks(out_dir, names: Sequence[str], mixture: SampleReader | FrameRe
         option, or a failed read or write.
     """
     protect = list(protect) + ([like.path] if like.path is not None else [])
-    targets = output_targets(out_dir, names, fmt, protect, what=what)
+    n_src = len(names)
+    targets = output_targets(out_dir, [*names, *(m.name for m in mixes)], fmt, protect,
+                             what=what)
+    audio = targets[:n_src] + [targets[-2]]  # the sources and the residual, in block order
     extra = dict(extra or {})
     rate = like.samplerate
     with contextlib.ExitStack() as stack:
@@ -250,16 +258,21 @@ def export_blocks(out_dir, names: Sequence[str], mixture: SampleReader | FrameRe
         passing = MaskPass(masks, normalize=normalize, scan=scan,
                            each=stage.write if stage is not None else None)
         with contextlib.ExitStack() as files:
-            writers = [files.enter_context(AudioWriter(staged.path(t.name), rate,
+            def writer(t: Path) -> AudioWriter:
+                return files.enter_context(AudioWriter(staged.path(t.name), rate,
                                                        mixture.n_channels, like=like))
-                       for t in targets[:-1]]
+
+            writers = [writer(t) for t in audio]
+            mixed = [(m, writer(t)) for m, t in zip(mixes, targets[n_src:-2], strict=True)]
             with scipy.fft.set_workers(workers or fft_workers()):
                 for block in render_stream(mixture, passing, len(names), config, phase=phase,
                                            references=references, samplerate=rate,
                                            n_iter=n_iter, cutoff_hz=cutoff_hz,
                                            progress=progress):
-                    for writer, signal in zip(writers, block):
-                        writer.write(signal)
+                    for w, signal in zip(writers, block, strict=True):
+                        w.write(signal)
+                    for m, w in mixed:
+                        w.write(m.apply(block))
         write_mask_file(staged.path(MASKS), list(names), mask_shape, rows, config, rate,
                         dtype=mask_dtype, metadata=metadata)
         if stage is not None:

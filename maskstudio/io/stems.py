@@ -1,0 +1,138 @@
+"""Stem subsets: outputs that are sums of layers (``drums+bass``, a minus-one, a karaoke).
+
+A subset is written beside the sources as ``<name>.<fmt>``, from a spec ``NAME=TERMS``:
+terms joined by ``+`` or ``-``, each a layer's name, ``residual``, or ``mixture`` (every
+layer and the residual, i.e. the mixture itself).  So ``rhythm=drums+bass`` is the two stems
+summed, and ``karaoke=mixture-vocals`` everything but the vocals.  The subset is the sum of
+the rendered signals, so it is exactly what adding the exported files would give, whatever
+the phase mode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from maskstudio.errors import ParameterError
+from maskstudio.io.export import check_source_name
+from maskstudio.io.names import name_key
+
+__all__ = ["StemMix", "parse_mix", "parse_mixes"]
+
+@dataclasses.dataclass(frozen=True)
+class StemMix:
+    """A subset's name and the weight (+1, -1, or a sum of them) of each rendered signal:
+    the sources in order, then the residual."""
+
+    name: str
+    weights: tuple[float, ...]
+
+    def apply(self, signals: np.ndarray) -> np.ndarray:
+        """The subset of ``signals [N + 1, C, n]`` (sources, then the residual): ``[C, n]``
+        float32."""
+        w = np.asarray(self.weights, dtype=np.float32)
+        if signals.shape[0] != w.size:
+            raise ParameterError(f"the subset '{self.name}' was made for {w.size - 1} "
+                                 f"sources, not {signals.shape[0] - 1}")
+        return np.tensordot(w, np.asarray(signals, dtype=np.float32), axes=1)
+
+
+def parse_mix(spec: str, names: Sequence[str], *, residual: str = "residual") -> StemMix:
+    """One ``NAME=TERMS`` spec, checked against the sources' ``names``.
+
+    Parameters
+    ----------
+    spec : str
+        For example ``"rhythm=drums+bass"`` or ``"karaoke=mixture-vocals"``.
+    names : sequence of str
+        The sources' names, in the order of the rendered signals.
+    residual : str
+        The residual's name as a term (``residual``, or a dataset's own).
+
+    Returns
+    -------
+    StemMix
+
+    Raises
+    ------
+    ParameterError
+        A malformed spec, an unknown term, a subset that is empty, or a name that cannot be
+        a file or is a source's.
+    """
+    name, sep, body = str(spec).partition("=")
+    name = name.strip()
+    if not sep or not name or not body.strip():
+        raise ParameterError(f"--mix {spec!r} must look like NAME=a+b, for example "
+                             f"rhythm=drums+bass or karaoke=mixture-vocals")
+    check_source_name(name, what="--mix")
+    if name_key(name) in {name_key(n) for n in [*names, residual, "mixture"]}:
+        raise ParameterError(f"--mix {name!r} is the name of a source or of the mixture: "
+                             f"name the subset differently")
+    weights = np.zeros(len(names) + 1)
+    terms = {name_key(n): i for i, n in enumerate(names)}
+    terms[name_key(residual)] = len(names)
+    terms.setdefault("mixture", -1)  # every signal
+    text, pos, first = body.strip(), 0, True
+    while pos < len(text):
+        sign = 1.0
+        if text[pos] in "+-":
+            sign = -1.0 if text[pos] == "-" else 1.0
+            pos += 1
+        elif not first:
+            break
+        rest = text[pos:].lstrip()
+        pos = len(text) - len(rest)
+        # the longest known term that ends where a sign or the spec does ("lead-vox" first)
+        hit = max((k for k in terms if name_key(rest[:len(k)]) == k
+                   and rest[len(k):].lstrip()[:1] in ("", "+", "-")), key=len, default=None)
+        if hit is None:
+            word = re.split(r"\s*[+-]", rest, maxsplit=1)[0].strip()
+            known = ", ".join([*names, residual, "mixture"])
+            raise ParameterError(f"--mix {spec!r}: there is no layer {word!r} (choose from "
+                                 f"{known})")
+        if terms[hit] < 0:
+            weights += sign
+        else:
+            weights[terms[hit]] += sign
+        pos += len(hit)
+        pos = len(text) - len(text[pos:].lstrip())
+        first = False
+    if pos != len(text) or first:
+        raise ParameterError(f"--mix {spec!r} must look like NAME=a+b, for example "
+                             f"rhythm=drums+bass or karaoke=mixture-vocals")
+    if not weights.any():
+        raise ParameterError(f"--mix {spec!r} sums to nothing: give the layers it holds")
+    return StemMix(name, tuple(float(w) for w in weights))
+
+
+def parse_mixes(specs: Sequence[str], names: Sequence[str], *,
+                residual: str = "residual") -> list[StemMix]:
+    """Every ``--mix`` spec, each name given once (see :func:`parse_mix`).
+
+    Parameters
+    ----------
+    specs : sequence of str
+    names : sequence of str
+    residual : str
+
+    Returns
+    -------
+    list of StemMix
+
+    Raises
+    ------
+    ParameterError
+        As :func:`parse_mix`, or a subset named twice.
+    """
+    out: list[StemMix] = []
+    seen: set[str] = set()
+    for spec in specs:
+        mix = parse_mix(spec, names, residual=residual)
+        if name_key(mix.name) in seen:
+            raise ParameterError(f"--mix {mix.name!r} is given twice: give each subset once")
+        seen.add(name_key(mix.name))
+        out.append(mix)
+    return out
