@@ -184,12 +184,15 @@ def mwf_frames(Y: np.ndarray, g: np.ndarray, *, n_iter: int = 1,
         raise ParameterError(f"frames {s0}..{s1} to keep are not within the {t} given")
     X = frame_major(g, np.float32) * Y[None]  # [L, C, F, t], the masked mixture to start
     Xt, Yt = X.swapaxes(-1, -2), Y.swapaxes(-1, -2)  # [.., t, F]: contiguous frames
+    L, C = X.shape[:2]
+    v = np.empty((L,) + Yt.shape[1:], np.float32)  # the power spectral densities, [L, t, F]
+    R = np.empty((L, C, C, Yt.shape[-1]), np.complex64)
     for it in range(n_iter):
-        P = np.abs(Xt)
-        np.square(P, out=P)
-        R = spatial_covariances(Xt, P)
-        v = P.mean(axis=1)  # [L, t, F], the power spectral densities
-        del P
+        for j in range(L):  # one source's powers at a time: no [L, C, t, F] temporary
+            P = np.abs(Xt[j:j + 1])
+            np.square(P, out=P)
+            R[j] = spatial_covariances(Xt[j:j + 1], P)[0]
+            np.mean(P[0], axis=0, out=v[j])
         lo, hi = (s0, s1) if it == n_iter - 1 else (0, t)
         for s in range(lo, hi, _BLOCK):
             e = min(hi, s + _BLOCK)
