@@ -63,8 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_separate_parser(sub)
     add_play_parser(sub)
     add_batch_parser(sub)
-    p = sub.add_parser("info", help="describe an audio or mask file")
-    p.add_argument("file")
+    p = sub.add_parser("info", help="describe an audio or mask file, or a dataset")
+    p.add_argument("file", help="an audio or mask file; a dataset folder or manifest (.csv, "
+                                ".json): its layout, subsets, items and sources")
     add_devices_parser(sub)
     add_demo_parser(sub)
     return parser
@@ -73,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_info(args: argparse.Namespace) -> int:
     from maskstudio.io.info import describe_file
 
+    path = Path(args.file)
+    if path.is_dir() or path.suffix.lower() in (".csv", ".json"):
+        from maskstudio.annotation.dataset import Dataset
+        from maskstudio.annotation.layouts import describe_dataset
+
+        print(describe_dataset(Dataset.open(path)))
+        return 0
     print(describe_file(args.file))
     return 0
 

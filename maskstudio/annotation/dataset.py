@@ -1,7 +1,8 @@
 """Datasets to annotate: a folder of items, or a manifest; their status and vocabulary.
 
-A dataset is a folder whose items are folders holding ``mixture.<ext>`` and optionally
-``sources/<name>.<ext>`` (the MUSDB layout), or a CSV/JSON manifest listing mixtures:
+A dataset is a folder in one of the layouts :mod:`maskstudio.annotation.layouts` recognises
+(maskstudio's ``<item>/mixture.<ext>`` + ``<item>/sources/<name>.<ext>``, MUSDB18-HQ, MUSDB18,
+LibriMix / WHAM! / wsj0-mix), a LibriMix metadata CSV, or a CSV/JSON manifest listing mixtures:
 
 - CSV (UTF-8, a byte order mark allowed): a header with ``mixture`` (a path relative to the
   manifest, or absolute), optionally ``name`` and ``source:<name>`` columns for stems;
@@ -22,11 +23,21 @@ their change.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 from pathlib import Path
 
+from maskstudio.annotation.layouts import (
+    AUDIO_EXTENSIONS,
+    CSV,
+    JSON,
+    LIBRIMIX,
+    LIBRIMIX_CSV,
+    Item,
+    is_librimix_csv,
+    read_librimix_csv,
+    scan_folder,
+)
 from maskstudio.dsp.stft import STFTConfig
 from maskstudio.editing.state import STATUSES
 from maskstudio.errors import MaskStudioError
@@ -36,25 +47,10 @@ from maskstudio.io.names import check_inside, name_key, safe_file_name
 
 __all__ = ["Item", "Dataset", "STATUSES", "AUDIO_EXTENSIONS"]
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
 _STFT_KEYS = ("n_fft", "hop_length", "win_length", "window", "center")
 #: Longest manifest read (a manifest is text; anything larger is not one).
 _MAX_MANIFEST = 256 << 20
 _LOCK_TIMEOUT = 10.0  #: seconds to wait for another session's state write
-
-
-@dataclasses.dataclass
-class Item:
-    name: str
-    mixture: Path
-    sources: dict = dataclasses.field(default_factory=dict)  # name -> Path
-
-
-def _audio_in(folder: Path, stem: str | None = None) -> list:
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS
-                  and not p.name.startswith(".") and (stem is None or p.stem == stem))
 
 
 def _path(where: str, value, base: Path) -> Path:
@@ -78,12 +74,18 @@ def _derived_name(value: str) -> str:
 class Dataset:
     """Items, their status, and the label vocabulary, with annotations stored beside."""
 
-    def __init__(self, path, items: list):
+    def __init__(self, path, items: list, layout: str = "folders"):
         self.path = Path(path)
         self.items = items
-        stem = self.path.stem if self.path.is_file() else self.path.name
-        self.annotations = self.path.parent / f"{stem}.maskstudio"
+        self.layout = layout  #: a key of :data:`~maskstudio.annotation.layouts.LAYOUT_NAMES`
+        self.annotations = self.annotations_of(self.path)
         self._state = self._read_state()
+
+    @staticmethod
+    def annotations_of(path: Path) -> Path:
+        """``<dataset>.maskstudio`` beside the folder or manifest."""
+        stem = path.stem if path.is_file() else path.name
+        return path.parent / f"{stem}.maskstudio"
 
     # -- opening --------------------------------------------------------------------------
     @classmethod
@@ -96,18 +98,21 @@ class Dataset:
         if not exists:
             raise MaskStudioError(f"'{path}' does not exist: give a dataset folder or manifest")
         if is_dir:
-            items = cls._scan(path)
+            layout, items = scan_folder(path, cls.annotations_of(path))
         elif path.suffix.lower() not in (".csv", ".json"):
             raise MaskStudioError(f"'{path}' is neither a folder nor a .csv/.json manifest")
         elif not is_file:
             raise MaskStudioError(f"'{path}' is not a regular file: give a manifest file")
         else:
             text = cls._read_text(path)
-            items = cls._read_csv(path, text) if path.suffix.lower() == ".csv" else \
-                cls._read_json(path, text)
+            csv_file = path.suffix.lower() == ".csv"
+            items = cls._read_csv(path, text) if csv_file else cls._read_json(path, text)
+            layout = (LIBRIMIX_CSV if items and items[0].layout == LIBRIMIX else CSV) \
+                if csv_file else JSON
         if not items:
-            raise MaskStudioError(f"'{path}' holds no items: each item is a folder with a "
-                                  f"mixture.<ext> (and optionally sources/<name>.<ext>)")
+            raise MaskStudioError(f"'{path}' holds no items: give a folder of items "
+                                  f"(<item>/mixture.<ext>), MUSDB18(-HQ)'s root or subset, a "
+                                  f"LibriMix split (mix_clean/, s1/, s2/) or a manifest")
         seen: dict[str, str] = {}
         for it in items:
             if name_key(it.name) in seen:
@@ -116,32 +121,7 @@ class Dataset:
                 raise MaskStudioError(f"'{path}' names the item {it.name!r} twice{also}: give "
                                       f"every item its own name")
             seen[name_key(it.name)] = it.name
-        return cls(path, items)
-
-    @staticmethod
-    def _scan(folder: Path) -> list:
-        items = []
-        try:
-            subs = sorted(p for p in folder.iterdir()
-                          if p.is_dir() and not p.name.startswith("."))
-            for sub in subs:
-                mix = _audio_in(sub, "mixture")
-                if not mix:
-                    continue
-                what = f"the dataset folder '{folder}' holds an item folder"
-                name = safe_file_name(sub.name, what=what)
-                sources: dict[str, Path] = {}
-                for p in _audio_in(sub / "sources"):
-                    check_source_name(p.stem, what=f"the item '{name}' has a stem")
-                    if name_key(p.stem) in map(name_key, sources):
-                        raise MaskStudioError(f"the item '{name}' has two stems named "
-                                              f"{p.stem!r}: keep one file per source")
-                    sources[p.stem] = p
-                items.append(Item(name, mix[0], sources))
-        except OSError as exc:
-            raise MaskStudioError(f"cannot read the dataset folder '{folder}' "
-                                  f"({exc.strerror or exc}): check its permissions") from None
-        return items
+        return cls(path, items, layout)
 
     @staticmethod
     def _read_text(path: Path) -> str:
@@ -169,6 +149,8 @@ class Dataset:
                 raise MaskStudioError(f"{where} has no header: its first line names the "
                                       f"columns (mixture, name, source:<name>)")
             header = [h.strip() for h in header]
+            if is_librimix_csv(header):
+                return read_librimix_csv(path, list(reader), header)
             if "mixture" not in header:
                 raise MaskStudioError(f"{where} has no 'mixture' column: name the column of "
                                       f"the mixtures' paths 'mixture'")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from maskstudio.annotation.dataset import Dataset
 from maskstudio.annotation.journal import journal_for
+from maskstudio.annotation.layouts import prepare
 from maskstudio.annotation.project import save_project
 from maskstudio.annotation.recovery import Opened, open_for_editing
 from maskstudio.editing.document import Document
@@ -58,7 +59,7 @@ def open_item(dataset: Dataset, index: int, *,
     if not 0 <= index < len(dataset.items):
         raise ParameterError(f"there is no item {index + 1}: the dataset has "
                              f"{len(dataset.items)}")
-    item = dataset.items[index]
+    item = prepare(dataset.items[index])  # a MUSDB18 .stem.mp4 decoded on its first visit
     project = dataset.project_path(item)
     if project.exists():
         opened = open_for_editing(project, mixture=item.mixture)

@@ -115,7 +115,8 @@ def render(mixture: AudioClip, masks: MaskSet, config: STFTConfig, *, phase: str
 
 
 def output_targets(out_dir: str | os.PathLike, names: Sequence[str], fmt: str,
-                   protect: Iterable, *, what: str = "the source name") -> list[Path]:
+                   protect: Iterable, *, what: str = "the source name",
+                   residual: str = "residual") -> list[Path]:
     """The files of an export: ``<name>.<fmt>`` per source, ``residual.<fmt>`` and
     ``masks.npz`` in ``out_dir``, checked; nothing is written.
 
@@ -134,6 +135,8 @@ def output_targets(out_dir: str | os.PathLike, names: Sequence[str], fmt: str,
         The user's inputs.
     what : str
         Where the names came from, for the message.
+    residual : str
+        The residual's name (a dataset's own: MUSDB's ``accompaniment``).
 
     Returns
     -------
@@ -159,7 +162,9 @@ def output_targets(out_dir: str | os.PathLike, names: Sequence[str], fmt: str,
             raise ParameterError(f"{what}s {seen[name_key(n)]!r} and {n!r} would write the "
                                  f"same file on many systems: rename one of them")
         seen[name_key(n)] = n
-    targets = [out_dir / f"{n}.{fmt}" for n in list(names) + ["residual"]]
+    if residual != "residual" and name_key(residual) in seen:
+        raise ParameterError(f"{what} {residual!r}, the residual's name here: rename it")
+    targets = [out_dir / f"{n}.{fmt}" for n in list(names) + [residual]]
     targets.append(out_dir / MASKS)
     for t in targets:
         check_inside(out_dir, t)
@@ -170,7 +175,9 @@ def output_targets(out_dir: str | os.PathLike, names: Sequence[str], fmt: str,
 def write_outputs(out_dir, mixture: AudioClip, masks: MaskSet, signals: np.ndarray,
                   config: STFTConfig, *, fmt: str = "wav", metadata: dict | None = None,
                   protect: Sequence = (), what: str = "the source name",
-                  extra: dict | None = None, markers: Sequence[str] = (MASKS,)) -> list:
+                  extra: dict | None = None, markers: Sequence[str] = (MASKS,),
+                  residual: str = "residual", audio: dict | None = None,
+                  copies: dict | None = None) -> list:
     """Write ``<source>.<fmt>`` per source, ``residual.<fmt>`` and ``masks.npz`` into out_dir,
     as one :class:`ExportSet` (they appear together, ``masks.npz`` last).
 
@@ -198,6 +205,14 @@ def write_outputs(out_dir, mixture: AudioClip, masks: MaskSet, signals: np.ndarr
         More file names and their text (a batch's ``metrics.json`` and ``.done``).
     markers : sequence of str
         Moved into place last, in that order.
+    residual : str
+        The residual's name (a dataset's own: MUSDB's ``accompaniment``).
+    audio : dict, optional
+        More signals ``{name: [C, n] array}`` written as ``<name>.<fmt>`` (MUSDB's
+        ``accompaniment`` beside the stems).
+    copies : dict, optional
+        More files ``{file name: path}`` copied as they are (the mixture where a dataset's
+        reader expects it).
 
     Returns
     -------
@@ -214,12 +229,20 @@ def write_outputs(out_dir, mixture: AudioClip, masks: MaskSet, signals: np.ndarr
     if signals.shape[0] != len(names):
         raise ParameterError(f"{signals.shape[0]} signals for {len(names)} layers")
     protect = list(protect) + [mixture.path]
-    targets = output_targets(out_dir, masks.names, fmt, protect, what=what)
-    extra = dict(extra or {})
-    with ExportSet(out_dir, [t.name for t in targets] + list(extra), protect=protect,
-                   markers=markers) as files:
+    targets = output_targets(out_dir, masks.names, fmt, protect, what=what, residual=residual)
+    extra, audio, copies = dict(extra or {}), dict(audio or {}), dict(copies or {})
+    more = [f"{n}.{targets[0].suffix.lstrip('.')}" for n in audio]
+    with ExportSet(out_dir, [t.name for t in targets] + more + list(copies) + list(extra),
+                   protect=protect, markers=markers) as files:
         for sig, target in zip(signals, targets):
             save_audio(files.path(target.name), sig, mixture.samplerate, like=mixture)
+        for sig, name in zip(audio.values(), more):
+            save_audio(files.path(name), sig, mixture.samplerate, like=mixture)
+        for name, source in copies.items():
+            try:
+                shutil.copyfile(source, files.path(name))
+            except OSError as exc:
+                raise write_error(Path(out_dir) / name, exc) from None
         save_masks(files.path(MASKS), masks, config, mixture.samplerate, metadata=metadata)
         for name, text in extra.items():
             atomic_write(files.path(name), functools.partial(_write_text, text=text))
