@@ -24,7 +24,7 @@ def add_play_parser(sub: Subcommands) -> None:
     p.add_argument("--layer", default="mixture", metavar="NAME",
                    help="a layer's name, 'residual' or 'mixture' (default)")
     p.add_argument("--phase", default="mixture", metavar="MODE",
-                   help="phase: mixture (default), misi, fgla, hybrid, complex")
+                   help="phase: mixture (default), misi, fgla, hybrid, mwf, complex")
     p.add_argument("--n-iter", type=int, default=None, help="iterations of the phase mode")
     p.add_argument("--cutoff-hz", type=float, default=6000.0, help="hybrid cutoff (6000)")
     p.add_argument("--start", type=float, default=0.0, help="start at this second")

@@ -53,7 +53,8 @@ def add_phase_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--phase", default="mixture", choices=PHASE_MODES, metavar="MODE",
                    help=f"phase of the resynthesis: {', '.join(PHASE_MODES)} (default mixture)")
     g.add_argument("--n-iter", type=int, default=None,
-                   help="iterations for misi/hybrid (default 5) and fgla (default 32)")
+                   help="iterations for misi/hybrid (default 5), fgla (default 32) and the EM "
+                        "of mwf, the multichannel Wiener filter (default 1)")
     g.add_argument("--cutoff-hz", type=float, default=6000.0,
                    help="hybrid: correct the phase below this frequency (default 6000)")
     g.add_argument("--format", default="wav", choices=("wav", "flac"),

@@ -47,7 +47,8 @@ class TransportBar(QtWidgets.QToolBar):
         self.phase = QtWidgets.QComboBox()
         self.phase.addItems([m for m in PHASE_MODES])
         self.phase.setToolTip("mixture: exact; misi / hybrid: corrected phase; fgla: "
-                              "Griffin-Lim; oracle: the stems' (after an oracle); complex: cIRM")
+                              "Griffin-Lim; mwf: multichannel Wiener filter; oracle: the "
+                              "stems' (after an oracle); complex: cIRM")
         self.addWidget(self.phase)
         self.loop = QtWidgets.QCheckBox("loop")
         self.loop.setToolTip("loop the selection's time range")
