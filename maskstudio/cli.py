@@ -6,6 +6,8 @@
 - ``maskstudio separate MIXTURE --masks FILE --out DIR``
 - ``maskstudio play MIXTURE [--masks FILE] [--layer NAME|residual|mixture] ...``
 - ``maskstudio batch DATASET (--mask KIND | --separator NAME | --masks-from DIR) --out DIR``
+- ``maskstudio labels export MASKS --format raven|audacity|svl --out FILE``
+- ``maskstudio labels import FILE --format raven|audacity --mixture MIX --out MASKS.npz``
 - ``maskstudio info FILE``
 - ``maskstudio devices``
 - ``maskstudio demo [--out DIR]`` (the oracle on the demo, headless)
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import TextIO
 
 from maskstudio import __version__
+from maskstudio.commands.labels import add_labels_parser, cmd_labels
 from maskstudio.commands.listening import (
     add_devices_parser,
     add_play_parser,
@@ -50,7 +53,7 @@ from maskstudio.errors import ParameterError
 
 __all__ = ["main", "build_parser", "SUBCOMMANDS", "EXIT_USAGE"]
 
-SUBCOMMANDS = ("oracle", "separate", "play", "batch", "info", "devices", "demo")
+SUBCOMMANDS = ("oracle", "separate", "play", "batch", "labels", "info", "devices", "demo")
 EXIT_USAGE = 2
 
 
@@ -63,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_separate_parser(sub)
     add_play_parser(sub)
     add_batch_parser(sub)
+    add_labels_parser(sub)
     p = sub.add_parser("info", help="describe an audio or mask file, or a dataset")
     p.add_argument("file", help="an audio or mask file; a dataset folder or manifest (.csv, "
                                 ".json): its layout, subsets, items and sources")
@@ -119,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             args = parser.parse_args(argv)
             with _stop_on_sigterm(args.command in ("oracle", "separate", "demo")):
                 return {"oracle": cmd_oracle, "separate": cmd_separate, "play": cmd_play,
-                        "batch": cmd_batch, "info": cmd_info, "devices": cmd_devices,
-                        "demo": cmd_demo}[args.command](args)
+                        "batch": cmd_batch, "labels": cmd_labels, "info": cmd_info,
+                        "devices": cmd_devices, "demo": cmd_demo}[args.command](args)
         return _run_editor(argv)
     except KeyboardInterrupt:
         sys.stderr.write("maskstudio: interrupted\n")
