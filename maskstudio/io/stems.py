@@ -24,15 +24,37 @@ __all__ = ["StemMix", "parse_mix", "parse_mixes"]
 
 @dataclasses.dataclass(frozen=True)
 class StemMix:
-    """A subset's name and the weight (+1, -1, or a sum of them) of each rendered signal:
-    the sources in order, then the residual."""
+    """A stem subset.
+
+    Parameters
+    ----------
+    name : str
+        Its file's name, without the extension.
+    weights : tuple of float
+        The weight (+1, -1, or a sum of them) of each rendered signal: the sources in
+        order, then the residual.
+    """
 
     name: str
     weights: tuple[float, ...]
 
     def apply(self, signals: np.ndarray) -> np.ndarray:
-        """The subset of ``signals [N + 1, C, n]`` (sources, then the residual): ``[C, n]``
-        float32."""
+        """The subset of a block of rendered signals.
+
+        Parameters
+        ----------
+        signals : np.ndarray [shape=(N + 1, C, n)]
+            The sources, then the residual.
+
+        Returns
+        -------
+        np.ndarray [shape=(C, n)], float32
+
+        Raises
+        ------
+        ParameterError
+            Signals of another number of sources than the subset was made for.
+        """
         w = np.asarray(self.weights, dtype=np.float32)
         if signals.shape[0] != w.size:
             raise ParameterError(f"the subset '{self.name}' was made for {w.size - 1} "
