@@ -61,7 +61,8 @@ def check_mask_shape(shape: tuple, *, n_bins: int, n_frames: int, n_channels: in
 
 
 def check_mask(mask: np.ndarray, *, n_bins: int, n_frames: int, n_channels: int,
-               name: str = "mask", allow_complex: bool = True) -> np.ndarray:
+               name: str = "mask", allow_complex: bool = True,
+               unbounded: bool = False) -> np.ndarray:
     """Validate a mask for a ``[C, F, T]`` mixture STFT; return it as float32 or complex64.
 
     A transposed ``[T, F]`` mask is recognised and explained, never applied.  NaN and
@@ -77,11 +78,14 @@ def check_mask(mask: np.ndarray, *, n_bins: int, n_frames: int, n_channels: int,
         How the message names the mask.
     allow_complex : bool
         Whether a complex (cIRM) mask is accepted.
+    unbounded : bool
+        Accept real values outside [0, 1] as they are (an untruncated phase-sensitive
+        mask: ``oracle --mask psm --no-truncate``).
 
     Returns
     -------
     np.ndarray [shape=(F, T) or (C, F, T)], float32 or complex64
-        Real values clipped to [0, 1].
+        Real values clipped to [0, 1] (unless ``unbounded``).
 
     Raises
     ------
@@ -109,7 +113,7 @@ def check_mask(mask: np.ndarray, *, n_bins: int, n_frames: int, n_channels: int,
                             f"{m.size}: fix the model's output (e.g. np.nan_to_num) and save "
                             f"it again")
     del finite
-    if not np.iscomplexobj(m):
+    if not np.iscomplexobj(m) and not unbounded:
         lo, hi = float(m.min(initial=0)), float(m.max(initial=0))
         if lo < -_EPS or hi > 1 + _EPS:
             raise MaskFileError(
@@ -117,7 +121,7 @@ def check_mask(mask: np.ndarray, *, n_bins: int, n_frames: int, n_channels: int,
                 f"(save a complex mask as complex64 if it may exceed one)"
             )
         np.clip(m, 0, 1, out=m)
-    else:
+    elif np.iscomplexobj(m):
         peak = float(np.abs(m).max(initial=0))
         if peak > MAX_COMPLEX_GAIN:
             raise MaskFileError(f"{name} has complex values up to {peak:.3g} in magnitude, "

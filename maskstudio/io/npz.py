@@ -42,6 +42,7 @@ from maskstudio.io.npy_header import (
 from maskstudio.io.savez import FORMAT_VERSION, save_masks, write_mask_file
 
 __all__ = ["MaskFile", "RawMaskFile", "load_masks", "read_mask_file", "read_for_mixture",
+           "is_untruncated_psm",
            # the writer's, imported here where callers have always found them
            "FORMAT_VERSION", "save_masks", "write_mask_file"]
 
@@ -330,6 +331,42 @@ def _read_npz(fh, path, expect, lazy: bool = False) -> RawMaskFile:
     return RawMaskFile(data.reshape(full), names, config, samplerate, path, metadata)
 
 
+def is_untruncated_psm(metadata: dict) -> bool:
+    """Whether a mask file's metadata says it holds an untruncated phase-sensitive mask
+    (``maskstudio oracle --mask psm --no-truncate``), whose values may leave [0, 1].
+
+    Parameters
+    ----------
+    metadata : dict
+        The file's ``metadata`` member.
+
+    Returns
+    -------
+    bool
+    """
+    options = metadata.get("options") if isinstance(metadata, dict) else None
+    return metadata.get("kind") == "psm" and isinstance(options, dict) and \
+        options.get("truncate") is False
+
+
+def _nussl_layout(shape, n_bins: int, n_frames: int, n_channels: int, path) -> None:
+    """Refuse, explained, masks laid out as nussl keeps them: ``[freq, time, channel]``
+    (one source) or ``[freq, time, channel, source]``, which would read as one source per
+    frequency bin."""
+    if len(shape) not in (3, 4) or shape[0] == 1:
+        return
+    if shape[0] != n_bins or shape[1] != n_frames or shape[2] not in (1, n_channels):
+        return
+    if len(shape) == 3 and shape[1] == n_bins and shape[2] == n_frames:
+        return  # also a valid [source, freq, time]: take it as that
+    layout, fix = ("[freq, time, channel]", "np.moveaxis(masks, 2, 0)[None]") \
+        if len(shape) == 3 else ("[freq, time, channel, source]",
+                                 "np.transpose(masks, (3, 2, 0, 1))")
+    raise MaskFileError(f"'{path}' holds masks of shape {tuple(shape)}, nussl's {layout} "
+                        f"layout; maskstudio reads [source, channel, freq, time]: save "
+                        f"{fix} instead")
+
+
 def read_mask_file(path: str | os.PathLike) -> RawMaskFile:
     """Read a mask file as it is, checking that it is well formed.
 
@@ -391,6 +428,7 @@ def load_masks(path: str | os.PathLike, *, n_channels: int, n_samples: int, samp
     raw, names = mf.data, mf.names
     checked = [check_mask(raw[i], n_bins=cfg.n_bins, n_frames=n_frames,
                           n_channels=n_channels, allow_complex=allow_complex,
+                          unbounded=is_untruncated_psm(mf.metadata),
                           name=f"mask '{names[i]}' in '{Path(path).name}'")
                for i in range(raw.shape[0])]
     try:
@@ -444,6 +482,7 @@ def read_for_mixture(path: str | os.PathLike, *, n_channels: int, n_samples: int
                                 f"{samplerate} Hz: resample the mixture or recompute the "
                                 f"masks")
         n_frames = cfg.n_frames(n_samples)
+        _nussl_layout(shape, cfg.n_bins, n_frames, n_channels, path)
         check_mask_shape(shape[1:], n_bins=cfg.n_bins, n_frames=n_frames,
                          n_channels=n_channels,
                          name=f"mask '{names[0]}' in '{Path(path).name}'")

@@ -39,7 +39,7 @@ from maskstudio.io.audiofile import (
     load_audio,
 )
 from maskstudio.io.npy_header import StoredArray
-from maskstudio.io.npz import read_for_mixture
+from maskstudio.io.npz import is_untruncated_psm, read_for_mixture
 
 __all__ = ["AudioReader", "MaskReader", "Mixture", "ConformedReader", "open_audio",
            "open_masks", "open_reference", "read_whole", "stft_frames_of"]
@@ -408,6 +408,7 @@ class MaskReader:
         return np.stack([
             check_mask(block[i], n_bins=self.config.n_bins, n_frames=t1 - t0,
                        n_channels=self.n_channels, allow_complex=self.allow_complex,
+                       unbounded=is_untruncated_psm(self.metadata),
                        name=f"mask '{name}' in '{self.path.name}' (frames {t0}..{t1})")
             for i, name in enumerate(self.names)])
 
