@@ -386,8 +386,12 @@ def advance(state: DocumentState, header: dict, payload: bytes, *,
         if cfg != config:  # a change of grid: every layer is in the record
             config, by_uid = cfg, {}
             complex_masks.clear()
-    if tuple(header.get("lead", lead)) != lead:  # per-channel masks loaded into no layers
-        lead, by_uid = tuple(header["lead"]), {}
+    recorded = tuple(header.get("lead", lead))
+    if recorded and recorded != lead:  # per-channel masks loaded into no layers
+        lead, by_uid = recorded, {}
+    # a record of masks shared by the channels (an older session's) on per-channel layers:
+    # its values are written to every channel, as a project of shared masks is widened
+    widen = bool(lead) and not recorded
     if header.get("reset"):  # a snapshot: every stored tile is in it
         by_uid = {}
         complex_masks.clear()
@@ -407,8 +411,10 @@ def advance(state: DocumentState, header: dict, payload: bytes, *,
         store.write([index[w["uid"]]], w["f0"], w["t0"], values.reshape(w["shape"])[None])
     for c in header.get("complex", []):
         n = int(np.prod(c["shape"]))
-        complex_masks[c["uid"]] = np.frombuffer(
-            payload, np.complex64, count=n, offset=c["offset"]).reshape(c["shape"]).copy()
+        cplx = np.frombuffer(payload, np.complex64, count=n, offset=c["offset"])
+        cplx = cplx.reshape(c["shape"])
+        complex_masks[c["uid"]] = np.array(np.broadcast_to(cplx, lead + cplx.shape) if widen
+                                           else cplx)
     return DocumentState(
         config=config, layers=layers, tiles=store.layer_tiles(), residual=state.residual,
         complex_masks=complex_masks, lead=lead, tile=state.tile,

@@ -23,10 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from maskstudio.dsp.masks import regrid_mask
 from maskstudio.dsp.stft import STFTConfig
-from maskstudio.editing import operations, outputs, sources
-from maskstudio.editing.edits import Box, edit_layer
+from maskstudio.editing import channels, operations, outputs, sources
+from maskstudio.editing.edits import Box
 from maskstudio.editing.events import (
     DocumentEvents,
     HistoryChanged,
@@ -51,7 +50,6 @@ from maskstudio.editing.tiles import TiledMasks
 from maskstudio.errors import ParameterError
 from maskstudio.io.audiofile import AudioClip
 from maskstudio.io.export import check_source_name
-from maskstudio.io.npz import write_mask_file
 from maskstudio.io.ondemand import Mixture
 
 __all__ = ["Layer", "Document", "DocumentState", "PALETTE", "STATUSES", "RESIDUAL_COLOR",
@@ -72,7 +70,9 @@ class Document:
         self.references: dict = {}  #: name -> stem conformed to the mixture, read on demand
         #: one emitter per kind of change (masks, layers, history, spectrogram, item)
         self.events = DocumentEvents()
-        self.view_channel = view_channel
+        self.view_channel = channels.check_channel(view_channel, clip.n_channels)
+        #: an edit in a channel view changes every channel (True) or only the one on view
+        self.link_channels = True
         #: layer uid -> complex mask, for layers loaded as cIRM (saved in projects, journaled)
         self.complex_masks: dict = {}
         self.notes = ""
@@ -81,10 +81,11 @@ class Document:
         self.save_token = None  #: identifies the last save, so a journal is replayed on it only
         self.journal = None  #: an annotation.journal.Journal recording each finished step
         self._next_uid = 0
-        self._make_grid()
+        self.make_grid(channels.lead_for(clip.n_channels))
         self.modified = False
 
-    def _make_grid(self, lead: tuple = ()):
+    def make_grid(self, lead: tuple = ()) -> None:
+        """A new empty store of ``lead`` masks for the layers, on the current grid."""
         self.n_bins = self.config.n_bins
         self.n_frames = self.config.n_frames(self.clip.n_samples)
         self.store = TiledMasks(self.n_bins, self.n_frames, lead=lead)
@@ -122,7 +123,9 @@ class Document:
     def load_state(self, state: DocumentState) -> None:
         """Become ``state`` (a journal replayed, a project loaded): the grid is rebuilt if it
         differs, the history starts afresh, and views are told everything changed.  The tile
-        arrays become this document's own; the session (file, journal, stems) stays."""
+        arrays become this document's own; the session (file, journal, stems) stays.  Masks
+        shared by the channels of a multichannel mixture are widened to one per channel."""
+        state = channels.widen_state(state, self.clip.n_channels)
         regrid = state.config != self.config
         if regrid:
             self.config = state.config
@@ -212,46 +215,22 @@ class Document:
         return self.config.hop_length / self.samplerate
 
     def check_channel(self, channel):
-        if channel != "mid" and not 0 <= int(channel) < self.clip.n_channels:
-            raise ParameterError(f"there is no channel {int(channel) + 1}: the file has "
-                                 f"{self.clip.n_channels}")
-        return channel
+        """``channel`` if the view can show it ("mid", "side" or a channel index)."""
+        return channels.check_channel(channel, self.clip.n_channels)
 
     def set_view_channel(self, channel) -> None:
+        """Show ``channel``: "mid", "side" (stereo) or a channel index (see
+        :mod:`maskstudio.editing.channels`)."""
+        channel = self.check_channel(channel)
         if channel == self.view_channel:
             return
-        self.view_channel = self.check_channel(channel)
+        self.view_channel = channel
         self.spectrogram = self._spectrogram()
         self.events.spectrogram.emit(SpectrogramChanged())
 
     def set_config(self, config: STFTConfig, *, progress=None) -> None:
-        """Move to another STFT grid, resampling every layer to it (history is cleared)."""
-        if config == self.config:
-            return
-        old_cfg, old_store = self.config, self.store
-        saved = {k: getattr(self, k) for k in ("config", "store", "history", "spectrogram",
-                                               "n_bins", "n_frames")}
-        saved_complex = dict(self.complex_masks)
-        try:
-            dense = [old_store.dense(i) for i in range(old_store.n_layers)]
-            self.config = config
-            self._make_grid(old_store.lead)
-            self.complex_masks.clear()  # a cIRM lives on the grid it was computed on
-            for i, d in enumerate(dense):
-                self.store.set_dense(i, regrid_mask(d, self.n_bins, self.n_frames, old_cfg,
-                                                    config, self.samplerate))
-                if progress:
-                    progress(i + 1, len(dense))
-            if self.journal is not None:
-                self.journal.record_snapshot(self)
-        except BaseException:  # cancelled, or not journaled: the old grid, as it was
-            for k, v in saved.items():
-                setattr(self, k, v)
-            self.complex_masks = saved_complex
-            raise
-        self.modified = True
-        self.events.spectrogram.emit(SpectrogramChanged())
-        self.events.whole(self.n_bins, self.n_frames)
+        """:func:`maskstudio.editing.operations.regrid`: every layer resampled to ``config``."""
+        operations.regrid(self, config, progress=progress)
 
     # -- layers ---------------------------------------------------------------------------
     def index(self, name: str) -> int:
@@ -281,8 +260,10 @@ class Document:
         index = len(self.layers)
         self.layers.append(layer)
         self.store.add_layer()
-        if data is not None:
-            self.store.set_dense(index, np.asarray(data, dtype=np.float32))
+        if data is not None:  # [F, T] is given to every channel
+            data = np.asarray(data, dtype=np.float32)
+            self.store.set_dense(index, np.broadcast_to(
+                data, self.store.lead + data.shape[-2:]) if data.ndim == 2 else data)
         tiles = self.store.stored_tiles(index)
         if record:
             self.history.push(Step(
@@ -368,11 +349,13 @@ class Document:
 
     # -- values ---------------------------------------------------------------------------
     def values_at(self, f: int, t: int) -> dict:
-        """Every layer's mask value (and the residual's) at bin ``f``, frame ``t``."""
+        """Every layer's mask value (and the residual's) at bin ``f``, frame ``t``: the
+        channel on view's, or the mean of the channels in the mid or side view."""
         if not (0 <= f < self.n_bins and 0 <= t < self.n_frames) or not self.layers:
             return {}
-        v = self.store.read(range(len(self.layers)), f, f + 1, t, t + 1)
-        v = np.abs(v).reshape(len(self.layers), -1).mean(axis=1)
+        v = np.abs(self.store.read(range(len(self.layers)), f, f + 1, t, t + 1))
+        v = np.stack([channels.channel_plane(x, self.store.lead, self.view_channel)
+                      for x in v]).reshape(len(self.layers), -1).mean(axis=1)
         out = {layer.name: float(x) for layer, x in zip(self.layers, v)}
         out["residual"] = max(0.0, 1.0 - float(v.sum()))
         return out
@@ -385,16 +368,22 @@ class Document:
         if self.history.end() is not None:
             self.events.history.emit(HistoryChanged())
 
+    @property
+    def edit_channel(self) -> int | None:
+        """The one channel edits change (a channel on view, the link off), None for all."""
+        return channels.edit_channel(self.view_channel, self.store.lead, self.link_channels)
+
     def apply(self, k: int, box: Box, alpha: np.ndarray, target) -> Box:
         """Move layer ``k`` toward ``target`` by ``alpha`` inside ``box``, keeping the
-        partition; recorded in the open history step (or as a step of its own)."""
+        partition, in :attr:`edit_channel` (or every channel); recorded in the open history
+        step (or as a step of its own)."""
         box = box.clip(self.n_bins, self.n_frames)
         if box.empty or not 0 <= k < len(self.layers):
             return Box(0, 0, 0, 0)
         self.check_editable(k)
         layers = list(range(len(self.layers)))
         old = self.store.read(layers, box.f0, box.f1, box.t0, box.t1)
-        new = edit_layer(old, k, target, alpha, self.locks())
+        new = channels.edit_channels(old, k, target, alpha, self.locks(), self.edit_channel)
         if np.array_equal(new, old):
             return Box(0, 0, 0, 0)
         self.store.write(layers, box.f0, box.t0, new)
@@ -455,9 +444,12 @@ class Document:
         """:meth:`load_layers`, returning the loaded layers' indices."""
         return self.load_layers(names, data, provenance, label, mode=mode).indices
 
-    def compute_oracle(self, kind: str, stems: dict, *, progress=None, **options) -> tuple:
-        """:func:`maskstudio.editing.sources.compute_oracle` (changes nothing)."""
-        return sources.compute_oracle(self, kind, stems, progress=progress, **options)
+    def compute_oracle(self, kind: str, stems: dict, *, progress=None, shared: bool = False,
+                       **options) -> tuple:
+        """:func:`maskstudio.editing.sources.compute_oracle` (changes nothing): per channel
+        on a multichannel mixture, unless ``shared``."""
+        return sources.compute_oracle(self, kind, stems, progress=progress, shared=shared,
+                                      **options)
 
     def compute_separator(self, name: str, *, use_hints: bool = False, **params) -> tuple:
         """:func:`maskstudio.editing.sources.compute_separator` (changes nothing)."""
@@ -489,12 +481,5 @@ class Document:
                               protect=protect)
 
     def save_masks(self, path) -> Path:
-        """Every layer's mask to an ``.npz``, written from the tiles a band at a time."""
-        if not self.layers:
-            raise ParameterError("there are no layers to save: add or load a layer first")
-        return write_mask_file(
-            path, [la.name for la in self.layers],
-            (len(self.layers),) + self.store.lead + (self.n_bins, self.n_frames),
-            lambda i, f0, f1: self.store.read([i], f0, f1, 0, self.n_frames)[0],
-            self.config, self.samplerate, metadata={"layers": outputs.layers_meta(self)},
-            protect=outputs.inputs(self))
+        """:func:`maskstudio.editing.outputs.save_masks`."""
+        return outputs.save_masks(self, path)

@@ -15,16 +15,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from maskstudio.dsp.masks import magnitude_db, threshold_mask
+from maskstudio.dsp.masks import magnitude_db, regrid_mask, threshold_mask
+from maskstudio.dsp.stft import STFTConfig
 from maskstudio.editing.edits import Box, smooth_values
-from maskstudio.editing.events import MasksChanged
+from maskstudio.editing.events import MasksChanged, SpectrogramChanged
 from maskstudio.io.ondemand import stft_frames_of
 
 if TYPE_CHECKING:
     from maskstudio.editing.document import Document
 
 __all__ = ["apply_whole", "fill", "erase", "invert", "binarize", "smooth", "threshold",
-           "threshold_preview", "mixture_db"]
+           "threshold_preview", "mixture_db", "regrid"]
 
 #: Frames per block of a whole-file operation (its memory; tests make it small to cross seams)
 BLOCK = 2048
@@ -131,7 +132,42 @@ def threshold_preview(doc: Document, box: Box, threshold_db: float,
 
 
 def mixture_db(doc: Document, box: Box) -> np.ndarray:
-    """Level of the mixture in dB full scale over a box, channels pooled by power."""
+    """Level of the mixture in dB full scale over a box: the channel edits change
+    (:attr:`Document.edit_channel`) when it is one, else the channels pooled by power."""
     S = stft_frames_of(doc.clip, box.t0, box.t1, doc.config)  # only the box's samples read
     S = S[:, box.f0:box.f1] / np.float32(doc.spectrogram.reference)
+    channel = doc.edit_channel
+    if channel is not None:
+        S = S[channel:channel + 1]
     return magnitude_db(S, channel_axis=0)
+
+
+def regrid(doc: Document, config: STFTConfig, *, progress: Progress = None) -> None:
+    """Move ``doc`` to another STFT grid, resampling every layer to it (history is cleared;
+    a failure or Cancel leaves the old grid as it was)."""
+    if config == doc.config:
+        return
+    old_cfg, old_store = doc.config, doc.store
+    saved = {k: getattr(doc, k) for k in ("config", "store", "history", "spectrogram",
+                                          "n_bins", "n_frames")}
+    saved_complex = dict(doc.complex_masks)
+    try:
+        dense = [old_store.dense(i) for i in range(old_store.n_layers)]
+        doc.config = config
+        doc.make_grid(old_store.lead)
+        doc.complex_masks.clear()  # a cIRM lives on the grid it was computed on
+        for i, d in enumerate(dense):
+            doc.store.set_dense(i, regrid_mask(d, doc.n_bins, doc.n_frames, old_cfg,
+                                               config, doc.samplerate))
+            if progress:
+                progress(i + 1, len(dense))
+        if doc.journal is not None:
+            doc.journal.record_snapshot(doc)
+    except BaseException:  # cancelled, or not journaled: the old grid, as it was
+        for k, v in saved.items():
+            setattr(doc, k, v)
+        doc.complex_masks = saved_complex
+        raise
+    doc.modified = True
+    doc.events.spectrogram.emit(SpectrogramChanged())
+    doc.events.whole(doc.n_bins, doc.n_frames)

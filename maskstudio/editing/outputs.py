@@ -2,7 +2,7 @@
 
 Files are written by :mod:`maskstudio.io.export` and :mod:`maskstudio.io.npz`; this module
 chooses what goes into them.  No file the document was made from is ever overwritten
-(:func:`inputs`; :meth:`Document.save_masks` keeps to it too).  The document offers
+(:func:`inputs`; :func:`save_masks` keeps to it too).  The document offers
 :func:`export` as a method (``doc.export(out_dir, ...)``).
 """
 
@@ -21,11 +21,12 @@ from maskstudio.editing.hearing import complex_data, reference_readers
 from maskstudio.errors import ParameterError
 from maskstudio.io.audiofile import AudioClip, atomic_write
 from maskstudio.io.blockexport import export_blocks, like_clip
+from maskstudio.io.npz import write_mask_file
 
 if TYPE_CHECKING:
     from maskstudio.editing.document import Document
 
-__all__ = ["mask_set", "inputs", "export", "layers_meta", "write_text"]
+__all__ = ["mask_set", "inputs", "export", "layers_meta", "write_text", "save_masks"]
 
 
 def _indices(doc: Document, names: Sequence[str] | None) -> list[int]:
@@ -126,3 +127,16 @@ def export(doc: Document, out_dir, *, names: Sequence[str] | None = None,
 def write_text(path, text: str) -> None:
     """``text`` into the file at ``path``, atomically."""
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def save_masks(doc: Document, path) -> Path:
+    """Every layer's mask to an ``.npz`` (``[N, (C,) F, T]``), written from the tiles a band
+    at a time."""
+    if not doc.layers:
+        raise ParameterError("there are no layers to save: add or load a layer first")
+    return write_mask_file(
+        path, [la.name for la in doc.layers],
+        (len(doc.layers),) + doc.store.lead + (doc.n_bins, doc.n_frames),
+        lambda i, f0, f1: doc.store.read([i], f0, f1, 0, doc.n_frames)[0],
+        doc.config, doc.samplerate, metadata={"layers": layers_meta(doc)},
+        protect=inputs(doc))

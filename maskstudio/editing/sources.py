@@ -49,8 +49,10 @@ class GridMismatchError(MaskFileError):
 
 
 def compute_oracle(doc: Document, kind: str, stems: dict, *, progress: Progress = None,
-                   **options: Any) -> tuple:
-    """Oracle masks of ``stems {name: path}`` on ``doc``'s mixture and grid, block by block:
+                   shared: bool = False, **options: Any) -> tuple:
+    """Oracle masks of ``stems {name: path}`` on ``doc``'s mixture and grid, block by block,
+    one per channel on a multichannel mixture (``shared``: one mask for all the channels,
+    from their pooled power; the document's layers give it to each channel):
     the mixture and the stems are read on demand (each block of frames: their STFT frames,
     :func:`~maskstudio.dsp.oracle.oracle_from_stfts`), and the masks go into compact tiles
     (:func:`~maskstudio.editing.tiles.quantize`: within 1/255, sum kept at most one), so
@@ -67,23 +69,31 @@ def compute_oracle(doc: Document, kind: str, stems: dict, *, progress: Progress 
     for name, path in stems.items():
         check_source_name(name)
         refs[name] = open_reference(path, doc.clip, name=f"stem '{name}'")
-    data = oracle_tiles(doc, kind, list(refs.values()), progress=progress, **options)
-    prov = {"kind": "oracle", "mask": kind, "options": options,
+    per_channel = options.pop("per_channel", None)
+    per_channel = (not shared) if per_channel is None else bool(per_channel)
+    per_channel = per_channel and doc.clip.n_channels > 1
+    data = oracle_tiles(doc, kind, list(refs.values()), progress=progress,
+                        per_channel=per_channel, **options)
+    prov = {"kind": "oracle", "mask": kind, "options": options, "per_channel": per_channel,
             "stems": {n: str(p) for n, p in stems.items()}}
     return list(refs), data, prov, f"oracle {kind}", refs
 
 
 def oracle_tiles(doc: Document, kind: str, references: Sequence, *,
-                 per_channel: bool = False, progress: Progress = None,
+                 per_channel: bool | None = None, progress: Progress = None,
                  **options: Any) -> TiledMasks | np.ndarray:
     """Oracle masks of ``references`` (readers conformed to the mixture) on ``doc``'s grid,
     a block of frames at a time, into compact tiles whose masks sum to at most one (a cIRM:
-    a complex array).  Reads through readers of its own, so it can run on a worker."""
+    a complex array).  ``per_channel``: one mask per channel (None: when the mixture has
+    several), else one shared mask from the channels' pooled power.  Reads through readers
+    of its own, so it can run on a worker."""
     check_oracle_options(**{k: v for k, v in options.items()
                             if k in ("lc_db", "p", "beta", "compress")})
     cfg, F, T = doc.config, doc.n_bins, doc.n_frames
     mixture = doc.clip.reader()
     refs = [r.reader() if hasattr(r, "reader") else r for r in references]
+    if per_channel is None:
+        per_channel = doc.clip.n_channels > 1
     lead = (doc.clip.n_channels,) if per_channel else ()
     N = len(refs)
     cplx = np.zeros((N,) + lead + (F, T), np.complex64) if kind == "cirm" else None
@@ -108,12 +118,12 @@ def oracle_tiles(doc: Document, kind: str, references: Sequence, *,
 
 
 def add_oracle_layers(doc: Document, kind: str, stems: dict, *, progress: Progress = None,
-                      mode: str = "add", **options: Any) -> list:
-    """Layers from oracle masks of ``stems {name: path}``: one undoable step, loaded by
-    ``mode`` (see :meth:`Document.load_layers`); the stems become references.  Returns the
-    loaded layers' indices."""
+                      mode: str = "add", shared: bool = False, **options: Any) -> list:
+    """Layers from oracle masks of ``stems {name: path}`` (per channel unless ``shared``):
+    one undoable step, loaded by ``mode`` (see :meth:`Document.load_layers`); the stems
+    become references.  Returns the loaded layers' indices."""
     names, data, prov, label, refs = compute_oracle(doc, kind, stems, progress=progress,
-                                                    **options)
+                                                    shared=shared, **options)
     doc.references.update(refs)
     return doc.add_layers(names, data, prov, label, mode=mode)
 

@@ -1,6 +1,7 @@
 """What the spectrogram view shows: a uint8 dB image, filled block by block, pooled to screen.
 
-The image is the magnitude of one signal (the mid of the channels, or one channel) in dB full
+The image is the magnitude of one signal (the mid of the channels, their side (L - R) / 2, or
+one channel; :func:`~maskstudio.editing.channels.view_signal`) in dB full
 scale, quantised to 0.5 dB steps in a uint8 (a 60-minute file is 318 MB instead of 2.5 GB of
 complex STFT).  Blocks are computed on request, so the part on screen can come first and the
 rest follow in the background.  :func:`row_edges` maps display rows to bins for a linear, log
@@ -20,6 +21,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from maskstudio.dsp.stft import STFTConfig
 from maskstudio.dsp.stream import SampleReader
+from maskstudio.editing.channels import view_signal
 from maskstudio.editing.events import Emitter
 from maskstudio.editing.tiles import cell_ranges
 from maskstudio.errors import ParameterError
@@ -88,12 +90,12 @@ def time_edges(t0: float, t1: float, n_cols: int, n_frames: int) -> np.ndarray:
 
 
 class SpectrogramImage:
-    """uint8 dB image ``[F, T]`` of one view (the mid of the channels, or channel ``channel``)
+    """uint8 dB image ``[F, T]`` of one view (``channel``: "mid", "side" or a channel index)
     of ``samples``: an array ``[C, n]`` or a reader (``n_channels``, ``n_samples``,
     ``read(start, stop)`` -> ``[C, k]`` float32, zeros outside the file; see
     :class:`~maskstudio.dsp.stream.SampleReader`), filled by blocks.  A block reads only the
     samples its frames need (the centred STFT's padding included), so the values are those
-    of the whole file's STFT.  The mid is formed block by block, never held.
+    of the whole file's STFT.  The mid or side is formed block by block, never held.
 
     Nothing here computes unasked: :meth:`render` pools what is filled (unfilled frames are
     level 0, blank) and :attr:`fill` computes the rest on a thread of its own, the frames on
@@ -145,14 +147,11 @@ class SpectrogramImage:
         is read: call it off the GUI thread)."""
         if self.reader is not None:
             x = np.asarray(self.reader.read(start, stop), dtype=np.float32)
-            return x.mean(axis=0, dtype=np.float32) if self.channel == "mid" \
-                else np.ascontiguousarray(x[int(self.channel)])
+            return view_signal(x, self.channel)
         out = np.zeros(stop - start, dtype=np.float32)
         a, b = max(start, 0), min(stop, self.n_samples)
         if b > a and self.samples is not None:
-            x = self.samples[:, a:b]
-            out[a - start:b - start] = x.mean(axis=0) if self.channel == "mid" \
-                else x[int(self.channel)]
+            out[a - start:b - start] = view_signal(self.samples[:, a:b], self.channel)
         return out
 
     @property

@@ -207,12 +207,14 @@ class TiledMasks:
         """The tiles of a layer that hold any non-zero value, by tile index (read-only use)."""
         return self._tiles[layer]
 
-    def pooled(self, layer: int, row_edges: np.ndarray, col_edges: np.ndarray) -> np.ndarray:
+    def pooled(self, layer: int, row_edges: np.ndarray, col_edges: np.ndarray, *,
+               channel: int | None = None) -> np.ndarray:
         """Display values of a layer: the maximum of |mask| over each display cell.
 
         Display row ``i`` covers bins ``[row_edges[i], max(row_edges[i + 1], row_edges[i] + 1))``
         and column ``j`` frames likewise from ``col_edges`` (both non-decreasing, one longer
-        than the display).  Per-channel masks are averaged over channels.  Only stored tiles
+        than the display).  Per-channel masks are averaged over channels, or ``channel``'s
+        is taken (an index; None or "mid"/"side": the average).  Only stored tiles
         are visited, so an empty layer costs nothing however long the file.
         """
         row_edges = np.asarray(row_edges, dtype=np.intp)
@@ -226,8 +228,10 @@ class TiledMasks:
             if a >= b:
                 continue
             vals = tile[..., a - k * self.tile:b - k * self.tile]
+            if self.lead and isinstance(channel, (int, np.integer)):
+                vals = vals[channel]
             vals = LEVELS[vals] if vals.dtype == np.uint8 else np.abs(vals)
-            if self.lead:
+            if vals.ndim > 2:
                 vals = vals.mean(axis=tuple(range(len(self.lead))))
             c0 = int(np.searchsorted(stops, a, side="right"))  # first column ending after a
             c1 = int(np.searchsorted(starts, b, side="left"))  # first column starting at b

@@ -54,7 +54,7 @@ class FileField(QtWidgets.QWidget):
 class OracleDialog(QtWidgets.QDialog):
     """Pick a stem per source (or a folder of stems) and the oracle mask to compute."""
 
-    def __init__(self, parent=None, *, start_dir: str = ""):
+    def __init__(self, parent=None, *, start_dir: str = "", n_channels: int = 1):
         super().__init__(parent)
         self.setWindowTitle("Oracle masks from stems")
         self.setObjectName("oracleDialog")
@@ -82,6 +82,11 @@ class OracleDialog(QtWidgets.QDialog):
         self.truncate = QtWidgets.QCheckBox("clip the PSM to [0, 1]")
         self.truncate.setChecked(True)
         form.addRow("", self.truncate)
+        self.shared = QtWidgets.QCheckBox("shared by all channels")
+        self.shared.setToolTip("one mask for every channel, from their pooled power; off "
+                               "(the default): each channel's own ideal mask")
+        self.shared.setEnabled(n_channels > 1)
+        form.addRow("", self.shared)
         form.addRow(_buttons(self, "Compute"))
         self.kind.currentTextChanged.connect(self._kind_changed)
         self._kind_changed(self.kind.currentText())
@@ -122,7 +127,7 @@ class OracleDialog(QtWidgets.QDialog):
 
     def options(self) -> dict:
         return dict(lc_db=self.lc.value(), p=self.p.value(), beta=self.beta.value(),
-                    truncate=self.truncate.isChecked())
+                    truncate=self.truncate.isChecked(), shared=self.shared.isChecked())
 
 
 class ExportDialog(QtWidgets.QDialog):
@@ -257,6 +262,7 @@ SHORTCUTS = [
     ("Ctrl+Shift+O", "open a dataset"), ("Page Down / Page Up", "next / previous item"),
     ("Ctrl+Return", "item done: open the next one to do"),
     ("D", "difference from the oracle (with stems)"), ("O", "outline the layers"),
+    ("K", "link the channels: edits change every channel, or only the one shown"),
     ("click", "brush / eraser: one dab"),
     ("Shift+click", "move the play cursor (or click the waveform or the time ruler)"),
 ]

@@ -134,6 +134,11 @@ class MainWindow(Shell):
 
         m = mb.addMenu("&Masks")
         self.edits.fill_masks_menu(m)
+        self.act_link = self._action("&Link the channels", self._link_toggled, "K", m,
+                                     tip="edits change every channel; off: only the channel "
+                                         "shown", checkable=True)
+        self.tools_bar.addSeparator()
+        self.tools_bar.addAction(self.act_link)
         m.addSeparator()
         self.mask_sources.fill_masks_menu(m)
 
@@ -144,7 +149,7 @@ class MainWindow(Shell):
     def _build_tools(self, menu: QtWidgets.QMenu) -> None:
         """Tools: one checkable action per tool (in the menu and the toolbar), brush size."""
         self.tool_group = QtGui.QActionGroup(self)
-        tools = QtWidgets.QToolBar("Tools", self)
+        tools = self.tools_bar = QtWidgets.QToolBar("Tools", self)
         tools.setObjectName("toolsBar")
         tools.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         tools.setIconSize(QtCore.QSize(18, 18))
@@ -201,6 +206,7 @@ class MainWindow(Shell):
         o.ceiling.setValue(float(value("view/ceiling", 0)))
         o.auto_contrast.setChecked(value("view/auto_contrast", "true") == "true")
         self.act_outline.setChecked(value("view/outline", "false") == "true")
+        self.act_link.setChecked(value("edit/link_channels", "true") == "true")
         self.view.outline = self.act_outline.isChecked()
         self._options_changed()
 
@@ -218,6 +224,7 @@ class MainWindow(Shell):
         s.setValue("view/ceiling", o.ceiling.value())
         s.setValue("view/auto_contrast", "true" if o.auto_contrast.isChecked() else "false")
         s.setValue("view/outline", "true" if self.act_outline.isChecked() else "false")
+        s.setValue("edit/link_channels", "true" if self.act_link.isChecked() else "false")
         s.sync()
 
     # -- the document ---------------------------------------------------------------------
@@ -237,6 +244,7 @@ class MainWindow(Shell):
         subs.connect(doc.events.masks, self._maybe_modified)
         subs.connect(doc.events.item, self._maybe_modified)
         self.options.set_channels(doc.clip.n_channels)
+        doc.link_channels = self.act_link.isChecked()
         self.view.set_document(doc)
         self.view.set_selection(None)
         self.layers.set_vocabulary(self.datasets.vocabulary())
@@ -317,13 +325,21 @@ class MainWindow(Shell):
             v.freq_scale = scale if scale in FREQ_SCALES else v.freq_scale
             v.freq_axis.scale_name = v.freq_scale
         if self.doc is not None:
-            index = o.channel.currentIndex()
-            self.doc.set_view_channel("mid" if index <= 0 else index - 1)
+            channel = o.channel.currentData()
+            self.doc.set_view_channel("mid" if channel is None else channel)
             v.render()
 
     def _rendered(self) -> None:
         self.levels.schedule(self.view.visible_db)  # coalesced: not on every redraw
         self.levels.set_range(*self.view.shown_db)
+
+    def _link_toggled(self, on: bool) -> None:
+        """Masks ▸ Link the channels (K): an edit in a channel view changes every channel, or
+        (off) only the one shown; the mid and side views always edit every channel."""
+        if self.doc is not None:
+            self.doc.link_channels = bool(on)
+        self.statusBar().showMessage("edits change every channel" if on else
+                                     "edits in a channel view change only that channel", 4000)
 
     def _outline_toggled(self, on: bool) -> None:
         self.view.outline = bool(on)

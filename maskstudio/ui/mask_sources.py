@@ -10,6 +10,7 @@ what it did.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PySide6 import QtCore, QtWidgets
@@ -46,7 +47,7 @@ class MaskSourcesController(Controller):
             return show_error(self.window, OPEN_FIRST)
         here = doc.clip.path.parent / "sources" if doc.clip.path else None
         start = str(here) if here is not None and here.is_dir() else ""
-        dialog = OracleDialog(self.window, start_dir=start)
+        dialog = OracleDialog(self.window, start_dir=start, n_channels=doc.clip.n_channels)
         if dialog.exec() != QtWidgets.QDialog.DialogCode.Accepted:
             return None
         try:
@@ -58,7 +59,7 @@ class MaskSourcesController(Controller):
         self.compute_oracle(dialog.kind.currentText(), stems, **dialog.options())
         return None
 
-    def compute_oracle(self, kind: str, stems: dict, **options: object) -> Task | None:
+    def compute_oracle(self, kind: str, stems: dict, **options: Any) -> Task | None:
         """Oracle masks of ``kind`` from the stems, loaded as the user chooses; the stems
         become the references the live scores and the oracle phase use."""
         doc = self.window.doc

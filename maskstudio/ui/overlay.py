@@ -145,8 +145,10 @@ def compose_scene(values: dict, scene: Scene, oracle: np.ndarray | None = None,
                    list(scene.opacities), residual=residual, outline=scene.outline)
 
 
-def pooled_area(store, layer: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """``store.pooled(layer, rows, cols)`` of a small area, reading only the bins and frames
+def pooled_area(store, layer: int, rows: np.ndarray, cols: np.ndarray,
+                channel: int | None = None) -> np.ndarray:
+    """``store.pooled(layer, rows, cols, channel=channel)`` of a small area, reading only the
+    bins and frames
     under its cells (``store.pooled`` visits every bin of each tile the columns meet).
 
     Parameters
@@ -157,6 +159,8 @@ def pooled_area(store, layer: int, rows: np.ndarray, cols: np.ndarray) -> np.nda
         The layer pooled.
     rows, cols : ndarray
         Display cell edges in bins and frames, as :meth:`TiledMasks.pooled` takes them.
+    channel : int, optional
+        The channel drawn of per-channel masks (None: their mean over the channels).
 
     Returns
     -------
@@ -174,13 +178,14 @@ def pooled_area(store, layer: int, rows: np.ndarray, cols: np.ndarray) -> np.nda
     clipped = np.minimum(rows, n_bins)
     top = min(n_bins, max(int(clipped[-1]), int(clipped[-2]) + 1))
     if (top - f0) * (t1 - t0) > DENSE_CELLS:
-        return store.pooled(layer, rows, cols)
+        return store.pooled(layer, rows, cols, channel=channel)
     end = min(t1, n_frames)
     if t0 >= end or not _any_tile(store, layer, t0, end):
         return np.zeros((rows.size - 1, cols.size - 1), dtype=np.float32)
     vals = np.abs(store.read([layer], f0, top, t0, end)[0])
     if store.lead:
-        vals = vals.mean(axis=tuple(range(len(store.lead))))
+        vals = vals[channel] if channel is not None \
+            else vals.mean(axis=tuple(range(len(store.lead))))
     if end < t1:  # frames past the end read as zeros, as the last tile's padding does
         vals = np.pad(vals, ((0, 0), (0, t1 - end)))
     return pool_max(vals, rows - f0, starts - t0).astype(np.float32, copy=False)

@@ -255,7 +255,9 @@ class OptionsBar(QtWidgets.QToolBar):
         self.addWidget(self.binary)
         self.addSeparator()
         self.scale = self._combo(FREQ_SCALES, "frequency axis")
-        self.channel = self._combo(["mid"], "which channel the spectrogram shows")
+        self.channel = self._combo(["mid"], "what the spectrogram shows: the mid (L + R) / 2, "
+                                   "the side (L - R) / 2, or one channel (whose masks the "
+                                   "overlay shows)")
         self.cmap = self._combo(COLORMAPS, "colour map")
         self.floor = self._number(-160, 0, -100, "dB shown as the darkest colour", step=5)
         self.ceiling = self._number(-100, 20, 0, "dB shown as the brightest colour", step=5)
@@ -311,10 +313,18 @@ class OptionsBar(QtWidgets.QToolBar):
         self.changed.emit()
 
     def set_channels(self, n: int) -> None:
+        """The views of a file of ``n`` channels: mid, side (stereo), each channel; each
+        item's data is the document's view channel."""
         self.channel.blockSignals(True)
         self.channel.clear()
-        self.channel.addItems(["mid"] + [f"channel {i + 1}" for i in range(n)] if n > 1
-                              else ["mono"])
+        if n > 1:
+            self.channel.addItem("mid", "mid")
+            if n == 2:
+                self.channel.addItem("side", "side")
+            for i in range(n):
+                self.channel.addItem(f"channel {i + 1}", i)
+        else:
+            self.channel.addItem("mono", "mid")
         self.channel.blockSignals(False)
 
 

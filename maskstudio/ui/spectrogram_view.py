@@ -15,7 +15,7 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
-from maskstudio.editing.edits import Box, brush_stroke, polygon, rectangle
+from maskstudio.editing.edits import Box, brush_stroke
 from maskstudio.editing.spectrogram import (
     DB_FLOOR,
     DB_STEP,
@@ -45,6 +45,7 @@ from maskstudio.ui.view_parts import (  # noqa: F401
     repaint_cells,
     rgb32,
     rgb32_table,
+    selection_footprint,
 )
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
@@ -243,7 +244,7 @@ class SpectrogramView(QtWidgets.QWidget):
         levels = spec.render(rows, cols)
         if self.sounds_like and self.doc.layers:
             k = min(self.active_layer or 0, len(self.doc.layers) - 1)
-            m = self.doc.store.pooled(k, rows, cols)
+            m = self.doc.store.pooled(k, rows, cols, channel=self.shown_channel())
             gain = 20 * np.log10(np.maximum(m, 1e-6)) / DB_STEP
             levels = np.clip(levels + gain, 0, 255).astype(np.uint8)
         self.shown_db = auto_range(levels) if self.auto_levels else self.db_range
@@ -278,11 +279,17 @@ class SpectrogramView(QtWidgets.QWidget):
         self.wave_curve.setData(np.repeat(t, 2), np.stack([lo, hi], axis=1).ravel(),
                                 connect="pairs")
 
+    def shown_channel(self) -> int | None:
+        """The channel whose masks the overlay draws (a channel view), or None: the mean of
+        the channels (the mid or side view, or masks shared by the channels)."""
+        channel = self.doc.view_channel if self.doc is not None else "mid"
+        return None if channel in ("mid", "side") else int(channel)
+
     def _layer_alpha(self, i: int, rows, cols) -> np.ndarray:
         if self.preview is not None and i == self.active_layer:
             box, values = self.preview
             return pool_box(values, box, rows, cols, self.doc.n_bins)
-        return overlay.pooled_area(self.doc.store, i, rows, cols)
+        return overlay.pooled_area(self.doc.store, i, rows, cols, self.shown_channel())
 
     def set_difference(self, difference) -> None:
         """Show the active layer minus its oracle (``{layer: (store, j)}``), or None."""
@@ -308,10 +315,13 @@ class SpectrogramView(QtWidgets.QWidget):
                                  difference=None if oracle is None else active)
         oracle_of = None
         if oracle is not None:
-            def oracle_of(r, c, store=oracle[0], j=oracle[1]):
-                return overlay.pooled_area(store, j, r, c)
+            shown = self.shown_channel()
+
+            def oracle_of(r, c, store=oracle[0], j=oracle[1], ch=shown):
+                return overlay.pooled_area(store, j, r, c, ch)
         watched = self.preview is not None or oracle is not None
-        key = (doc.n_bins, doc.n_frames, tuple(layer.uid for layer in doc.layers),
+        key = (doc.n_bins, doc.n_frames, doc.view_channel,
+               tuple(layer.uid for layer in doc.layers),
                id(self.preview), None if oracle is None else id(oracle[0]),
                active if watched else None)
         return scene, rows, cols, self._layer_alpha, oracle_of, key
@@ -427,16 +437,7 @@ class SpectrogramView(QtWidgets.QWidget):
 
     def _finish_selection(self) -> None:
         doc = self.doc
-        pts = self._drag_points
-        (f0, t0), (f1, t1) = pts[0], pts[-1]
-        if self.tool == "rect":
-            sel = rectangle(f0, f1, t0, t1, n_bins=doc.n_bins, n_frames=doc.n_frames)
-        elif self.tool == "time":
-            sel = rectangle(0, doc.n_bins, t0, t1, n_bins=doc.n_bins, n_frames=doc.n_frames)
-        elif self.tool == "band":
-            sel = rectangle(f0, f1, 0, doc.n_frames, n_bins=doc.n_bins, n_frames=doc.n_frames)
-        else:
-            sel = polygon(pts, n_bins=doc.n_bins, n_frames=doc.n_frames)
+        sel = selection_footprint(self.tool, self._drag_points, doc.n_bins, doc.n_frames)
         self.set_selection(None if sel[0].empty else sel)
 
     def set_selection(self, selection) -> None:

@@ -11,13 +11,26 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui
 
-from maskstudio.editing.edits import Box
+from maskstudio.editing.edits import Box, polygon, rectangle
 from maskstudio.editing.spectrogram import DB_FLOOR, DB_STEP, ENV_BLOCK, from_scale, to_scale
 from maskstudio.editing.tiles import cell_ranges, pool_max
 from maskstudio.reporting import describe_failure
 from maskstudio.ui.bridge import Subscriptions
 
 COLORMAPS = ("grey", "inferno", "viridis", "magma", "CET-L4", "turbo")
+
+
+def selection_footprint(tool: str, pts: list, n_bins: int, n_frames: int) -> tuple:
+    """``(Box, alpha)`` of a selection dragged through ``pts`` [(bin, frame), ...] with
+    ``tool``: "rect", "time" (every bin), "band" (every frame) or "lasso"."""
+    (f0, t0), (f1, t1) = pts[0], pts[-1]
+    if tool == "rect":
+        return rectangle(f0, f1, t0, t1, n_bins=n_bins, n_frames=n_frames)
+    if tool == "time":
+        return rectangle(0, n_bins, t0, t1, n_bins=n_bins, n_frames=n_frames)
+    if tool == "band":
+        return rectangle(f0, f1, 0, n_frames, n_bins=n_bins, n_frames=n_frames)
+    return polygon(pts, n_bins=n_bins, n_frames=n_frames)
 
 
 def lookup_table(name: str) -> np.ndarray:

@@ -173,4 +173,4 @@ def test_a_refused_per_channel_load_changes_nothing(files):
     bad = np.zeros((1, 2, doc.n_bins, doc.n_frames - 1), np.float32)
     with pytest.raises(MaskStudioError):
         doc.add_layers(["x"], bad, {"kind": "model"}, "load")
-    assert doc.store.lead == () and doc.history.undo_label == "remove layer a"
+    assert doc.store.lead == (2,) and doc.history.undo_label == "remove layer a"

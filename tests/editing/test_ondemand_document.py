@@ -81,9 +81,10 @@ def test_the_window_oracle_is_block_wise_and_compact(files, monkeypatch):
     stems = {"voice": str(files["voice"]), "drums": str(files["drums"])}
     idx = sources.add_oracle_layers(doc, "wiener", stems)
     mix = load_audio(files["mix"]).samples
-    want = oracle_masks(mix, [read_whole(sf.read(str(files[n]), dtype="float32")[0].T)
-                              for n in stems], CFG, "wiener")
+    stem_signals = [read_whole(sf.read(str(files[n]), dtype="float32")[0].T) for n in stems]
+    want = oracle_masks(mix, stem_signals, CFG, "wiener", per_channel=True)  # stereo: per channel
     got = np.stack([doc.store.dense(i) for i in idx])
+    assert got.shape == (2, 2, doc.n_bins, doc.n_frames)
     assert np.abs(got - want).max() <= 1 / 255 + 1e-7  # the store's precision
     assert got.sum(axis=0).max() <= 1.0 + 1e-6  # the residual is never negative
     tiles = [t for i in idx for t in doc.store.stored_tiles(i).values()]
@@ -93,8 +94,15 @@ def test_the_window_oracle_is_block_wise_and_compact(files, monkeypatch):
     ibm = Document(open_audio(files["mix"]), CFG)
     ib = sources.add_oracle_layers(ibm, "ibm", stems)
     want = oracle_masks(mix, [doc.references[n].read(0, mix.shape[1]) for n in stems], CFG,
-                        "ibm")
+                        "ibm", per_channel=True)
     np.testing.assert_array_equal(np.stack([ibm.store.dense(i) for i in ib]), want)
+    # --shared: one mask from the pooled power, given to each channel of the layers
+    shared = Document(open_audio(files["mix"]), CFG)
+    sh = sources.add_oracle_layers(shared, "ibm", stems, shared=True)
+    want = oracle_masks(mix, stem_signals, CFG, "ibm")
+    np.testing.assert_array_equal(np.stack([shared.store.dense(i) for i in sh]),
+                                  np.broadcast_to(want[:, None], (2, 2) + want.shape[1:]))
+    assert shared.layers[0].provenance["per_channel"] is False
 
 
 def test_an_edit_of_a_compact_tile_is_not_rounded():

@@ -63,6 +63,8 @@ MENUS = [
     ("&Masks", [
         "&New layer | Ctrl+N",
         "&Delete layer",
+        "&Link the channels | K | edits change every channel; off: only the channel shown | "
+        "checkable",
         "---",
         "&Oracle from stems…",
         "&Load model masks…",

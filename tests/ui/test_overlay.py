@@ -358,7 +358,8 @@ def test_a_dab_names_the_layers_it_changed_and_the_view_pools_only_those(view, m
     doc.events.masks.connect(events.append)
     area = overlay.pooled_area
     monkeypatch.setattr(overlay, "pooled_area",
-                        lambda store, i, r, c: pooled.append(i) or area(store, i, r, c))
+                        lambda store, i, r, c, channel=None: pooled.append(i)
+                        or area(store, i, r, c, channel))
     before = doc.store.read(range(len(doc.layers)), 0, doc.n_bins, 0, doc.n_frames)
     doc.begin_edit("brush")
     box, alpha = brush_stroke([(100, 60)], 4, 4, n_bins=doc.n_bins, n_frames=doc.n_frames)

@@ -274,8 +274,8 @@ def test_dropping_a_file_opens_it(window, qtbot, tmp_path):
     window.dropEvent(ev)
     qtbot.waitUntil(lambda: window.doc.clip.path == other, timeout=10000)
     assert window.doc.clip.n_channels == 2
-    assert window.options.channel.count() == 3  # mid, channel 1, channel 2
-    window.options.channel.setCurrentIndex(2)
+    assert window.options.channel.count() == 4  # mid, side, channel 1, channel 2
+    window.options.channel.setCurrentIndex(3)
     assert window.doc.view_channel == 1
 
 

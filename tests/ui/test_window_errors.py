@@ -60,11 +60,11 @@ def test_saving_a_project_into_a_read_only_folder_shows_a_dialog(window, monkeyp
 ])
 def test_a_raw_os_error_in_save_shows_a_dialog_naming_the_path(window, monkeypatch, tmp_path,
                                                                exc, words):
-    import maskstudio.editing.document as document
+    import maskstudio.editing.outputs as outputs
 
     def fail(*args, **kwargs):
         raise exc
-    monkeypatch.setattr(document, "write_mask_file", fail)
+    monkeypatch.setattr(outputs, "write_mask_file", fail)
     window.edits.new_layer()
     _choose(monkeypatch, tmp_path / "m.npz")
     window.save_masks_dialog()
