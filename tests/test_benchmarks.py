@@ -75,3 +75,11 @@ def test_live_scores_benchmark_runs():
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode in (0, 1), proc.stderr
     assert proc.stdout.count("target <=") == 3 and "targets met" in proc.stdout
+
+
+def test_tools_benchmark_runs():
+    proc = subprocess.run([sys.executable, str(BENCH / "bench_tools.py"), "--quick"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]  # 1: the time target missed
+    assert "harmonic selection" in proc.stdout and "target <= 50 ms" in proc.stdout
+    assert "magic wand" in proc.stdout and "local threshold" in proc.stdout

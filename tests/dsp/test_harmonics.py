@@ -4,7 +4,8 @@ harmonics selected, and nothing else."""
 import numpy as np
 import pytest
 
-from maskstudio.dsp.harmonics import harmonic_mask, track_partial
+from maskstudio.dsp.harmonics import harmonic_mask
+from maskstudio.dsp.pitch import track_partial
 from maskstudio.dsp.stft import STFTConfig, stft_with
 from maskstudio.errors import ParameterError
 
@@ -141,3 +142,32 @@ def test_bad_requests_are_one_clear_error(scene, kw, match):
 def test_a_click_on_silence_says_so():
     with pytest.raises(ParameterError, match="no partial"):
         track_partial(np.zeros((513, 20)), 10, 440.0, samplerate=SR, n_fft=1024)
+
+
+def test_frames_from_a_function_are_read_once_and_only_around_the_note(scene):
+    """An hour-long file's frames come from a reader: the track reads what the note spans
+    (a chunk past each end), and the selection reuses them."""
+    from maskstudio.dsp.harmonics import select_harmonics
+    from maskstudio.dsp.pitch import CHUNK
+
+    S = np.abs(scene["M"])
+    S = np.concatenate([np.zeros((513, 2000), np.float32), S,
+                        np.zeros((513, 3000), np.float32)], axis=1)  # a longer file
+    reads = []
+
+    def read(t0, t1):
+        reads.append((t0, t1))
+        return S[:, t0:t1]
+
+    mid = 2000 + scene["M"].shape[1] // 2
+    first, f0, mask = select_harmonics(read, S.shape[1], mid, scene["f_true"][mid - 2000],
+                                       samplerate=SR, n_fft=1024)
+    a, b = _select(scene, scene["f_true"][mid - 2000])[:2]
+    assert first == a + 2000 and np.allclose(f0, b)
+    frames_read = sum(t1 - t0 for t0, t1 in reads)
+    assert frames_read <= f0.size + 2 * CHUNK + 1
+    lo, hi = min(t0 for t0, _ in reads), max(t1 for _, t1 in reads)
+    assert lo >= first - CHUNK and hi <= first + f0.size + CHUNK
+    want = harmonic_mask(f0, n_bins=513, samplerate=SR, n_fft=1024,
+                         S=S[:, first:first + f0.size])
+    np.testing.assert_array_equal(mask, want)
