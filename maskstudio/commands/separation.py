@@ -267,7 +267,10 @@ def add_batch_parser(sub: Subcommands) -> None:
     from maskstudio.dsp.oracle import MASK_KINDS
 
     p = sub.add_parser("batch", help="process every item of a dataset, in parallel")
-    p.add_argument("dataset", help="a folder of items (mixture.<ext>, sources/) or a manifest")
+    p.add_argument("dataset", help="a folder of items (<item>/mixture.<ext>, sources/), a "
+                                   "MUSDB18(-HQ) root or subset, a LibriMix/WHAM! folder, a "
+                                   "LibriMix metadata CSV or a manifest (maskstudio info "
+                                   "DATASET says which); outputs keep its structure")
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--mask", choices=MASK_KINDS, metavar="KIND",
                      help=f"oracle masks from each item's stems: {', '.join(MASK_KINDS)}")
