@@ -16,14 +16,14 @@ from __future__ import annotations
 import numpy as np
 
 from maskstudio.dsp.blockwise import FrameReader, render_stream
-from maskstudio.dsp.metrics import bss_eval, mask_f1, mask_iou, si_sdr
+from maskstudio.dsp.metrics import bss_eval, mask_f1, mask_iou, si_sdr_channels
 from maskstudio.dsp.oracle import MASK_KINDS, oracle_from_stfts, oracle_masks
 from maskstudio.dsp.phase import resynthesize
 from maskstudio.dsp.stft import STFTConfig
 from maskstudio.editing.tiles import LEVELS, TiledMasks, quantize
 from maskstudio.errors import ParameterError
 
-__all__ = ["MaskScorer", "match_layers", "SCORE_KEYS", "stream_scores"]
+__all__ = ["MaskScorer", "match_layers", "SCORE_KEYS", "stream_scores", "channel_si_sdr"]
 
 #: What :meth:`MaskScorer.score` reports per source (BSS Eval's three only with ``bss``).
 SCORE_KEYS = ("si_sdr", "sdr", "sir", "sar", "iou", "f1")
@@ -41,6 +41,25 @@ def match_layers(layers, stems) -> dict:
         if by_name or by_label:
             out[stem] = (by_name or by_label)[0]
     return out
+
+
+def channel_si_sdr(reference: np.ndarray, estimate: np.ndarray) -> dict:
+    """``{"si_sdr": mean over channels, "si_sdr_channels": [one per channel]}`` in dB: each
+    channel scored on its own (a loud channel does not outweigh a quiet one), the mean taken
+    over the channels that are not silent (NaN if all are)."""
+    per = si_sdr_channels(reference, estimate)
+    return {"si_sdr": _mean_db(per), "si_sdr_channels": [float(v) for v in per]}
+
+
+def _mean_db(values) -> float:
+    """The mean of the channels' figures, silent channels (NaN) left out, as metrics.json's
+    ``si_sdr`` is."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return float("nan")
+    with np.errstate(invalid="ignore"):  # +inf and -inf together: NaN, undecided
+        return float(values.mean())
 
 
 class MaskScorer:
@@ -128,8 +147,11 @@ class MaskScorer:
               ) -> dict:
         """Scores of ``masks {stem: mask [(C,) F, T]}`` (stems without a mask are left out).
 
-        Returns ``{stem: {"si_sdr", "iou", "f1"[, "sdr", "sir", "sar"]}}`` in dB and [0, 1];
-        BSS Eval's figures only with ``bss`` (and NaN for a silent stem).  Called again with
+        Returns ``{stem: {"si_sdr", "si_sdr_channels", "iou", "f1"[, "sdr", "sir", "sar"]}}``
+        in dB and [0, 1]: SI-SDR per channel and their mean (:func:`channel_si_sdr`); BSS
+        Eval's figures (images, one window over the whole signal: fast enough to follow
+        edits; ``maskstudio batch`` writes museval's medians of 1 s windows) only with
+        ``bss`` (and NaN for a silent stem).  Called again with
         the very same ``masks`` dict (the editor's BSS Eval stage after its fast one), the
         estimates and fast scores of the last call are reused: pass a new dict for new masks.
         """
@@ -170,7 +192,7 @@ class MaskScorer:
         out = {}
         oracle = self.oracle_masks() if vs_oracle else None
         for j, n in enumerate(names):
-            s = {"si_sdr": float(si_sdr(self.references[n], estimates[j]))}
+            s = channel_si_sdr(self.references[n], estimates[j])
             if oracle is not None:
                 ref_mask = oracle[self.names.index(n)]
                 s["iou"] = float(mask_iou(data[j], ref_mask))
@@ -222,13 +244,15 @@ def stream_scores(mixture, references: dict, masks, config: STFTConfig, *,
     as the blocks are rendered with the mixture's phase.  SI-SDR is formed from running sums
     (the same figure :func:`~maskstudio.dsp.metrics.si_sdr` gives on whole signals); IoU/F1
     compare with the oracle of ``oracle_kind`` as the window stores it, block by block.  BSS
-    Eval needs whole signals: it is left out.  Returns ``{stem: {"si_sdr", "iou", "f1"}}``.
+    Eval needs whole signals: it is left out.  Returns ``{stem: {"si_sdr", "si_sdr_channels",
+    "iou", "f1"}}``: SI-SDR per channel and their mean (:func:`channel_si_sdr`).
     """
     names = list(references)
     J = len(names)
     mix = FrameReader(mixture, config)
     refs = [FrameReader(references[n], config) for n in names]
-    sums = np.zeros((J, 6))  # sum s, sum e, sum s^2, sum e^2, sum s e, count
+    C = mixture.n_channels
+    sums = np.zeros((J, C, 6))  # per channel: sum s, sum e, sum s^2, sum e^2, sum s e, count
     bins = np.zeros((J, 3))  # |A & B|, |A|, |B|
     pos = 0
 
@@ -249,23 +273,28 @@ def stream_scores(mixture, references: dict, masks, config: STFTConfig, *,
                                chunk_frames=128, progress=progress):  # 128: little at a time
         k = block.shape[-1]
         for j, name in enumerate(names):
-            s = references[name].read(pos, pos + k).astype(np.float64).ravel()
-            e = block[j].astype(np.float64).ravel()
-            sums[j] += (s.sum(), e.sum(), s @ s, e @ e, s @ e, s.size)
+            s = references[name].read(pos, pos + k).astype(np.float64)
+            e = block[j].astype(np.float64)
+            sums[j] += np.stack([s.sum(1), e.sum(1), (s * s).sum(1), (e * e).sum(1),
+                                 (s * e).sum(1), np.full(C, s.shape[1])], axis=1)
         pos += k
     out = {}
     for j, name in enumerate(names):
-        ts, te, ss, ee, se, n = sums[j]
-        ss, ee, se = ss - ts * ts / n, ee - te * te / n, se - ts * te / n  # zero mean
-        if ss <= 0:
-            value = float("nan")
-        else:
-            tt = se * se / ss  # |a s|^2 with a = <e, s> / <s, s>
-            nn = max(ee - tt, 0.0)  # |a s - e|^2
-            value = float("inf") if nn == 0 else float("-inf") if tt == 0 else \
-                float(10 * np.log10(tt / nn))
+        per = [_si_sdr_from_sums(*sums[j, c]) for c in range(C)]
         inter, na, nb = bins[j]
         union = na + nb - inter
-        out[name] = {"si_sdr": value, "iou": 1.0 if union == 0 else float(inter / union),
+        out[name] = {"si_sdr": _mean_db(per), "si_sdr_channels": per,
+                     "iou": 1.0 if union == 0 else float(inter / union),
                      "f1": 1.0 if na + nb == 0 else float(2 * inter / (na + nb))}
     return out
+
+
+def _si_sdr_from_sums(ts, te, ss, ee, se, n) -> float:
+    """One channel's SI-SDR from its running sums (zero-mean, as :func:`si_sdr`)."""
+    ss, ee, se = ss - ts * ts / n, ee - te * te / n, se - ts * te / n
+    if ss <= 0:
+        return float("nan")
+    tt = se * se / ss  # |a s|^2 with a = <e, s> / <s, s>
+    nn = max(ee - tt, 0.0)  # |a s - e|^2
+    return float("inf") if nn == 0 else float("-inf") if tt == 0 else \
+        float(10 * np.log10(tt / nn))

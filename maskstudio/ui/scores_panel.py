@@ -22,7 +22,8 @@ from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 from maskstudio.ui.bridge import Subscriptions
 from maskstudio.ui.workers import Failure, run_task
 
-COLUMNS = ["source", "SI-SDR", "SDR", "SIR", "SAR", "IoU", "F1"]
+COLUMNS = ["source", "SI-SDR (mean of ch.)", "SDR (whole)", "SIR (whole)", "SAR (whole)", "IoU",
+           "F1"]
 ORACLE_KINDS = ("irm", "ibm", "wiener", "psm")
 DEBOUNCE_MS = 300
 #: Longer files are scored block by block (SI-SDR, IoU/F1: ``scores.stream_scores``), without
@@ -50,6 +51,14 @@ class _Once:
             if self._value is None:
                 self._value = self._make()
             return self._value
+
+
+#: what the panel's figures are, shown under the table (issue 14: say which definition)
+DEFINITIONS = ("dB, sources rebuilt with the mixture's phase. SI-SDR: the mean of the channels' "
+               "own SI-SDR (each channel's in the cell's tooltip). SDR/SIR/SAR: BSS Eval "
+               "images over the whole signal as one window, not museval's median of 1 s "
+               "windows (SiSEC's figure, which 'maskstudio batch' writes in metrics.json). "
+               "IoU/F1: the mask against the oracle mask, both binarised at 0.5.")
 
 
 def _fmt(value, key: str) -> str:
@@ -105,9 +114,12 @@ class MetricsPanel(QtWidgets.QWidget):
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(
             QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
-        self.table.setToolTip("dB for SI-SDR, SDR, SIR and SAR (mixture phase); IoU and F1 of "
-                              "the mask against the oracle mask, both binarised at 0.5")
+        self.table.setToolTip(DEFINITIONS)
         layout.addWidget(self.table, 1)
+        self.definitions = QtWidgets.QLabel(DEFINITIONS)
+        self.definitions.setWordWrap(True)
+        self.definitions.setStyleSheet("color: #8a8a90")
+        layout.addWidget(self.definitions)
         self.state = QtWidgets.QLabel("")
         self.state.setWordWrap(True)
         layout.addWidget(self.state)
@@ -335,6 +347,11 @@ class MetricsPanel(QtWidgets.QWidget):
                 item = QtWidgets.QTableWidgetItem(b)
                 item.setForeground(grey)
                 self.table.setItem(2 * r + 1, c, item)
+            for row, got in ((2 * r, mine or {}), (2 * r + 1, orc)):
+                per = got.get("si_sdr_channels")
+                if per and len(per) > 1:
+                    self.table.item(row, 1).setToolTip("SI-SDR per channel: " + ", ".join(
+                        f"{c + 1}: {_fmt(v, 'si_sdr')} dB" for c, v in enumerate(per)))
 
     def _emit_difference(self) -> None:
         self.legend.setVisible(self.difference.isChecked())

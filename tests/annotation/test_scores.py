@@ -8,6 +8,7 @@ import pytest
 from maskstudio.annotation.scores import MaskScorer, match_layers, stream_scores
 from maskstudio.dsp.blockwise import ArrayReader
 from maskstudio.dsp.metrics import bss_eval
+from maskstudio.dsp.phase import resynthesize
 from maskstudio.dsp.stft import STFTConfig, istft, stft
 from maskstudio.errors import ParameterError
 
@@ -25,8 +26,9 @@ def scorer():
 
 
 def _si_sdr_written_out(ref, est):
-    ref = ref.ravel().astype(np.float64) - ref.mean()
-    est = est.ravel().astype(np.float64) - est.mean()
+    ref = ref.ravel().astype(np.float64)
+    est = est.ravel().astype(np.float64)
+    ref, est = ref - ref.mean(), est - est.mean()
     target = (est @ ref) / (ref @ ref) * ref
     return 10 * np.log10(np.sum(target ** 2) / np.sum((est - target) ** 2))
 
@@ -190,3 +192,29 @@ def test_long_files_are_scored_block_by_block_as_whole_ones():
         assert got[name]["iou"] == pytest.approx(want[name]["iou"], abs=1e-3)
         assert got[name]["f1"] == pytest.approx(want[name]["f1"], abs=1e-3)
     assert got["voice"]["iou"] < 0.99  # the edit shows
+
+
+def test_si_sdr_is_each_channel_s_own_and_their_mean_whole_and_block_by_block():
+    """A stereo stem whose right channel is 20 dB quieter: flattening the channels would let
+    the loud one decide; the live scores say each channel's SI-SDR and their mean."""
+    rng = np.random.default_rng(4)
+    n = 30000
+    voice = np.sin(np.arange(n) * 0.05)[None] * np.array([[0.3], [0.03]])
+    drums = 0.05 * rng.standard_normal((2, n))
+    mix = (voice + drums).astype(np.float32)
+    refs = {"voice": voice.astype(np.float32), "drums": drums.astype(np.float32)}
+    cfg = STFTConfig(n_fft=512, hop_length=128)
+    whole = MaskScorer(mix, refs, cfg, oracle_kind="wiener")
+    masks = whole.oracle_masks()
+    got = whole.score(dict(zip(whole.names, masks)), bss=False)["voice"]
+    est = resynthesize(mix, masks[[whole.names.index("voice")]], cfg,
+                       include_residual=False)[0]
+    per = [_si_sdr_written_out(refs["voice"][c], est[c]) for c in range(2)]
+    assert got["si_sdr_channels"] == pytest.approx(per, abs=1e-3)
+    assert got["si_sdr"] == pytest.approx(np.mean(per), abs=1e-3)
+    flat = _si_sdr_written_out(refs["voice"], est)
+    assert abs(flat - np.mean(per)) > 1  # the flattened figure would say something else
+    streamed = stream_scores(ArrayReader(mix), {k: ArrayReader(v) for k, v in refs.items()},
+                             lambda t0, t1: masks[..., t0:t1], cfg, oracle_kind="wiener")
+    assert streamed["voice"]["si_sdr_channels"] == pytest.approx(per, abs=1e-3)
+    assert streamed["voice"]["si_sdr"] == pytest.approx(got["si_sdr"], abs=1e-3)

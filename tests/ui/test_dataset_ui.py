@@ -160,6 +160,11 @@ def test_live_scores_follow_edits_and_the_difference_view(window, qtbot, mixture
     table = [[metrics.table.item(r, c).text() for c in range(metrics.table.columnCount())]
              for r in range(metrics.table.rowCount())]
     assert table[0][0] == "voice" and table[1][0].strip() == "oracle wiener"
+    headers = [metrics.table.horizontalHeaderItem(c).text()
+               for c in range(metrics.table.columnCount())]
+    assert headers[1:5] == ["SI-SDR (mean of ch.)", "SDR (whole)", "SIR (whole)", "SAR (whole)"]
+    said = metrics.definitions.text()  # which definition the panel shows, in words
+    assert "whole signal" in said and "median of 1 s" in said and "metrics.json" in said
     assert table[0][1] == f"{voice['si_sdr']:.1f}" and table[1][2] == f"{oracle['sdr']:.1f}"
     # erase half of the voice layer: its scores fall, while the oracle's stay
     doc = window.doc
