@@ -41,8 +41,9 @@ def _oracle(f, *extra, mask="wiener", out=None):
     assert main([str(a) for a in args]) == 0
 
 
-def _whole(f, mask, phase, per_channel=False, n_iter=None, **options):
-    """What the whole-array API gives for the same files."""
+def _whole(f, mask, phase, per_channel=True, n_iter=None, **options):
+    """What the whole-array API gives for the same files (stereo: per channel, the oracle's
+    default; ``per_channel=False`` for ``--shared``)."""
     mix = load_audio(f["mix"])
     refs = [conform_reference(load_audio(f[k]), mix) for k in ("voice", "drums")]
     masks = oracle_masks(mix.samples, refs, CFG, mask, per_channel=per_channel, **options)
@@ -55,13 +56,14 @@ def _outputs(out, names=("voice", "drums", "residual")):
 
 
 @pytest.mark.parametrize("mask,extra,phase", [
-    ("wiener", [], "mixture"), ("ibm", ["--per-channel"], "mixture"),
+    ("wiener", [], "mixture"), ("ibm", ["--shared"], "mixture"),
+    ("ibm", ["--per-channel"], "mixture"),  # the default, accepted for older scripts
     ("psm", ["--no-truncate", "--phase", "oracle"], "oracle"),
-    ("irm", ["--phase", "oracle"], "oracle"),
-    ("cirm", [], "complex"), ("cirm", ["--per-channel"], "complex")])
+    ("irm", ["--phase", "oracle", "--shared"], "oracle"),
+    ("cirm", [], "complex"), ("cirm", ["--shared"], "complex")])
 def test_oracle_files_equal_the_whole_array_path(files, mask, extra, phase):
     _oracle(files, *extra, mask=mask)
-    masks, signals = _whole(files, mask, phase, per_channel="--per-channel" in extra,
+    masks, signals = _whole(files, mask, phase, per_channel="--shared" not in extra,
                             truncate="--no-truncate" not in extra)
     got = _outputs(files["out"])
     np.testing.assert_allclose(got, signals, atol=2e-6, rtol=0)
@@ -71,6 +73,20 @@ def test_oracle_files_equal_the_whole_array_path(files, mask, extra, phase):
     with np.load(files["out"] / "masks.npz") as z:
         np.testing.assert_array_equal(z["masks"], masks)  # the mask file is identical
         assert list(z["names"]) == ["voice", "drums"] and int(z["hop_length"]) == 256
+
+
+def test_the_oracle_is_per_channel_on_stereo_unless_shared(files, tmp_path, capsys):
+    _oracle(files, mask="ibm")
+    with np.load(files["out"] / "masks.npz") as z:
+        assert z["masks"].shape[:2] == (2, 2)  # [source, channel, F, T]
+        per_channel = z["masks"]
+    _oracle(files, "--shared", mask="ibm", out=tmp_path / "shared")
+    with np.load(tmp_path / "shared" / "masks.npz") as z:
+        assert z["masks"].ndim == 3 and not np.array_equal(z["masks"], per_channel[:, 0])
+    capsys.readouterr()
+    assert main(["oracle", str(files["mix"]), "--source", f"voice={files['voice']}", "--mask",
+                 "ibm", "--shared", "--per-channel", "--out", str(tmp_path / "both")]) == 2
+    assert "not allowed with" in capsys.readouterr().err  # one line, no traceback
 
 
 @pytest.mark.parametrize("phase", ["misi", "hybrid", "fgla"])
@@ -138,7 +154,8 @@ def test_stems_shorter_longer_and_mono_are_conformed_as_before(files, write_wav,
     assert "padded with silence" in said and "trimmed" in said
     mix = load_audio(files["mix"])
     refs = [conform_reference(load_audio(p), mix) for p in (short, long)]
-    whole = resynthesize(mix.samples, oracle_masks(mix.samples, refs, CFG, "irm"), CFG)
+    whole = resynthesize(mix.samples, oracle_masks(mix.samples, refs, CFG, "irm",
+                                                   per_channel=True), CFG)
     np.testing.assert_allclose(_outputs(files["out"], ["v", "d", "residual"]), whole,
                                atol=2e-6, rtol=0)
 

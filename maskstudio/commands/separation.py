@@ -53,8 +53,12 @@ def _oracle_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beta", type=float, default=0.5, help="IRM exponent (default 0.5)")
     p.add_argument("--no-truncate", action="store_true",
                    help="PSM: keep values outside [0, 1]")
-    p.add_argument("--per-channel", action="store_true",
-                   help="one mask per channel instead of one shared by all channels")
+    channels = p.add_mutually_exclusive_group()
+    channels.add_argument("--shared", action="store_true",
+                          help="one mask shared by all channels, from their pooled power "
+                               "(default: each channel's own mask on a multichannel file)")
+    channels.add_argument("--per-channel", action="store_true",
+                          help="the default (accepted so that older scripts still run)")
     add_stft_options(p)
     add_phase_options(p)
     add_mix_option(p)
@@ -118,11 +122,12 @@ def cmd_oracle(args: argparse.Namespace) -> int:
             phase = "complex"  # a cIRM carries its own phase: using only |cIRM| would waste it
         mix = FrameReader(mixture, config)
         refs = [FrameReader(s, config) for s in stems]
-        masks = OracleBlocks(mix, refs, args.mask, per_channel=args.per_channel, **options)
-        metadata = dict(kind=args.mask, options=options, per_channel=args.per_channel,
+        per_channel = not args.shared and mixture.n_channels > 1
+        masks = OracleBlocks(mix, refs, args.mask, per_channel=per_channel, **options)
+        metadata = dict(kind=args.mask, options=options, per_channel=per_channel,
                         mixture=str(mixture.path), phase=phase,
                         sources={n: str(p) for n, p in sources.items()})
-        lead = (mixture.n_channels,) if args.per_channel else ()
+        lead = (mixture.n_channels,) if per_channel else ()
         written, report = export_blocks(
             args.out, list(sources), mix, masks, config, like=like_clip(mixture),
             mask_shape=(len(sources),) + lead + (config.n_bins, mix.n_frames),
