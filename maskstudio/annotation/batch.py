@@ -18,13 +18,16 @@ import multiprocessing
 import os
 import signal
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from maskstudio.annotation.dataset import Dataset, Item
+from maskstudio.annotation.evaluation import finished_with, item_metrics, options_record
+from maskstudio.annotation.layouts import layout_outputs, out_parts, prepare
+from maskstudio.dsp.bsseval import CollinearWarning
 from maskstudio.dsp.masks import MaskSet
-from maskstudio.dsp.metrics import bss_eval, si_sdr
 from maskstudio.dsp.oracle import oracle_masks
 from maskstudio.dsp.separators import run_separator
 from maskstudio.dsp.stft import STFTConfig, stft
@@ -40,24 +43,6 @@ __all__ = ["process_item", "run_batch", "export_dataset", "item_metrics", "parti
 
 DONE = ".done"
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def item_metrics(names, estimates, references: dict) -> dict:
-    """SI-SDR and BSS Eval (whole signal) of every estimate that has a stem of its name."""
-    pairs = [(n, e) for n, e in zip(names, estimates) if n in references]
-    out = {}
-    for n, e in pairs:
-        out[n] = {"si_sdr": si_sdr(references[n], e)}
-    silent = [n for n, _ in pairs if not np.any(references[n])]
-    pairs = [(n, e) for n, e in pairs if n not in silent]
-    if pairs:
-        refs = np.stack([references[n] for n, _ in pairs])
-        ests = np.stack([e for _, e in pairs])
-        res = bss_eval(refs, ests)
-        for i, (n, _) in enumerate(pairs):
-            out[n].update(sdr=float(res.sdr[i, 0]), sir=float(res.sir[i, 0]),
-                          sar=float(res.sar[i, 0]), isr=float(res.isr[i, 0]))
-    return out
 
 
 def available_cores() -> int:
@@ -81,7 +66,8 @@ def _masks_for(item: Item, mixture, refs, config: STFTConfig, mode: tuple):
         names, masks = run_separator(arg, Y, samplerate=mixture.samplerate, config=config)
         return names, masks, config, f"the separator {arg!r} names a mask"
     folder = Path(arg)
-    for cand in (folder / item.name / "masks.npz", folder / f"{item.name}.npz"):
+    for cand in (folder.joinpath(*out_parts(item), "masks.npz"), folder / item.name /
+                 "masks.npz", folder / f"{item.name}.npz"):
         if cand.exists():
             mf = load_masks(cand, n_channels=mixture.n_channels, n_samples=mixture.n_samples,
                             samplerate=mixture.samplerate)
@@ -92,9 +78,11 @@ def _masks_for(item: Item, mixture, refs, config: STFTConfig, mode: tuple):
 
 
 def item_folder(out_dir, item: Item) -> Path:
-    """``out_dir/<item>``, once the item's name is known to be a file name landing there."""
-    name = safe_file_name(item.name, what="the item name")
-    return check_inside(out_dir, Path(out_dir) / name)
+    """``out_dir/<item>``, or the item's place in its dataset's structure
+    (``out_dir/<subset>/<track>`` for MUSDB, ``out_dir/<split>/<type>/<id>`` for LibriMix:
+    :func:`~maskstudio.annotation.layouts.out_parts`), checked to land there."""
+    safe_file_name(item.name, what="the item name")
+    return check_inside(out_dir, Path(out_dir).joinpath(*out_parts(item)))
 
 
 def process_item(item: Item, out_dir, *, mode: tuple, config: STFTConfig,
@@ -102,8 +90,13 @@ def process_item(item: Item, out_dir, *, mode: tuple, config: STFTConfig,
                  fmt: str = "wav") -> dict:
     """Process one item into ``out_dir/<item>``; returns its metrics (empty without stems).
 
-    The item's files appear together, ``masks.npz`` and then the ``.done`` marker last."""
+    The item's files appear together, ``masks.npz`` and then the ``.done`` marker last; the
+    marker keeps the options (:func:`~maskstudio.annotation.evaluation.options_record`), so
+    a resumed batch redoes the item if they change."""
     out = item_folder(out_dir, item)
+    record = options_record(mode=mode, config=config, phase=phase, n_iter=n_iter,
+                            cutoff_hz=cutoff_hz, fmt=fmt)
+    item = prepare(item)  # a MUSDB18 .stem.mp4 decoded on first use
     mixture = load_audio(item.mixture)
     refs = {n: conform_reference(load_audio(p), mixture, name=f"stem '{n}'")
             for n, p in sorted(item.sources.items())}
@@ -115,14 +108,22 @@ def process_item(item: Item, out_dir, *, mode: tuple, config: STFTConfig,
         n in refs for n in names) else None
     signals = render(mixture, masks, cfg, phase=phase, references=references, n_iter=n_iter,
                      cutoff_hz=cutoff_hz)
-    metrics = item_metrics(names, signals[:-1], refs) if refs else {}
+    metrics: dict = {}
+    form: dict | None = None
+    if refs:
+        with warnings.catch_warnings():  # run_batch says it once for the batch
+            warnings.simplefilter("ignore", CollinearWarning)
+            metrics, form = item_metrics(names, signals[:-1], refs,
+                                         samplerate=mixture.samplerate, track=item.name)
     extra = {"metrics.json": json.dumps(metrics, indent=1)} if refs else {}
-    extra[DONE] = json.dumps({"ok": True}, indent=1)
+    if form is not None:
+        extra["museval.json"] = json.dumps(form, indent=1)
+    extra[DONE] = json.dumps({"ok": True, "options": record}, indent=1)
     meta = {"item": item.name, "mixture": str(item.mixture), "mode": list(mode),
             "phase": phase}
     write_outputs(out, mixture, masks, signals, cfg, fmt=fmt, metadata=meta,
                   protect=[item.mixture, *item.sources.values()], what=what, extra=extra,
-                  markers=(MASKS, DONE))
+                  markers=(MASKS, DONE), **layout_outputs(item, names, signals, fmt))
     return metrics
 
 
@@ -191,23 +192,42 @@ def _stop_workers(pool) -> None:
         manager.join(5)      # may write to them while it does (a traceback on Ctrl+C)
 
 
-def partition(items, out_dir) -> tuple:
-    """``(todo, skipped, refused)``: the items to process, the names of those already done
-    (their ``.done`` is there), and ``{name: message}`` for names that cannot be folders.
-    One pass, no comparison between items: linear in the number of items."""
+def partition(items, out_dir, options: dict | None = None) -> tuple:
+    """``(todo, skipped, refused, rerun)``: the items to process, the names of those already
+    done (their ``.done`` is there, and with ``options``, records these very options), and
+    ``{name: message}`` for names that cannot be folders; ``rerun`` names the items in
+    ``todo`` that were done with other options (or unrecorded ones).  One pass, no comparison
+    between items: linear in the number of items."""
     out_dir = Path(out_dir)
-    todo, skipped, refused = [], [], {}
+    todo, skipped, refused, rerun = [], [], {}, []
     for it in items:
         try:
             safe_file_name(it.name, what="the item name")
+            done = out_dir.joinpath(*out_parts(it)) / DONE
         except MaskStudioError as exc:
             refused[it.name] = str(exc)
             continue
-        if (out_dir / it.name / DONE).exists():
+        state = ("same" if done.exists() else "absent") if options is None else \
+            finished_with(done, options)
+        if state == "same":
             skipped.append(it.name)
         else:
             todo.append(it)
-    return todo, skipped, refused
+            if state == "changed":
+                rerun.append(it.name)
+    return todo, skipped, refused, rerun
+
+
+def _said(result: dict) -> dict:
+    """``result``, once the items whose stems have collinear channels are said, in one line."""
+    names = result["collinear"]
+    if names:
+        shown = ", ".join(f"'{n}'" for n in names[:3]) + (", ..." if len(names) > 3 else "")
+        warnings.warn(f"{len(names)} item(s) ({shown}) have stems with collinear (panned) "
+                      "channels: their ISR/SIR/SAR use least-squares filters as museval's "
+                      "and are sensitive to rounding (\"collinear\" in metrics.json)",
+                      CollinearWarning, stacklevel=3)
+    return result
 
 
 def run_batch(dataset: Dataset, out_dir, *, mode: tuple, config: STFTConfig,
@@ -215,7 +235,12 @@ def run_batch(dataset: Dataset, out_dir, *, mode: tuple, config: STFTConfig,
               fmt: str = "wav", jobs: int = 1, progress=None,
               scheduler: str | None = None) -> dict:
     """Process every unfinished item; returns ``{"done": [...], "skipped": [...],
-    "failed": {name: message}}``.  ``progress(finished, total, name)`` after each item.
+    "failed": {name: message}, "rerun": [...], "collinear": [...]}``.
+    ``progress(finished, total, name)`` after each item.
+
+    An item is skipped when it was finished with these options; one finished with others is
+    processed again (``rerun``, said in one line).  Items with panned stems (``collinear``)
+    are said in one line at the end.
 
     ``jobs`` is bounded by the items left and the cores (:func:`available_cores`); with a
     ``scheduler`` address the items run on that Dask cluster instead
@@ -223,10 +248,14 @@ def run_batch(dataset: Dataset, out_dir, *, mode: tuple, config: STFTConfig,
     if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or jobs < 1:
         raise ParameterError(f"jobs must be a whole number of at least 1, not {jobs!r}")
     out_dir = Path(out_dir)
-    todo, skipped, refused = partition(dataset.items, out_dir)
     kw = dict(mode=mode, config=config, phase=phase, n_iter=n_iter, cutoff_hz=cutoff_hz,
               fmt=fmt)
-    result = {"done": [], "skipped": skipped, "failed": dict(refused)}
+    todo, skipped, refused, rerun = partition(dataset.items, out_dir, options_record(**kw))
+    if rerun:
+        warnings.warn(f"{len(rerun)} finished item(s) were made with other options (or "
+                      f"unrecorded ones): processing them again with these", stacklevel=2)
+    result = {"done": [], "skipped": skipped, "failed": dict(refused), "rerun": rerun,
+              "collinear": []}
     work = [(it, out_dir, kw) for it in todo]
     jobs = max(1, min(int(jobs), len(work), available_cores()))
     finished = 0
@@ -236,6 +265,8 @@ def run_batch(dataset: Dataset, out_dir, *, mode: tuple, config: STFTConfig,
         finished += 1
         if error is None:
             result["done"].append(name)
+            if any(isinstance(m, dict) and m.get("collinear") for m in (metrics or {}).values()):
+                result["collinear"].append(name)
         else:
             result["failed"][name] = error
         if progress:
@@ -245,11 +276,11 @@ def run_batch(dataset: Dataset, out_dir, *, mode: tuple, config: STFTConfig,
         from maskstudio.annotation.cluster import run_on_cluster
 
         run_on_cluster(scheduler, _run_one, work, [it.name for it in todo], collect)
-        return result
+        return _said(result)
     if jobs <= 1:
         for w in work:
             collect(*_run_one(w))
-        return result
+        return _said(result)
     # One BLAS thread per worker: jobs use the cores, instead of each job's BLAS threads
     # fighting over them (measured: 2 jobs were no faster than 1 before).  Spawned
     # workers read this when numpy loads.
@@ -276,12 +307,28 @@ def run_batch(dataset: Dataset, out_dir, *, mode: tuple, config: STFTConfig,
                 os.environ.pop(v, None)
             else:
                 os.environ[v] = old
-    return result
+    return _said(result)
+
+
+def _copy_mixture(item: Item, folder: Path) -> None:
+    """``folder/mixture.<ext>``: the item's mixture as it is, where musdb looks for it."""
+    import shutil
+
+    from maskstudio.io.atomic import write_error
+
+    name = f"mixture{Path(item.mixture).suffix.lower()}"
+    with ExportSet(folder, [name], protect=[item.mixture], markers=()) as files:
+        try:
+            shutil.copyfile(item.mixture, files.path(name))
+        except OSError as exc:
+            raise write_error(folder / name, exc) from None
 
 
 def export_dataset(dataset: Dataset, out_dir, *, phase: str = "mixture", progress=None) -> dict:
-    """A MUSDB-like tree of the annotated items: per item the masks, each source, the residual
-    and ``metadata.json`` (labels, provenance, status, notes), appearing together."""
+    """A MUSDB-like tree of the annotated items: per item (under its subset, as
+    :func:`item_folder` places it) the masks, each source, the residual and ``metadata.json``
+    (labels, provenance, status, notes), appearing together; then a copy of its mixture, as
+    ``mixture.<ext>``, so ``musdb.DB(root=out, is_wav=True)`` reads the tree."""
     from maskstudio.annotation.project import load_project
 
     out_dir = Path(out_dir)
@@ -305,6 +352,7 @@ def export_dataset(dataset: Dataset, out_dir, *, phase: str = "mixture", progres
         else:
             with ExportSet(folder, ["metadata.json"], protect=[item.mixture]) as files:
                 write_text(files.path("metadata.json"), text)
+        _copy_mixture(item, folder)
         written.append(item.name)
         if progress:
             progress(i + 1, len(dataset.items))

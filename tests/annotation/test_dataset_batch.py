@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from maskstudio.annotation.batch import export_dataset, run_batch
 from maskstudio.annotation.dataset import Dataset
+from maskstudio.annotation.evaluation import options_record
 from maskstudio.annotation.project import save_project
 from maskstudio.cli import main
 from maskstudio.dsp.stft import STFTConfig
@@ -93,8 +94,8 @@ def test_batch_finishes_the_rest_when_an_item_is_broken_and_resumes(tmp_path, ca
     assert code == 1 and "item 'zz_broken' failed" in err and "cannot read" in err
     for i in range(3):
         files = sorted(p.name for p in (out / f"song{i}").iterdir())
-        assert files == [".done", "drums.wav", "masks.npz", "metrics.json", "residual.wav",
-                         "voice.wav"]
+        assert files == [".done", "drums.wav", "masks.npz", "metrics.json", "museval.json",
+                         "residual.wav", "voice.wav"]
         m = json.loads((out / f"song{i}" / "metrics.json").read_text())
         assert m["voice"]["si_sdr"] > 10 and "sdr" in m["voice"] and "sar" in m["drums"]
         mix = load_audio(root / f"song{i}" / "mixture.wav").samples
@@ -103,7 +104,7 @@ def test_batch_finishes_the_rest_when_an_item_is_broken_and_resumes(tmp_path, ca
         np.testing.assert_allclose(total, mix, atol=1e-5)
     before = (out / "song0" / "voice.wav").stat().st_mtime_ns
     ds = Dataset.open(root)
-    result = run_batch(ds, out, mode=("mask", "wiener"), config=CFG)
+    result = run_batch(ds, out, mode=("mask", "wiener"), config=STFTConfig(n_fft=512))
     assert sorted(result["skipped"]) == ["song0", "song1", "song2"]  # resumed: not redone
     assert list(result["failed"]) == ["zz_broken"]
     assert (out / "song0" / "voice.wav").stat().st_mtime_ns == before
@@ -326,7 +327,9 @@ def test_the_skip_list_is_linear_in_the_items(tmp_path, monkeypatch):
     items = [Item(f"item{i:05d}", tmp_path / "missing.wav") for i in range(n)]
     for i in range(0, n, 20):
         (tmp_path / "out" / items[i].name).mkdir(parents=True)
-        (tmp_path / "out" / items[i].name / ".done").write_text("{}")
+        (tmp_path / "out" / items[i].name / ".done").write_text(json.dumps(
+            {"options": options_record(mode=("mask", "ibm"), config=CFG, phase="mixture",
+                                       n_iter=None, cutoff_hz=6000.0, fmt="wav")}))
     compared = []
     monkeypatch.setattr(Item, "__eq__", lambda a, b: compared.append(1) or a is b)
     ds = Dataset(tmp_path / "ds", items)

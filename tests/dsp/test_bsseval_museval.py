@@ -6,6 +6,7 @@ source's channels proportional: a singular Gram matrix), which warn once.
 """
 
 import json
+import os
 import pathlib
 import warnings
 
@@ -23,8 +24,10 @@ def _museval():
     try:
         import museval
         from museval.aggregate import TrackStore
-    except ImportError:
-        pytest.skip("museval is not installed (pip install -e '.[reference]')")
+    except (ImportError, RuntimeError) as exc:  # museval imports musdb, which needs ffmpeg
+        if os.environ.get("CI"):  # CI installs it (.ci/run): compare with museval for real
+            pytest.fail(f"museval must be importable in CI: {exc}")
+        pytest.skip(f"museval cannot be imported here ({exc}): pip install -e '.[reference]'")
     return museval, TrackStore
 
 
