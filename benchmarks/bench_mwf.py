@@ -23,6 +23,7 @@ import json
 import resource
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +130,18 @@ def compare(label: str, refs: list[np.ndarray], mix: np.ndarray, masks: np.ndarr
                        gain > 0 if target else None)
 
 
+def working_memory(mix: np.ndarray, masks: np.ndarray, phase: str, n_iter: int) -> float:
+    """MB that numpy allocates at most while rendering block by block, the blocks dropped as
+    they come (as an export writes them): what the render holds beyond its inputs."""
+    tracemalloc.start()
+    for _ in render_stream(ArrayReader(mix), lambda a, b: masks[..., a:b], masks.shape[0], CFG,
+                           phase=phase, n_iter=n_iter, samplerate=SR):
+        pass
+    peak = tracemalloc.get_traced_memory()[1] / 1e6
+    tracemalloc.stop()
+    return peak
+
+
 def playback(mix: np.ndarray, masks: np.ndarray, seconds: float) -> None:
     """Playback's renderer (16 frames a chunk, context on both sides) playing the first layer:
     its real-time factor, which must stay well under 1 for the sound not to break up."""
@@ -158,6 +171,13 @@ def main(argv: list[str] | None = None) -> int:
     compare("song", refs, mix, masks, [("mixture", None), ("misi", 5), ("mwf", 1), ("mwf", 2)],
             seconds=seconds)
     playback(mix, masks, min(seconds, 30.0))
+    short = int(min(seconds, 30.0) * SR)
+    for phase, n_iter in (("misi", 5), ("mwf", 1)):
+        for part in sorted({short, mix.shape[1]}):
+            t = masks.shape[-1] if part == mix.shape[1] else CFG.n_frames(part)
+            mb = working_memory(mix[:, :part], masks[..., :t], phase, n_iter)
+            report(f"working memory, {phase} x{n_iter}, block by block, {part / SR:.0f} s", mb,
+                   "", "MB", None)
     del mix, stems, refs, masks
     if args.corpus is not None:
         item = args.corpus / "voice_music_stereo_44k"
