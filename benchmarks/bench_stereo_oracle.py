@@ -18,6 +18,8 @@ figures are for the closing note of issue 13.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import sys
 import tempfile
 import time
@@ -79,8 +81,11 @@ def run_oracle(item: Path, kind: str, out: Path, shared: bool) -> dict:
         args += ["--source", f"{s.stem}={s}"]
     if shared:
         args.append("--shared")
-    if main(args) != 0:
-        raise SystemExit(f"maskstudio oracle failed on {item}")
+    said = io.StringIO()  # the files it wrote, and its warnings (PSM overlaps): not figures
+    with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+        status = main(args)
+    if status != 0:
+        raise SystemExit(f"maskstudio oracle failed on {item}: {said.getvalue()}")
     scores = {}
     for s in stems:
         ref, _ = sf.read(str(s), dtype="float32")
