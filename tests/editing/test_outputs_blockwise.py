@@ -16,7 +16,7 @@ from .test_document import _stream_doc
 
 
 @pytest.mark.parametrize("phase, per_channel", [("misi", False), ("hybrid", True),
-                                                ("fgla", False)])
+                                                ("fgla", False), ("mwf", True)])
 def test_iterative_phases_export_from_the_tiles_close_to_the_whole_render(
         two_sources, tmp_path, monkeypatch, phase, per_channel):
     doc = _stream_doc(two_sources, per_channel)

@@ -54,7 +54,7 @@ def three(tmp_path, write_wav):
                 drums=write_wav("stems/drums.wav", drums), out=tmp_path / "out")
 
 
-@pytest.mark.parametrize("phase", ["mixture", "misi"])
+@pytest.mark.parametrize("phase", ["mixture", "misi", "mwf"])
 def test_oracle_writes_the_subsets_as_sums_of_what_it_writes(three, phase, capsys):
     s = three
     assert main(["oracle", str(s["mix"]), "--source", f"voice={s['voice']}", "--source",
