@@ -22,6 +22,7 @@ from maskstudio.errors import ParameterError
 from maskstudio.io.audiofile import AudioClip, atomic_write
 from maskstudio.io.blockexport import export_blocks, like_clip
 from maskstudio.io.npz import write_mask_file
+from maskstudio.io.stems import parse_mixes
 
 if TYPE_CHECKING:
     from maskstudio.editing.document import Document
@@ -72,11 +73,15 @@ def _reader(stem) -> SampleReader:
 def export(doc: Document, out_dir, *, names: Sequence[str] | None = None,
            phase: str = "mixture", fmt: str = "wav", n_iter: int | None = None,
            cutoff_hz: float = 6000.0, progress: Callable[[int, int], None] | None = None,
-           extra: dict | None = None, protect: Sequence = ()) -> list:
+           extra: dict | None = None, protect: Sequence = (), mixes: Sequence[str] = ()
+           ) -> list:
     """Layers (all, or ``names``) and the residual as audio, and their masks, into
     ``out_dir``; with one layer, the residual is its inverted mask.  ``extra`` maps more file
-    names to their text (a dataset export's ``metadata.json``).  The files appear together
-    (:class:`~maskstudio.io.export.ExportSet`), ``masks.npz`` last.
+    names to their text (a dataset export's ``metadata.json``).  ``mixes`` are stem subsets,
+    ``NAME=TERMS`` specs of the exported layers (:func:`~maskstudio.io.stems.parse_mix`:
+    ``rhythm=drums+bass``, ``karaoke=mixture-vocals``), each written as ``NAME.<fmt>``, the
+    sum of the rendered signals it names; they are checked before anything is rendered.
+    The files appear together (:class:`~maskstudio.io.export.ExportSet`), ``masks.npz`` last.
 
     Every phase mode renders and writes block by block from the layers' tiles, through the
     command line's renderer (:func:`~maskstudio.io.blockexport.export_blocks`), so an
@@ -86,6 +91,7 @@ def export(doc: Document, out_dir, *, names: Sequence[str] | None = None,
     protect = inputs(doc) + list(protect)
     idx = _indices(doc, names)
     names = [doc.layers[i].name for i in idx]
+    subsets = parse_mixes(list(mixes), names)
     refs = None
     if phase == "oracle":
         refs = [_reader(r) for r in reference_readers(  # read on demand, as the mixture
@@ -120,7 +126,8 @@ def export(doc: Document, out_dir, *, names: Sequence[str] | None = None,
                                like=like, mask_shape=shape, mask_dtype=dtype,
                                stored=stored, phase=phase, references=refs, n_iter=n_iter,
                                cutoff_hz=cutoff_hz, fmt=fmt, metadata=meta, protect=protect,
-                               what="the layer name", extra=extra, progress=progress)
+                               what="the layer name", extra=extra, progress=progress,
+                               mixes=subsets)
     return written
 
 

@@ -1,19 +1,24 @@
-"""Dialogs: oracle masks from stems, export, STFT settings, threshold, keyboard shortcuts."""
+"""Dialogs: oracle masks from stems, export (with stem subsets), STFT settings, threshold,
+keyboard shortcuts."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from pyqtgraph.Qt import QtCore, QtWidgets
 
 from maskstudio.dsp.phase import PHASE_MODES
 from maskstudio.dsp.stft import STFTConfig
+from maskstudio.ui.subsets import SubsetsEditor
 
 AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3 *.aif *.aiff *.WAV *.FLAC);;All files (*)"
+#: the settings' key of the export dialog's subsets (JSON: see SubsetsEditor.saved)
+SUBSETS_KEY = "export/subsets"
 WINDOWS = ("hann", "hamming", "blackman", "blackmanharris", "bartlett")
 
 
-def _buttons(dialog, ok_text="OK"):
+def buttons(dialog, ok_text="OK"):
     box = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
                                      | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
     box.button(QtWidgets.QDialogButtonBox.StandardButton.Ok).setText(ok_text)
@@ -41,6 +46,9 @@ class FileField(QtWidgets.QWidget):
         if self.folder:
             path = QtWidgets.QFileDialog.getExistingDirectory(self, "Choose a folder",
                                                               self.edit.text())
+        elif self.save:
+            path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save as",
+                                                            self.edit.text(), self.filter)
         else:
             path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Choose a file",
                                                             self.edit.text(), self.filter)
@@ -87,7 +95,7 @@ class OracleDialog(QtWidgets.QDialog):
                                "(the default): each channel's own ideal mask")
         self.shared.setEnabled(n_channels > 1)
         form.addRow("", self.shared)
-        form.addRow(_buttons(self, "Compute"))
+        form.addRow(buttons(self, "Compute"))
         self.kind.currentTextChanged.connect(self._kind_changed)
         self._kind_changed(self.kind.currentText())
 
@@ -131,10 +139,14 @@ class OracleDialog(QtWidgets.QDialog):
 
 
 class ExportDialog(QtWidgets.QDialog):
-    """Where and how to export every layer, the residual and the masks."""
+    """Where and how to export every layer, the residual and the masks, and which stem
+    subsets (sums of layers, :mod:`maskstudio.ui.subsets`) to write beside them.  With
+    ``settings``, the subsets listed last time are offered again, and remembered on Export.
+    """
 
     def __init__(self, parent=None, *, folder: str = "", phase: str = "mixture",
-                 fmt: str = "wav", active: str = ""):
+                 fmt: str = "wav", active: str = "", layers: Sequence[str] = (),
+                 settings: QtCore.QSettings | None = None):
         super().__init__(parent)
         self.setWindowTitle("Export sources and residual")
         self.setObjectName("exportDialog")
@@ -163,15 +175,32 @@ class ExportDialog(QtWidgets.QDialog):
         self.cutoff = QtWidgets.QDoubleSpinBox(minimum=0, maximum=48000, value=6000,
                                                singleStep=500, suffix=" Hz")
         form.addRow("Hybrid cutoff", self.cutoff)
-        form.addRow(QtWidgets.QLabel("Writes one file per layer, residual.<format> and "
-                                     "masks.npz; never over the mixture."))
-        form.addRow(_buttons(self, "Export"))
+        self._layers, self._settings = list(layers) or [active], settings
+        self.subsets = SubsetsEditor(self._layers, settings.value(SUBSETS_KEY, "")
+                                     if settings is not None else "")
+        form.addRow("Subsets", self.subsets)
+        form.addRow(QtWidgets.QLabel("Writes one file per layer, residual.<format>, each "
+                                     "ticked subset and masks.npz; never over the mixture."))
+        form.addRow(buttons(self, "Export"))
+
+    def exported(self) -> list[str]:
+        """The layers the export renders (a subset may name only these)."""
+        return [self._active] if self.which.currentIndex() == 1 else self._layers
+
+    def accept(self) -> None:
+        """Export, once the ticked subsets fit the exported layers (else the reason
+        shows, and the dialog stays)."""
+        if not self.subsets.check(self.exported()):
+            return
+        if self._settings is not None:
+            self._settings.setValue(SUBSETS_KEY, self.subsets.saved())
+        super().accept()
 
     def values(self) -> dict:
         return dict(out_dir=self.folder.text(), fmt=self.fmt.currentText(),
                     names=[self._active] if self.which.currentIndex() == 1 else None,
                     phase=self.phase.currentText(), n_iter=self.n_iter.value() or None,
-                    cutoff_hz=self.cutoff.value())
+                    cutoff_hz=self.cutoff.value(), mixes=self.subsets.specs())
 
 
 class STFTDialog(QtWidgets.QDialog):
@@ -196,7 +225,7 @@ class STFTDialog(QtWidgets.QDialog):
         form.addRow("window", self.window)
         form.addRow(QtWidgets.QLabel("Layers are resampled to the new grid; undo history is "
                                      "cleared."))
-        form.addRow(_buttons(self, "Apply"))
+        form.addRow(buttons(self, "Apply"))
 
     def config(self) -> STFTConfig:
         return STFTConfig(n_fft=int(self.n_fft.currentText()), hop_length=self.hop.value(),
@@ -237,7 +266,7 @@ class ThresholdDialog(QtWidgets.QDialog):
                             else ["whole file"])
         form.addRow("Apply to", self.scope)
         form.addRow(QtWidgets.QLabel("The preview shows the visible part."))
-        form.addRow(_buttons(self, "Apply"))
+        form.addRow(buttons(self, "Apply"))
         for w in (self.level, self.width_db):
             w.valueChanged.connect(self._changed)
 

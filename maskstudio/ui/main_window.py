@@ -17,8 +17,10 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from maskstudio import __version__
 from maskstudio.editing.document import Document
+from maskstudio.editing.outputs import export as export_document
 from maskstudio.editing.spectrogram import FREQ_SCALES
 from maskstudio.ui.active_layer import ActiveLayer
+from maskstudio.ui.annotations import AnnotationsController
 from maskstudio.ui.bridge import Subscriptions
 from maskstudio.ui.controller import Shell, Shortcut, make_action
 from maskstudio.ui.datasets import DatasetController
@@ -44,8 +46,8 @@ TOOL_KEYS = [("brush", "B", "Brush"), ("eraser", "E", "Eraser"), ("rect", "R", "
 
 class MainWindow(Shell):
     """The editor window.  Its parts: ``playback``, ``projects``, ``datasets``,
-    ``mask_sources`` and ``edits`` (the controllers), ``view``, ``layers``, ``levels``,
-    ``metrics`` and ``options``."""
+    ``mask_sources``, ``edits`` and ``annotations`` (the controllers), ``view``, ``layers``,
+    ``levels``, ``metrics`` and ``options``."""
 
     firstSpectrogram = QtCore.Signal()
 
@@ -81,6 +83,7 @@ class MainWindow(Shell):
         self.docks.append(self.datasets.dock)
         self.mask_sources = MaskSourcesController(self)
         self.edits = EditController(self)
+        self.annotations = AnnotationsController(self)
         self.status_label = QtWidgets.QLabel("Open an audio file: File > Open (Ctrl+O), "
                                              "or drop one here")
         self.statusBar().addWidget(self.status_label, 1)
@@ -111,6 +114,8 @@ class MainWindow(Shell):
         self._action("&Export sources and residual…", self.export_dialog, "Ctrl+E", m)
         self._action("Export the &masks (.npz)…", self.save_masks_dialog, None, m)
         self._action("Export the view as &PNG…", self.export_png_dialog, None, m)
+        m.addSeparator()
+        self.annotations.fill_file_menu(m)
         m.addSeparator()
         self._action("&Quit", self.close, "Ctrl+Q", m)
 
@@ -361,7 +366,8 @@ class MainWindow(Shell):
             default = str(doc.clip.path.parent / f"{doc.clip.path.stem}-separated")
         dialog = ExportDialog(self, folder=default, phase=self.playback.phase,
                               fmt=self._default_format(doc),
-                              active=doc.layers[self.active.index or 0].name)
+                              active=doc.layers[self.active.index or 0].name,
+                              layers=[la.name for la in doc.layers], settings=self.settings)
         if dialog.exec() != QtWidgets.QDialog.DialogCode.Accepted:
             return
         v = dialog.values()
@@ -381,7 +387,8 @@ class MainWindow(Shell):
         doc = self.doc
         if doc is None:
             return None
-        return run_task(self, "Exporting…", lambda p: doc.export(out_dir, progress=p, **options),
+        return run_task(self, "Exporting…",
+                        lambda p: export_document(doc, out_dir, progress=p, **options),
                         lambda files: self.statusBar().showMessage(
                             f"wrote {len(files)} files to {out_dir}", 8000))
 

@@ -22,6 +22,11 @@ MENUS = [
         "Export the &masks (.npz)…",
         "Export the view as &PNG…",
         "---",
+        "Export &annotations… | each layer's regions as labelled boxes (Raven, Audacity, Sonic "
+        "Visualiser)",
+        "&Import annotations… | boxes of a Raven table or Audacity labels as new layers, one "
+        "per label",
+        "---",
         "&Quit | Ctrl+Q"]),
     ("&Edit", [
         "&Undo | Ctrl+Z",
