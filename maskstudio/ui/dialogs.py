@@ -166,7 +166,8 @@ class ExportDialog(QtWidgets.QDialog):
         self.phase.addItems(list(PHASE_MODES))
         self.phase.setCurrentText(phase)
         self.phase.setToolTip("mixture: exact; misi: corrected, sums to the mixture; fgla: "
-                              "Griffin-Lim; hybrid: corrected below the cutoff; oracle: the "
+                              "Griffin-Lim; hybrid: corrected below the cutoff; mwf: "
+                              "multichannel Wiener filter, sums to the mixture; oracle: the "
                               "stems' phase; complex: a cIRM's own phase")
         form.addRow("Phase", self.phase)
         self.n_iter = QtWidgets.QSpinBox(minimum=0, maximum=200, value=0)
