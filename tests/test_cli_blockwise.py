@@ -259,3 +259,26 @@ def test_sigterm_mid_export_unwinds_as_ctrl_c_and_leaves_no_staging(files):
     proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM
     assert not out.exists() or not list(out.iterdir())
+
+
+def test_batch_oracle_is_per_channel_on_stereo_items_unless_shared(files, tmp_path, capsys):
+    item = tmp_path / "ds" / "song"
+    (item / "sources").mkdir(parents=True)
+    for name, key in (("mixture", "mix"), ("sources/voice", "voice"),
+                      ("sources/drums", "drums")):
+        (item / f"{name}.wav").write_bytes(files[key].read_bytes())
+    for extra, out in (([], "per"), (["--shared"], "shared")):
+        assert main(["batch", str(tmp_path / "ds"), "--mask", "ibm", "--n-fft", "1024",
+                     "--hop-length", "256", "--jobs", "1", *extra,
+                     "--out", str(tmp_path / out)]) == 0
+    masks, _ = _whole(files, "ibm", "mixture")
+    shared, _ = _whole(files, "ibm", "mixture", per_channel=False)
+    with np.load(tmp_path / "per" / "song" / "masks.npz") as z:
+        assert list(z["names"]) == ["drums", "voice"]  # a batch sorts the stems
+        np.testing.assert_array_equal(z["masks"], masks[::-1])  # [source, channel, F, T]
+    with np.load(tmp_path / "shared" / "song" / "masks.npz") as z:
+        np.testing.assert_array_equal(z["masks"], shared[::-1])
+    capsys.readouterr()
+    assert main(["batch", str(tmp_path / "ds"), "--separator", "hpss", "--shared",
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "--shared is an option of the oracle" in capsys.readouterr().err

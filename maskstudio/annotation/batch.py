@@ -54,12 +54,16 @@ def available_cores() -> int:
 
 
 def _masks_for(item: Item, mixture, refs, config: STFTConfig, mode: tuple):
-    """``(names, masks, config, what)``: ``what`` says where the names came from."""
-    kind, arg = mode
+    """``(names, masks, config, what)``: ``what`` says where the names came from.  An oracle
+    (``("mask", kind[, "per-channel" | "shared"])``) is one mask per channel of a multichannel
+    item unless "shared"."""
+    kind, arg = mode[:2]
     if kind == "mask":
         if not refs:
             raise MaskStudioError("it has no stems (sources/<name>.<ext>) for an oracle mask")
-        return (list(refs), oracle_masks(mixture.samples, list(refs.values()), config, arg),
+        per_channel = "shared" not in mode[2:] and mixture.n_channels > 1
+        return (list(refs), oracle_masks(mixture.samples, list(refs.values()), config, arg,
+                                         per_channel=per_channel),
                 config, f"the item '{item.name}' names a stem")
     if kind == "separator":
         Y = stft(mixture.samples, **config.kwargs())

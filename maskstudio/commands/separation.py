@@ -283,6 +283,9 @@ def add_batch_parser(sub: Subcommands) -> None:
                      help="a separator: hpss, repet-sim, nmf, or a plugin's name")
     how.add_argument("--masks-from", metavar="DIR",
                      help="mask files DIR/<item>/masks.npz (or DIR/<item>.npz)")
+    p.add_argument("--shared", action="store_true",
+                   help="with --mask: one mask shared by all channels, from their pooled "
+                        "power (default: each channel's own on multichannel items)")
     add_stft_options(p)
     add_phase_options(p)
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
@@ -312,8 +315,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
                       stacklevel=2)
         jobs = cores
     dataset = Dataset.open(args.dataset)
-    if args.mask:
-        mode = ("mask", args.mask)
+    if args.shared and not args.mask:
+        raise ParameterError("--shared is an option of the oracle: use it with --mask KIND")
+    if args.mask:  # per channel, or "shared": recorded in each item's .done
+        mode = ("mask", args.mask, "shared") if args.shared else ("mask", args.mask)
     elif args.separator:
         mode = ("separator", check_separator(args.separator))
     else:
