@@ -83,3 +83,11 @@ def test_tools_benchmark_runs():
     assert proc.returncode in (0, 1), proc.stderr[-2000:]  # 1: the time target missed
     assert "harmonic selection" in proc.stdout and "target <= 50 ms" in proc.stdout
     assert "magic wand" in proc.stdout and "local threshold" in proc.stdout
+
+
+def test_mwf_benchmark_runs():
+    proc = subprocess.run([sys.executable, str(BENCH / "bench_mwf.py"), "--quick"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]  # 1: a target missed
+    assert "real-time factor, misi x5" in proc.stdout and "mwf x1" in proc.stdout
+    assert "targets met" in proc.stdout
