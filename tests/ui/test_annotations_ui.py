@@ -144,3 +144,40 @@ def test_a_bad_table_is_one_message_and_changes_nothing(window, qtbot, tmp_path)
     qtbot.waitUntil(lambda: len(_errors(window)) == 2, timeout=20000)
     assert "\n" not in _errors(window)[1]
     assert [la.name for la in doc.layers] == before[0]
+
+
+def test_stereo_layers_give_raven_boxes_per_channel_and_back(window, qtbot, tmp_path):
+    import soundfile as sf
+
+    from maskstudio.dsp.stft import STFTConfig
+    from tests.conftest import SR, clicks, harmonic
+
+    n = SR * 2
+    stereo = tmp_path / "stereo.wav"
+    sf.write(str(stereo), np.stack([harmonic(n), clicks(n)], axis=1), SR, subtype="FLOAT")
+    window.projects.open_path(stereo, config=STFTConfig(n_fft=512, hop_length=128), wait=True)
+    doc = window.doc
+    assert doc.store.lead == (2,)
+    data = np.zeros((1, 2, doc.n_bins, doc.n_frames), np.float32)
+    data[0, 0, 20:40, 30:80] = 1  # left only
+    data[0, 1, 100:150, 120:200] = 1  # right only
+    doc.load_layers(["call"], data, {"kind": "model"}, "per channel", mode="add")
+    out = tmp_path / "stereo.txt"
+    window.annotations.export_annotations(out, "raven")
+    qtbot.waitUntil(lambda: out.exists() and active_tasks() <= 1, timeout=20000)
+    with open(out, newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    got = {}
+    for r in rows:
+        box = LabelBox(float(r["Begin Time (s)"]), float(r["End Time (s)"]),
+                       float(r["Low Freq (Hz)"]), float(r["High Freq (Hz)"]), "call",
+                       int(r["Channel"]))
+        reg = box_to_region(box, doc.config, doc.samplerate, doc.n_frames)
+        got[box.channel] = (reg.f0, reg.f1, reg.t0, reg.t1)
+    assert got == {1: (20, 40, 30, 80), 2: (100, 150, 120, 200)}
+    # read back (the layer it came from taken away first): a layer per channel, as it was
+    window.edits.undo()
+    assert doc.layers == []
+    window.annotations.import_annotations(out, "raven")
+    qtbot.waitUntil(lambda: len(doc.layers) == 1, timeout=20000)
+    np.testing.assert_array_equal(doc.store.dense(0), data[0])
