@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 SIZE = 36  #: pixels drawn (shown at 18 px: sharp on a 2x screen)
@@ -68,6 +70,25 @@ def _pan(p, ink):
         p.drawPolygon(QtGui.QPolygonF([QtCore.QPointF(*q) for q in tip]))
 
 
+def _harmonic(p, ink):
+    for y, w in ((8, 3), (16, 2.5), (24, 2), (31, 1.5)):  # a note's harmonics, evenly spaced
+        pen = p.pen()
+        pen.setWidthF(w)
+        p.setPen(pen)
+        path = QtGui.QPainterPath(QtCore.QPointF(4, 38 - y))
+        path.cubicTo(14, 38 - y - 3, 22, 38 - y + 3, 32, 38 - y)
+        p.drawPath(path)
+
+
+def _wand(p, ink):
+    p.drawLine(6, 30, 22, 14)
+    p.setBrush(ink)
+    radius = [7 if k % 2 == 0 else 2.8 for k in range(8)]  # a four-pointed spark
+    star = [QtCore.QPointF(27 + r * math.cos(k * math.pi / 4), 9 + r * math.sin(k * math.pi / 4))
+            for k, r in enumerate(radius)]
+    p.drawPolygon(QtGui.QPolygonF(star))
+
+
 def _faint(ink: QtGui.QColor) -> QtGui.QColor:
     c = QtGui.QColor(ink)
     c.setAlpha(90)
@@ -75,4 +96,4 @@ def _faint(ink: QtGui.QColor) -> QtGui.QColor:
 
 
 DRAW = {"brush": _brush, "eraser": _eraser, "rect": _rect, "time": _time, "band": _band,
-        "lasso": _lasso, "pan": _pan}
+        "lasso": _lasso, "harmonic": _harmonic, "wand": _wand, "pan": _pan}
