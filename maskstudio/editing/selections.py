@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["shown_magnitudes", "harmonic_selection", "wand_selection", "local_threshold",
            "local_threshold_preview", "learn_local_offset", "move_selection", "cast_layer",
-           "bounds_selection"]
+           "bounds_selection", "check_movable", "share_of"]
 
 Selection = tuple | None  #: (Box, alpha), or None: no selection
 Progress = Callable[[int, int], None] | None
@@ -196,7 +196,9 @@ def learn_local_offset(doc: Document, selection: Selection, *, bins: int = 31,
 
 
 # -- energy moved between layers ------------------------------------------------------------
-def _check_movable(doc: Document, *layers: int | None) -> None:
+def check_movable(doc: Document, *layers: int | None) -> None:
+    """Raise, before anything changes, if one of ``layers`` (None: the residual) is missing
+    or locked: a locked layer neither gives nor takes."""
     for k in layers:
         if k is None:
             continue
@@ -261,7 +263,7 @@ def move_selection(doc: Document, src: int | None, dst: int | None,
         raise ParameterError("move between two layers, or between a layer and the residual")
     if src == dst:
         raise ParameterError("the layer would give to itself: choose another layer")
-    _check_movable(doc, src, dst)
+    check_movable(doc, src, dst)
     box, alpha = selection
     label = "give to the residual" if dst is None else \
         "take from the residual" if src is None else "move"
@@ -276,7 +278,7 @@ def cast_layer(doc: Document, over: int, under: int, *, selection: Selection = N
     step."""
     if over == under:
         raise ParameterError("a layer cannot be cast over itself: choose another layer")
-    _check_movable(doc, over, under)
+    check_movable(doc, over, under)
 
     def change(old: np.ndarray, a: np.ndarray) -> np.ndarray:
         return cast_over(old, over, under, amount=a, present=present)

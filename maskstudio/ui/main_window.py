@@ -33,6 +33,7 @@ from maskstudio.ui.playback import PlaybackController
 from maskstudio.ui.projects import ProjectController
 from maskstudio.ui.scores_panel import MetricsPanel
 from maskstudio.ui.spectrogram_view import COLORMAPS, SpectrogramView
+from maskstudio.ui.tool_actions import ToolController
 from maskstudio.ui.view_parts import FillControl
 from maskstudio.ui.workers import Task, guard, run_task, show_error
 
@@ -41,7 +42,8 @@ __all__ = ["MainWindow"]
 PANEL_WIDTH = 320  #: the left column of panels, at first: a layer row fits
 TOOL_KEYS = [("brush", "B", "Brush"), ("eraser", "E", "Eraser"), ("rect", "R", "Rectangle"),
              ("time", "Y", "Time range"), ("band", "U", "Frequency band"),
-             ("lasso", "L", "Lasso"), ("pan", "H", "Pan")]
+             ("lasso", "L", "Lasso"), ("harmonic", "A", "Harmonics"), ("wand", "W", "Magic wand"),
+             ("pan", "H", "Pan")]
 
 
 class MainWindow(Shell):
@@ -83,6 +85,7 @@ class MainWindow(Shell):
         self.docks.append(self.datasets.dock)
         self.mask_sources = MaskSourcesController(self)
         self.edits = EditController(self)
+        self.tool_actions = ToolController(self, self.edits)  # issue 15's power tools
         self.annotations = AnnotationsController(self)
         self.status_label = QtWidgets.QLabel("Open an audio file: File > Open (Ctrl+O), "
                                              "or drop one here")
@@ -121,6 +124,7 @@ class MainWindow(Shell):
 
         m = mb.addMenu("&Edit")
         self.edits.fill_edit_menu(m)
+        self.tool_actions.fill_edit_menu(m)
         m.addSeparator()
         self.playback.fill_edit_menu(m)
         self.playback.fill_play_menu(mb.addMenu("&Play"))
@@ -133,6 +137,7 @@ class MainWindow(Shell):
         self.act_outline = self._action("&Outline the layers", self._outline_toggled, "O", m,
                                         tip="draw each layer as the contour of mask ≥ 0.5 "
                                             "over a faint fill", checkable=True)
+        self.tool_actions.fill_view_menu(m)
         m.addSeparator()
         for d in self.docks:
             m.addAction(d.toggleViewAction())
@@ -144,6 +149,7 @@ class MainWindow(Shell):
                                          "shown", checkable=True)
         self.tools_bar.addSeparator()
         self.tools_bar.addAction(self.act_link)
+        self.tool_actions.fill_masks_menu(m)
         m.addSeparator()
         self.mask_sources.fill_masks_menu(m)
 
@@ -172,6 +178,8 @@ class MainWindow(Shell):
         self.addToolBar(tools)
         self.addToolBarBreak()
         self.addToolBar(self.options)
+        self.addToolBarBreak()  # the pick tools' options: a row of their own
+        self.addToolBar(self.tool_actions.options_bar)
 
     def _connect(self) -> None:
         self._subscriptions = Subscriptions(self)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
+from pyqtgraph.Qt import QtCore, QtWidgets
 
 from maskstudio.editing.edits import Box, brush_stroke
 from maskstudio.editing.spectrogram import (
@@ -47,10 +47,11 @@ from maskstudio.ui.view_parts import (  # noqa: F401
     rgb32_table,
     selection_footprint,
 )
+from maskstudio.ui.view_tools import PICK_TOOLS, Picker, SelectionTint, outline_path
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
-TOOLS = ("brush", "eraser", "rect", "time", "band", "lasso", "pan")
+TOOLS = ("brush", "eraser", "rect", "time", "band", "lasso", "harmonic", "wand", "pan")
 SELECTION_TOOLS = ("rect", "time", "band", "lasso")
 LONG_FILE_SECONDS = 300.0  #: longer files open zoomed on their beginning
 OPENING_SECONDS = 60.0
@@ -70,6 +71,7 @@ class SpectrogramView(QtWidgets.QWidget):
     rendered = QtCore.Signal()
     selectionChanged = QtCore.Signal()
     errorRaised = QtCore.Signal(str)
+    said = QtCore.Signal(str)  # a tool's word for the status bar (nothing was picked)
 
     def __init__(self, parent=None, active=None):
         super().__init__(parent)
@@ -94,7 +96,7 @@ class SpectrogramView(QtWidgets.QWidget):
         self.composer = overlay.OverlayComposer()  # the overlay and the values it was made of
         self._stroke_last = None
         self._drag_points = []
-        self._rows = self._cols = None
+        self._rows = self._cols = self._rect = None
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("#1b1b1f")
@@ -126,6 +128,7 @@ class SpectrogramView(QtWidgets.QWidget):
         self.sel_item.setPen(pg.mkPen("#ffffff", width=1.5, style=QtCore.Qt.PenStyle.DashLine))
         self.sel_item.setZValue(10)
         self.vb.addItem(self.sel_item, ignoreBounds=True)
+        self.tint, self.picker = SelectionTint(self), Picker(self)  # the pick tools
         self.cursor_item = QtWidgets.QGraphicsEllipseItem()
         self.cursor_item.setPen(pg.mkPen("#ffffff", width=1))
         self.cursor_item.setZValue(11)
@@ -261,6 +264,7 @@ class SpectrogramView(QtWidgets.QWidget):
         # uint8 RGBA without levels: pyqtgraph wraps the array in a QImage, no conversion
         self.overlay.setImage(self._overlay, autoLevels=False, levels=None)
         self.overlay.setRect(self._rect)
+        self.tint.redraw(rows, cols, self._rect)
         self._render_wave(x0, x1)
         self.rendered.emit()
 
@@ -391,6 +395,8 @@ class SpectrogramView(QtWidgets.QWidget):
                 self._draw_selection_outline()
                 if ev.isFinish():
                     self._finish_selection()
+            elif self.tool in PICK_TOOLS:
+                self.picker.drag(self._press_grid(ev), (f, t), ev.isFinish())
         except Exception as exc:  # noqa: BLE001 - every failed stroke gets its dialog
             self._stroke_failed(exc)
 
@@ -399,6 +405,12 @@ class SpectrogramView(QtWidgets.QWidget):
         if self.doc is None:
             return
         pos = self.vb.mapSceneToView(ev.scenePos())
+        if self.tool in PICK_TOOLS:
+            try:
+                self.picker.click(self.to_grid(pos.x(), pos.y()))
+            except Exception as exc:  # noqa: BLE001 - a failed pick gets its dialog
+                self._stroke_failed(exc)
+            return
         try:
             if not self.doc.layers:
                 raise MaskStudioError("there is no layer to paint on: add one with "
@@ -440,43 +452,16 @@ class SpectrogramView(QtWidgets.QWidget):
         sel = selection_footprint(self.tool, self._drag_points, doc.n_bins, doc.n_frames)
         self.set_selection(None if sel[0].empty else sel)
 
-    def set_selection(self, selection) -> None:
+    def set_selection(self, selection, tinted: bool = False) -> None:
+        """Select ``(Box, alpha)`` (None: nothing); ``tinted``: its strength is drawn."""
         self.selection = selection
+        self.tint.shown = tinted
         self._draw_selection_outline(from_selection=True)
+        self.tint.redraw(self._rows, self._cols, self._rect)
         self.selectionChanged.emit()
 
-    def _grid_to_view(self, f, t):
-        x = t * self.doc.frame_seconds
-        y = float(to_scale(max(f * self.doc.bin_hz, 1e-3), self.freq_scale))
-        return QtCore.QPointF(x, y)
-
     def _draw_selection_outline(self, from_selection: bool = False) -> None:
-        path = QtGui.QPainterPath()
-        if from_selection and self.selection is not None and self.tool == "lasso" \
-                and len(self._drag_points) > 2:
-            pts = self._drag_points
-        elif from_selection:
-            if self.selection is not None:
-                b = self.selection[0]
-                pts = [(b.f0 - 0.5, b.t0 - 0.5), (b.f1 - 0.5, b.t0 - 0.5),
-                       (b.f1 - 0.5, b.t1 - 0.5), (b.f0 - 0.5, b.t1 - 0.5)]
-            else:
-                pts = []
-        else:
-            pts = self._drag_points
-            if self.tool != "lasso" and len(pts) >= 2:
-                (f0, t0), (f1, t1) = pts[0], pts[-1]
-                if self.tool == "time":
-                    f0, f1 = 0, self.doc.n_bins
-                elif self.tool == "band":
-                    t0, t1 = 0, self.doc.n_frames
-                pts = [(f0, t0), (f1, t0), (f1, t1), (f0, t1)]
-        if pts:
-            path.moveTo(self._grid_to_view(*pts[0]))
-            for p in pts[1:]:
-                path.lineTo(self._grid_to_view(*p))
-            path.closeSubpath()
-        self.sel_item.setPath(path)
+        self.sel_item.setPath(outline_path(self, self._drag_points, from_selection))
 
     def _mouse_moved(self, scene_pos) -> None:
         if self.doc is None or not self.plot.sceneBoundingRect().contains(scene_pos):

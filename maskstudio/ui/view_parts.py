@@ -18,6 +18,8 @@ from maskstudio.reporting import describe_failure
 from maskstudio.ui.bridge import Subscriptions
 
 COLORMAPS = ("grey", "inferno", "viridis", "magma", "CET-L4", "turbo")
+#: tools a click acts with (a dab, or a pick: see maskstudio.ui.view_tools)
+CLICK_TOOLS = ("brush", "eraser", "harmonic", "wand")
 
 
 def selection_footprint(tool: str, pts: list, n_bins: int, n_frames: int) -> tuple:
@@ -114,29 +116,69 @@ def auto_range(levels: np.ndarray) -> tuple:
     return (float(min(lo, hi - AUTO_MIN_SPAN)), float(hi))
 
 
+NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+NOTE_LABEL_PX = 16  #: the least distance between two note labels on the axis
+
+
+def note_name(hz: float) -> str:
+    """The nearest equal-tempered note (A4 = 440 Hz): ``"A4"``, ``"C#3"``."""
+    midi = int(round(69 + 12 * np.log2(max(float(hz), 1e-3) / 440.0)))
+    return f"{NOTE_NAMES[midi % 12]}{midi // 12 - 1}"
+
+
 class FrequencyAxis(pg.AxisItem):
-    """Labels a linear, log or mel axis in Hz / kHz."""
+    """Labels a linear, log or mel axis in Hz / kHz, or in note names (:attr:`notes`)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.scale_name = "linear"
+        self.notes = False  #: ticks at notes, labelled C4, A4, …
+
+    def _to(self, hz) -> list:
+        return [float(to_scale(x, self.scale_name)) for x in hz]
+
+    def _from(self, v: float) -> float:
+        return float(from_scale(v, self.scale_name)) if self.scale_name != "linear" else v
+
+    def note_ticks(self, minVal: float, maxVal: float, size: float) -> list:  # noqa: N803
+        """The Cs of each octave, then the other natural notes, where labels have room."""
+        lo, hi = max(self._from(minVal), 16.0), self._from(maxVal)
+        if hi <= lo:
+            return []
+        first = int(np.ceil(69 + 12 * np.log2(lo / 440.0)))
+        last = int(np.floor(69 + 12 * np.log2(hi / 440.0)))
+        per_px = (maxVal - minVal) / max(size, 1.0)
+        taken: list[float] = []
+        levels = []
+        for keep in ((0,), (2, 4, 5, 7, 9, 11)):
+            hz = [440.0 * 2 ** ((m - 69) / 12) for m in range(first, last + 1)
+                  if m % 12 in keep]
+            chosen = []
+            for y in sorted(self._to(hz)):
+                if all(abs(y - t) >= NOTE_LABEL_PX * per_px for t in taken):
+                    taken.append(y)
+                    chosen.append(y)
+            levels.append(chosen)
+        return [(1.0, levels[0]), (0.5, levels[1])]
 
     def tickValues(self, minVal, maxVal, size):
+        if self.notes:
+            return self.note_ticks(minVal, maxVal, size)
         if self.scale_name == "linear":
             return super().tickValues(minVal, maxVal, size)
-        lo = float(from_scale(minVal, self.scale_name))
-        hi = float(from_scale(maxVal, self.scale_name))
+        lo, hi = self._from(minVal), self._from(maxVal)
         nice = [f * m for m in (1, 10, 100, 1000, 10000) for f in (20, 50, 100, 200, 500)]
         nice = sorted({n for n in nice if lo <= n <= hi})
         minor = sorted({f * m for m in (10, 100, 1000, 10000) for f in range(1, 10)
                         if lo <= f * m <= hi} - set(nice))
-        to = lambda v: [float(to_scale(x, self.scale_name)) for x in v]  # noqa: E731
-        return [(1.0, to(nice)), (0.5, to(minor[:: max(1, len(minor) // 12)]))]
+        return [(1.0, self._to(nice)), (0.5, self._to(minor[:: max(1, len(minor) // 12)]))]
 
     def tickStrings(self, values, scale, spacing):
+        if self.notes:
+            return [note_name(self._from(v)) for v in values]
         out = []
         for v in values:
-            hz = float(from_scale(v, self.scale_name)) if self.scale_name != "linear" else v
+            hz = self._from(v)
             out.append(f"{hz / 1000:g}k" if hz >= 1000 else f"{hz:.0f}")
         return out
 
@@ -338,8 +380,8 @@ class EditViewBox(pg.ViewBox):
     def mouseClickEvent(self, ev):
         shift = bool(ev.modifiers() & QtCore.Qt.KeyboardModifier.ShiftModifier)
         if ev.button() == QtCore.Qt.MouseButton.LeftButton and not shift \
-                and self._view.tool in ("brush", "eraser"):
-            ev.accept()  # a dab, not a seek: the play cursor is moved on the ruler
+                and self._view.tool in CLICK_TOOLS:
+            ev.accept()  # a dab or a pick, not a seek: the play cursor is moved on the ruler
             self._view.tool_click(ev)
             return
         super().mouseClickEvent(ev)

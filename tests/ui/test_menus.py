@@ -38,6 +38,10 @@ MENUS = [
         "&Binarise | Ctrl+B",
         "S&mooth the selection | Ctrl+Shift+M",
         "&Threshold… | T",
+        "Selection &bounds… | Ctrl+Shift+B | type the selection's start, end, low and high "
+        "frequency",
+        "&Local threshold… | Shift+T | keep the layer where the mixture stands above its local "
+        "level",
         "---",
         "Audio &output…"]),
     ("&Play", [
@@ -50,6 +54,8 @@ MENUS = [
         "Time range  (Y) | Y | checkable",
         "Frequency band  (U) | U | checkable",
         "Lasso  (L) | L | checkable",
+        "Harmonics  (A) | A | checkable",
+        "Magic wand  (W) | W | checkable",
         "Pan  (H) | H | checkable",
         "---",
         "Smaller brush | [",
@@ -60,6 +66,7 @@ MENUS = [
         "&Difference from the oracle | D",
         "&Outline the layers | O | draw each layer as the contour of mask ≥ 0.5 over a faint "
         "fill | checkable",
+        "&Note names | label the frequency axis with notes (A4 = 440 Hz) | checkable",
         "---",
         "Layers | checkable",
         "Levels | checkable",
@@ -70,6 +77,10 @@ MENUS = [
         "&Delete layer",
         "&Link the channels | K | edits change every channel; off: only the channel shown | "
         "checkable",
+        "---",
+        ("&Give the selection to", []),
+        ("T&ake the selection from", []),
+        ("&Cast the active layer over", []),
         "---",
         "&Oracle from stems…",
         "&Load model masks…",
@@ -127,6 +138,7 @@ def test_toolbars_and_docks_keep_their_names_and_places(window):
     bars = {(t.objectName(), window.toolBarArea(t).name)
             for t in window.findChildren(QtWidgets.QToolBar)}
     assert bars == {("toolsBar", "TopToolBarArea"), ("optionsBar", "TopToolBarArea"),
+                    ("toolOptionsBar", "TopToolBarArea"),
                     ("transportBar", "BottomToolBarArea")}
     docks = {(d.objectName(), d.windowTitle(), window.dockWidgetArea(d).name)
              for d in window.findChildren(QtWidgets.QDockWidget)}
