@@ -16,9 +16,11 @@ import contextlib
 import json
 import multiprocessing
 import os
+import re
 import signal
 import threading
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +39,10 @@ from maskstudio.io.audiofile import conform_reference, load_audio
 from maskstudio.io.export import MASKS, ExportSet, render, write_outputs
 from maskstudio.io.names import check_inside, safe_file_name
 from maskstudio.io.npz import load_masks
+from maskstudio.io.stems import parse_mixes
 
-__all__ = ["process_item", "run_batch", "export_dataset", "item_metrics", "partition",
-           "available_cores", "item_folder"]
+__all__ = ["process_item", "run_batch", "check_mixes", "export_dataset", "item_metrics",
+           "partition", "available_cores", "item_folder"]
 
 DONE = ".done"
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -89,22 +92,48 @@ def item_folder(out_dir, item: Item) -> Path:
     return check_inside(out_dir, Path(out_dir).joinpath(*out_parts(item)))
 
 
+def _record(mixes: Sequence[str] = (), **options) -> dict:
+    """What an item's ``.done`` keeps: :func:`options_record`, and the stem subsets when
+    there are any (so a batch without ``--mix`` keeps what it kept before)."""
+    record = options_record(**options)
+    if mixes:
+        record["mix"] = [str(m) for m in mixes]
+    return record
+
+
+def check_mixes(mixes: Sequence[str], dataset: Dataset, mode: tuple) -> None:
+    """Refuse bad ``--mix`` specs before any item is processed: their form and names, and
+    with oracle masks, their terms against the stems the items have (with other masks, the
+    layers are known per item, and an item whose layers a subset misses fails alone)."""
+    if not mixes:
+        return
+    names = sorted({n for it in dataset.items for n in it.sources}) if mode[0] == "mask" \
+        else []
+    if not names:  # every term a name, to check the form alone
+        words = {w.strip() for spec in mixes for w in re.split(r"[+-]", spec.partition("=")[2])}
+        names = sorted(w for w in words if w and w.lower() not in ("residual", "mixture"))
+    parse_mixes(list(mixes), names)
+
+
 def process_item(item: Item, out_dir, *, mode: tuple, config: STFTConfig,
                  phase: str = "mixture", n_iter=None, cutoff_hz: float = 6000.0,
-                 fmt: str = "wav") -> dict:
+                 fmt: str = "wav", mixes: Sequence[str] = ()) -> dict:
     """Process one item into ``out_dir/<item>``; returns its metrics (empty without stems).
 
-    The item's files appear together, ``masks.npz`` and then the ``.done`` marker last; the
-    marker keeps the options (:func:`~maskstudio.annotation.evaluation.options_record`), so
+    ``mixes`` are stem subsets (``NAME=a+b``, :func:`~maskstudio.io.stems.parse_mix`), each
+    written beside the sources as the sum of the rendered signals it names.  The item's files
+    appear together, ``masks.npz`` and then the ``.done`` marker last; the marker keeps the
+    options (:func:`~maskstudio.annotation.evaluation.options_record`, and the subsets), so
     a resumed batch redoes the item if they change."""
     out = item_folder(out_dir, item)
-    record = options_record(mode=mode, config=config, phase=phase, n_iter=n_iter,
-                            cutoff_hz=cutoff_hz, fmt=fmt)
+    record = _record(mixes, mode=mode, config=config, phase=phase, n_iter=n_iter,
+                     cutoff_hz=cutoff_hz, fmt=fmt)
     item = prepare(item)  # a MUSDB18 .stem.mp4 decoded on first use
     mixture = load_audio(item.mixture)
     refs = {n: conform_reference(load_audio(p), mixture, name=f"stem '{n}'")
             for n, p in sorted(item.sources.items())}
     names, masks, cfg, what = _masks_for(item, mixture, refs, config, mode)
+    subsets = parse_mixes(list(mixes), names)  # before rendering: a misfit fails at once
     masks = MaskSet(names, masks)
     if phase == "mixture" and masks.is_complex:
         phase = "complex"
@@ -125,9 +154,18 @@ def process_item(item: Item, out_dir, *, mode: tuple, config: STFTConfig,
     extra[DONE] = json.dumps({"ok": True, "options": record}, indent=1)
     meta = {"item": item.name, "mixture": str(item.mixture), "mode": list(mode),
             "phase": phase}
+    outputs = layout_outputs(item, names, signals, fmt)
+    if subsets:
+        audio = dict(outputs.get("audio") or {})
+        for m in subsets:
+            if m.name in audio:
+                raise ParameterError(f"--mix {m.name!r} is the name of the dataset's own "
+                                     f"output: name the subset differently")
+            audio[m.name] = m.apply(signals)
+        outputs["audio"] = audio
     write_outputs(out, mixture, masks, signals, cfg, fmt=fmt, metadata=meta,
                   protect=[item.mixture, *item.sources.values()], what=what, extra=extra,
-                  markers=(MASKS, DONE), **layout_outputs(item, names, signals, fmt))
+                  markers=(MASKS, DONE), **outputs)
     return metrics
 
 
@@ -237,7 +275,7 @@ def _said(result: dict) -> dict:
 def run_batch(dataset: Dataset, out_dir, *, mode: tuple, config: STFTConfig,
               phase: str = "mixture", n_iter=None, cutoff_hz: float = 6000.0,
               fmt: str = "wav", jobs: int = 1, progress=None,
-              scheduler: str | None = None) -> dict:
+              scheduler: str | None = None, mixes: Sequence[str] = ()) -> dict:
     """Process every unfinished item; returns ``{"done": [...], "skipped": [...],
     "failed": {name: message}, "rerun": [...], "collinear": [...]}``.
     ``progress(finished, total, name)`` after each item.
@@ -252,9 +290,10 @@ def run_batch(dataset: Dataset, out_dir, *, mode: tuple, config: STFTConfig,
     if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or jobs < 1:
         raise ParameterError(f"jobs must be a whole number of at least 1, not {jobs!r}")
     out_dir = Path(out_dir)
+    check_mixes(mixes, dataset, mode)
     kw = dict(mode=mode, config=config, phase=phase, n_iter=n_iter, cutoff_hz=cutoff_hz,
-              fmt=fmt)
-    todo, skipped, refused, rerun = partition(dataset.items, out_dir, options_record(**kw))
+              fmt=fmt, mixes=list(mixes))
+    todo, skipped, refused, rerun = partition(dataset.items, out_dir, _record(**kw))
     if rerun:
         warnings.warn(f"{len(rerun)} finished item(s) were made with other options (or "
                       f"unrecorded ones): processing them again with these", stacklevel=2)

@@ -288,6 +288,7 @@ def add_batch_parser(sub: Subcommands) -> None:
                         "power (default: each channel's own on multichannel items)")
     add_stft_options(p)
     add_phase_options(p)
+    add_mix_option(p)
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="run the items on a Dask cluster: its scheduler's address (e.g. "
                         "tcp://10.0.0.5:8786); workers need maskstudio and the files at the "
@@ -340,7 +341,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
     config = stft_config(args, default=dataset.default_config())
     result = run_batch(dataset, args.out, mode=mode, config=config, phase=args.phase,
                        n_iter=args.n_iter, cutoff_hz=args.cutoff_hz, fmt=args.format,
-                       jobs=jobs, progress=progress, scheduler=args.scheduler)
+                       jobs=jobs, progress=progress, scheduler=args.scheduler,
+                       mixes=args.mix)
     for name, message in sorted(result["failed"].items()):
         sys.stderr.write(f"maskstudio: item '{name}' failed: {message}\n")
     print(f"{len(result['done'])} processed, {len(result['skipped'])} already done, "
