@@ -212,8 +212,8 @@ def test_exporting_the_dataset_from_the_window(open_window, dataset, qtbot, tmp_
     win.datasets.export_dataset_dialog()
     qtbot.waitUntil(lambda: (out / "song0" / "metadata.json").exists(), timeout=20000)
     qtbot.waitUntil(lambda: "exported" in win.statusBar().currentMessage(), timeout=20000)
-    assert sorted(p.name for p in (out / "song0").iterdir()) == [
-        "drums.wav", "masks.npz", "metadata.json", "residual.wav", "voice.wav"]
+    assert sorted(p.name for p in (out / "song0").iterdir()) == [  # the mixture, for musdb
+        "drums.wav", "masks.npz", "metadata.json", "mixture.wav", "residual.wav", "voice.wav"]
     assert "2 not annotated" in win.statusBar().currentMessage()
 
 
