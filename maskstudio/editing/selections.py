@@ -5,7 +5,7 @@ The editing power tools of the window (issue 15) on top of the array functions o
 
 - :func:`harmonic_selection`: a click (or a drag's time span) on a partial gives the tracked
   harmonics as a selection ``(Box, alpha)``, or their inverse over the tracked frames;
-  magnitudes are read from the file frame range by frame range (:func:`shown_magnitudes`),
+  magnitudes are those the view shows, frame range by frame range (:func:`shown_magnitudes`),
   never the whole file;
 - :func:`wand_selection`: the connected region around a bin whose level, as the spectrogram
   image shows it, is within a tolerance of the seed's, optionally within a layer's share;
@@ -33,7 +33,6 @@ from maskstudio.editing.history import Atom
 from maskstudio.editing.operations import BLOCK, apply_whole, mixture_db
 from maskstudio.editing.spectrogram import db_of
 from maskstudio.errors import ParameterError
-from maskstudio.io.ondemand import stft_frames_of
 
 if TYPE_CHECKING:
     from maskstudio.editing.document import Document
@@ -47,21 +46,19 @@ Progress = Callable[[int, int], None] | None
 
 
 # -- selections from the sound ------------------------------------------------------------------
+#: the magnitude (relative to the image's reference) of each of the image's 256 levels
+_MAGNITUDE = (10.0 ** (db_of(np.arange(256)) / 20.0)).astype(np.float32)
+
+
 def shown_magnitudes(doc: Document, t0: int, t1: int) -> np.ndarray:
-    """Magnitudes ``[F, t1 - t0]`` of frames ``t0..t1`` of what the view shows: the channel on
-    view, the channels' pooled power for the mid, ``|L - R| / 2`` for the side.  Only those
-    frames' samples are read."""
+    """Magnitudes ``[F, t1 - t0]`` of frames ``t0..t1`` as the view shows them: read from the
+    spectrogram image (its channel, mid or side; 0.5 dB steps), whose blocks not computed yet
+    are computed first from only their samples.  The frames on screen cost no transform."""
     t1 = min(max(t0, t1), doc.n_frames)
-    X = stft_frames_of(doc.clip, t0, t1, doc.config)
-    channel = doc.view_channel
-    if channel == "mid":
-        power = X.real ** 2
-        power += X.imag ** 2
-        return np.sqrt(power.mean(axis=0))
-    if channel == "side":
-        return np.abs(X[0] - X[1]) * np.float32(0.5) if X.shape[0] > 1 \
-            else np.zeros(X.shape[1:], np.float32)
-    return np.abs(X[int(channel)])
+    spec = doc.spectrogram
+    if spec.missing(t0, t1):
+        spec.compute_range(t0, t1)
+    return _MAGNITUDE[spec.levels[:, t0:t1]] * np.float32(spec.reference)
 
 
 def harmonic_selection(doc: Document, frame: float, hz: float, *,

@@ -76,6 +76,11 @@ def outline_path(view: Any, drag_points: list, from_selection: bool) -> QtGui.QP
     return path
 
 
+def cells_of(edges: np.ndarray) -> int:
+    """How many display cells a grid's ``edges`` make."""
+    return max(1, int(edges.size) - 1)
+
+
 class SelectionTint:
     """A picked selection's strength drawn as a light tint over the view (its bounding box
     alone would not show which bins a harmonic or wand selection holds)."""
@@ -97,11 +102,19 @@ class SelectionTint:
             return
         box, alpha = sel
         a = pool_box(np.asarray(alpha, np.float32), box, rows, cols, view.doc.n_bins)
-        rgba = np.zeros(a.shape + (4,), np.uint8)
+        on_rows, on_cols = np.nonzero(a.any(axis=1))[0], np.nonzero(a.any(axis=0))[0]
+        if not on_rows.size:
+            self.item.setVisible(False)
+            return
+        r0, r1, c0, c1 = on_rows[0], on_rows[-1] + 1, on_cols[0], on_cols[-1] + 1
+        a = a[r0:r1, c0:c1]  # only the cells it covers are drawn (and repainted)
+        rgba = np.empty(a.shape + (4,), np.uint8)
         rgba[..., :3] = (255, 236, 120)
         rgba[..., 3] = (a * 150).astype(np.uint8)
         self.item.setImage(rgba, autoLevels=False, levels=None)
-        self.item.setRect(rect)
+        dx, dy = rect.width() / cells_of(cols), rect.height() / cells_of(rows)
+        self.item.setRect(QtCore.QRectF(rect.x() + c0 * dx, rect.y() + r0 * dy,
+                                        (c1 - c0) * dx, (r1 - r0) * dy))
         self.item.setVisible(True)
 
 
