@@ -97,7 +97,7 @@ class SelectionTint:
         """Draw the tint on the display grid ``rows`` x ``cols`` that covers ``rect``."""
         view = self.view
         sel = view.selection
-        if not self.shown or sel is None or rows is None or cols is None:
+        if not self.shown or sel is None or rows is None or cols is None or rect is None:
             self.item.setVisible(False)
             return
         box, alpha = sel
