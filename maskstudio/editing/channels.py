@@ -89,14 +89,25 @@ def edit_channels(old: np.ndarray, k: int, target, alpha: np.ndarray, locked,
     """:func:`~maskstudio.editing.edits.edit_layer` on values ``old [L, C, h, w]`` for
     channel ``channel`` only (the others are left as they are), or on all of them (None).
     ``target`` is a value, an array ``[h, w]`` or one per channel ``[C, h, w]``."""
-    if channel is None:
-        return edit_layer(old, k, target, alpha, locked)
     t = np.asarray(target, dtype=np.float32)
+    if channel is None:
+        if old.ndim == 4 and t.ndim < 3 and _channels_equal(old):
+            # every channel holds the same values (painted with the link on, or loaded
+            # shared): one channel's edit is every channel's, at half the arithmetic
+            one = edit_layer(old[:, 0], k, t, alpha, locked)
+            return np.broadcast_to(one[:, None], old.shape)  # read-only: nothing writes it
+        return edit_layer(old, k, t, alpha, locked)
     if t.ndim == old.ndim - 1:  # one target per channel: this channel's
         t = t[channel]
     new = np.array(old, dtype=np.float32, copy=True)
     new[:, channel] = edit_layer(old[:, channel], k, t, alpha, locked)
     return new
+
+
+def _channels_equal(values: np.ndarray) -> bool:
+    """Whether every channel of ``values [L, C, h, w]`` holds the first one's values."""
+    first = values[:, 0]
+    return all(np.array_equal(first, values[:, c]) for c in range(1, values.shape[1]))
 
 
 def channel_plane(values: np.ndarray, lead: tuple, channel=None) -> np.ndarray:

@@ -284,6 +284,8 @@ class Document:
         return layer, tiles
 
     def _attach(self, index: int, layer: Layer, tiles: dict) -> None:
+        if any(la.name == layer.name for la in self.layers):  # the name was taken meanwhile
+            layer.name = self.unique_name(layer.name)  # (renamed while it was undone)
         self.layers.insert(index, layer)
         self.store.restore_layer(index, tiles)
 
@@ -384,12 +386,14 @@ class Document:
         layers = list(range(len(self.layers)))
         old = self.store.read(layers, box.f0, box.f1, box.t0, box.t1)
         new = channels.edit_channels(old, k, target, alpha, self.locks(), self.edit_channel)
-        if np.array_equal(new, old):
-            return Box(0, 0, 0, 0)
-        self.store.write(layers, box.f0, box.t0, new)
-        self.history.record(Atom(tuple(layers), box.f0, box.t0, old, new))
-        self.modified = True
         changed = tuple(i for i in layers if not np.array_equal(new[i], old[i]))
+        if not changed:
+            return Box(0, 0, 0, 0)
+        if len(changed) < len(layers):  # only what changed is written, kept and journaled
+            old, new = old[list(changed)], new[list(changed)]
+        self.store.write(changed, box.f0, box.t0, new)
+        self.history.record(Atom(changed, box.f0, box.t0, old, new))
+        self.modified = True
         self.events.masks.emit(MasksChanged(box, changed))  # a view redraws only those
         if not self.history.recording:
             self.events.history.emit(HistoryChanged())

@@ -262,3 +262,36 @@ def test_an_array_document_of_stereo_starts_per_channel():
     clip = AudioClip(np.stack([harmonic(SR), noise(SR)]), SR)
     doc = Document(clip, CFG)
     assert doc.store.lead == (2,) and doc.view_channel == "mid" and doc.link_channels
+
+
+def test_an_edit_of_equal_channels_is_the_full_edit_exactly():
+    """Channels holding the same values are edited once and the result given to each: bit
+    for bit what editing every channel gives (the brush's common case, at half the cost)."""
+    from maskstudio.editing.channels import edit_channels
+    from maskstudio.editing.edits import edit_layer
+
+    rng = np.random.default_rng(4)
+    one = rng.random((3, 20, 30)).astype(np.float32) / 3
+    old = np.stack([one, one], axis=1)  # [L, C, h, w], equal channels
+    alpha = rng.random((20, 30)).astype(np.float32)
+    for target in (1.0, 0.0, rng.random((20, 30)).astype(np.float32)):
+        for locked in ([False] * 3, [False, False, True]):
+            got = edit_channels(old, 1, target, alpha, locked, None)
+            np.testing.assert_array_equal(got, edit_layer(old, 1, target, alpha, locked))
+    differ = old.copy()
+    differ[:, 1] *= 0.5  # unequal channels: the full edit
+    np.testing.assert_array_equal(edit_channels(differ, 0, 1.0, alpha, [False] * 3, None),
+                                  edit_layer(differ, 0, 1.0, alpha, [False] * 3))
+
+
+def test_a_redone_layer_whose_name_was_taken_meanwhile_gets_a_free_one():
+    """Found by the journal's state machine: add 'voice', rename it 'lead', undo, name another
+    layer 'lead', redo: two layers named 'lead' made a project that could not be opened."""
+    doc = Document(AudioClip(noise(SR)[None], SR), CFG)
+    doc.add_layer("a")
+    doc.add_layer("voice")
+    doc.set_layer(1, name="lead")
+    doc.history.undo()
+    doc.set_layer(0, name="lead")
+    doc.history.redo()
+    assert [layer.name for layer in doc.layers] == ["lead", "lead2"]
