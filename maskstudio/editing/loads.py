@@ -32,7 +32,7 @@ import numpy as np
 from maskstudio.editing.history import Atom, Step
 from maskstudio.editing.palette import PALETTE
 from maskstudio.editing.state import Layer
-from maskstudio.editing.tiles import TiledMasks, quantize
+from maskstudio.editing.tiles import TiledMasks, held_bytes, quantize, shared_tile
 from maskstudio.errors import MaskFileError, ParameterError
 from maskstudio.io.export import check_source_name
 
@@ -189,7 +189,9 @@ def load_layers(doc, names, data: np.ndarray | TiledMasks, provenance: dict, lab
     atoms: list[Atom] = []
     changed: set[int] = set()
     free = [i for i in range(K) if not locked[i] and not replaced[i]]
-    adopt = tiled is not None and K == 0 and not widen and tiled.tile == doc.store.tile
+    # nothing to share with: the loaded tiles are taken as they are (shared ones, widened to
+    # the channels as views: a shared oracle in a stereo document costs one channel)
+    adopt = tiled is not None and K == 0 and tiled.tile == doc.store.tile
     block_frames = _BLOCK - _BLOCK % doc.store.tile or doc.store.tile  # whole tiles
     for t0 in range(0, 0 if adopt else T, block_frames):
         t1 = min(T, t0 + block_frames)
@@ -223,8 +225,11 @@ def load_layers(doc, names, data: np.ndarray | TiledMasks, provenance: dict, lab
         prov = dict(provenance)
         if complex_masks:
             prov["complex"] = True  # the view edits |M|; export may use the complex mask
-        tiles = tiled.stored_tiles(j) if adopt and tiled is not None \
-            else new_store.stored_tiles(j)
+        tiles = new_store.stored_tiles(j)
+        if adopt and tiled is not None:
+            tiles = tiled.stored_tiles(j)
+            if widen:
+                tiles = {k: shared_tile(t, lead) for k, t in tiles.items()}
         if j in replace_at:
             i = replace_at[j]
             old_layer = doc.layers[i]
@@ -272,8 +277,8 @@ def load_layers(doc, names, data: np.ndarray | TiledMasks, provenance: dict, lab
     for atom in atoms:
         doc.store.write(list(atom.layers), atom.f0, atom.t0, atom.new)
     redo()
-    nbytes = sum(t.nbytes for _, _, ts in appended for t in ts.values()) + sum(
-        t.nbytes for s in swaps for t in list(s[2].values()) + list(s[4].values()))
+    nbytes = sum(held_bytes(t) for _, _, ts in appended for t in ts.values()) + sum(
+        held_bytes(t) for s in swaps for t in list(s[2].values()) + list(s[4].values()))
     doc.history.push(Step(label, atoms, undo_fn=undo, redo_fn=redo, extra_bytes=nbytes))
     doc.modified = True
     doc.events.whole(F, T)

@@ -24,7 +24,8 @@ import numpy as np
 
 from maskstudio.errors import ParameterError
 
-__all__ = ["TiledMasks", "pool_max", "cell_ranges", "quantize", "LEVELS", "stack_tiles"]
+__all__ = ["TiledMasks", "pool_max", "cell_ranges", "quantize", "LEVELS", "stack_tiles",
+           "shared_tile", "held_bytes"]
 
 #: The value of each uint8 code of a compact tile: ``code / 255`` in float32.
 LEVELS = np.arange(256, dtype=np.float32) / np.float32(255)
@@ -38,6 +39,21 @@ def quantize(values: np.ndarray, *, top: np.ndarray | float = 1.0) -> np.ndarray
     cap = np.floor(np.clip(np.asarray(top, dtype=np.float64), 0.0, 1.0) * 255.0 + 1e-6)
     cum = np.minimum(cum, cap)
     return np.diff(cum, axis=0, prepend=0.0).astype(np.uint8)
+
+
+def shared_tile(tile: np.ndarray, lead: tuple) -> np.ndarray:
+    """A tile ``[F, tile]`` that every channel of a per-channel store shares, seen as
+    ``lead + [F, tile]`` without copies: read-only, so a write copies it first (a layer whose
+    channels agree, e.g. a shared oracle's in a stereo document, costs one channel's memory
+    until a channel is edited on its own)."""
+    return np.broadcast_to(tile, tuple(lead) + tile.shape)
+
+
+def held_bytes(tile: np.ndarray) -> int:
+    """The memory a tile holds: a shared tile (:func:`shared_tile`) counts one channel."""
+    if tile.ndim > 2 and tile.strides[0] == 0:
+        return held_bytes(tile[0])
+    return tile.nbytes
 
 
 def stack_tiles(tiles: list) -> np.ndarray:
@@ -103,7 +119,8 @@ class TiledMasks:
         self._tiles = [dict(t) for t in tiles]
 
     def nbytes(self) -> int:
-        return sum(t.nbytes for layer in self._tiles for t in layer.values())
+        """The memory the tiles hold (a tile the channels share counts once)."""
+        return sum(held_bytes(t) for layer in self._tiles for t in layer.values())
 
     # -- access ---------------------------------------------------------------------------
     def _tile_range(self, t0: int, t1: int):
@@ -154,6 +171,8 @@ class TiledMasks:
                     tile = tiles[k] = np.zeros(self.lead + full, dtype=self.dtype)
                 elif tile.dtype == np.uint8:  # an edit is not rounded: the tile widens
                     tile = tiles[k] = LEVELS[tile]
+                elif not tile.flags.writeable:  # a tile the channels share: copied on write
+                    tile = tiles[k] = np.array(tile)
                 tile[..., f0:f0 + h, a:b] = part
                 if not part.any() and not tile.any():
                     del tiles[k]
@@ -177,6 +196,11 @@ class TiledMasks:
                                          "a tile's end or the last frame")
                 if not part.any():
                     tiles.pop(k, None)
+                    continue
+                if self.lead and (part[1:] == part[:1]).all():  # the channels' masks agree
+                    tile = np.zeros((self.n_bins, self.tile), np.uint8)
+                    tile[:, : b - a] = part[0]
+                    tiles[k] = shared_tile(tile, self.lead)
                     continue
                 tile = np.zeros(self.lead + (self.n_bins, self.tile), np.uint8)
                 tile[..., : b - a] = part
