@@ -31,7 +31,7 @@ from maskstudio.editing.edits import Box
 from maskstudio.editing.events import MasksChanged
 from maskstudio.editing.history import Atom
 from maskstudio.editing.operations import BLOCK, apply_whole, mixture_db
-from maskstudio.editing.spectrogram import db_of
+from maskstudio.editing.spectrogram import DB_STEP, db_of
 from maskstudio.errors import ParameterError
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["shown_magnitudes", "harmonic_selection", "wand_selection", "local_threshold",
            "local_threshold_preview", "learn_local_offset", "move_selection", "cast_layer",
-           "bounds_selection", "check_movable", "share_of"]
+           "bounds_selection", "check_movable", "share_of", "snap_to_peaks"]
 
 Selection = tuple | None  #: (Box, alpha), or None: no selection
 Progress = Callable[[int, int], None] | None
@@ -141,6 +141,40 @@ def bounds_selection(doc: Document, start_s: float, end_s: float, low_hz: float,
         raise ParameterError(f"nothing of the file lies there: it lasts "
                              f"{doc.n_frames * fs:.2f} s and reaches {doc.samplerate / 2:.0f} Hz")
     return box, np.ones(box.shape, np.float32)
+
+
+def snap_to_peaks(doc: Document, box: Box, *, frames: tuple[int, int] | None = None,
+                  drop_db: float = 6.0) -> Box:
+    """``box`` with its frequency edges snapped to spectral peaks' edges (as Audacity's
+    spectral selection snaps): the low edge to the lower edge of the peak nearest it, the
+    high edge to the upper edge of the peak nearest it, a peak's edges being where the mean
+    level over ``frames`` (default: the box's) falls ``drop_db`` below the peak.  The box as
+    it was where no peak stands out by ``drop_db``."""
+    import scipy.signal
+
+    t0, t1 = frames if frames is not None else (box.t0, box.t1)
+    t0, t1 = max(0, int(t0)), min(doc.n_frames, int(t1))
+    if t1 <= t0 or box.empty:
+        return box
+    spec = doc.spectrogram
+    if spec.missing(t0, t1):
+        spec.compute_range(t0, t1)
+    level = spec.levels[:, t0:t1].mean(axis=1, dtype=np.float32) * np.float32(DB_STEP)
+    peaks, _ = scipy.signal.find_peaks(level, prominence=drop_db)
+    if not peaks.size:
+        return box
+
+    def edge(p: int, step: int) -> int:
+        floor = level[p] - drop_db
+        q = p
+        while 0 <= q + step < level.size and level[q + step] > floor \
+                and level[q + step] <= level[q] + 0.5:  # down the slope, not up the next
+            q += step
+        return q
+
+    lo = edge(int(peaks[np.argmin(np.abs(peaks - box.f0))]), -1)
+    hi = edge(int(peaks[np.argmin(np.abs(peaks - (box.f1 - 1)))]), +1) + 1
+    return Box(lo, hi, box.t0, box.t1) if hi > lo else box
 
 
 # -- local threshold ----------------------------------------------------------------------------

@@ -450,6 +450,8 @@ class SpectrogramView(QtWidgets.QWidget):
     def _finish_selection(self) -> None:
         doc = self.doc
         sel = selection_footprint(self.tool, self._drag_points, doc.n_bins, doc.n_frames)
+        if self.picker.options.snap and self.tool in ("rect", "band") and not sel[0].empty:
+            sel = self.picker.snapped(sel)
         self.set_selection(None if sel[0].empty else sel)
 
     def set_selection(self, selection, tinted: bool = False) -> None:

@@ -4,7 +4,8 @@ bounds and note names (issue 15).
 :class:`ToolController` owns
 
 - the *Tool options* bar: the harmonic tool's width (cents), fall-off (dB per harmonic) and
-  "non-harmonic", the wand's tolerance (dB) and "within the active layer";
+  "non-harmonic", the wand's tolerance (dB) and "within the active layer", and "snap to
+  peaks" for the rectangle and band tools;
 - Edit ▸ Selection bounds… (Ctrl+Shift+B) and Local threshold… (Shift+T);
 - Masks ▸ Give the selection to ▸ (a layer, the residual), Take the selection from ▸,
   Cast the active layer over ▸ — each one undo step on the channel edits change; a locked
@@ -61,6 +62,9 @@ class ToolController(Controller):
                                "level a bin may be", step=0.5, suffix=" dB")
         self.within = QtWidgets.QCheckBox("within the active layer")
         self.within.setToolTip("magic wand: only where the active layer holds a share")
+        self.snap = QtWidgets.QCheckBox("snap to peaks")
+        self.snap.setToolTip("rectangle and band: the frequency edges snap to the edges of "
+                             "the nearest spectral peaks")
         for label, w in (("harmonics", self.width), ("fall-off", self.falloff)):
             bar.addWidget(QtWidgets.QLabel(f" {label} "))
             bar.addWidget(w)
@@ -69,9 +73,11 @@ class ToolController(Controller):
         bar.addWidget(QtWidgets.QLabel(" wand "))
         bar.addWidget(self.tolerance)
         bar.addWidget(self.within)
+        bar.addSeparator()
+        bar.addWidget(self.snap)
         for spin in (self.width, self.falloff, self.tolerance):
             spin.valueChanged.connect(self._options)
-        for box in (self.non_harmonic, self.within):
+        for box in (self.non_harmonic, self.within, self.snap):
             box.toggled.connect(self._options)
 
     def _options(self, *_: object) -> None:
@@ -79,6 +85,7 @@ class ToolController(Controller):
         o.width_cents, o.falloff_db = self.width.value(), self.falloff.value()
         o.non_harmonic = self.non_harmonic.isChecked()
         o.tolerance_db, o.within_layer = self.tolerance.value(), self.within.isChecked()
+        o.snap = self.snap.isChecked()
 
     # -- menus ------------------------------------------------------------------------------
     def fill_edit_menu(self, menu: QtWidgets.QMenu) -> None:

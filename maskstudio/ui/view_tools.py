@@ -41,6 +41,7 @@ class ToolOptions:
     non_harmonic: bool = False  #: harmonic: everything but the harmonics, in their frames
     tolerance_db: float = 6.0  #: wand: how far from the clicked level a bin may be
     within_layer: bool = False  #: wand: only where the active layer holds a share
+    snap: bool = False  #: rectangle and band: frequency edges snapped to spectral peaks
 
 
 def grid_to_view(view: Any, f: float, t: float) -> QtCore.QPointF:
@@ -172,6 +173,15 @@ class Picker:
         if sel is None:
             view.said.emit(what)
         view.set_selection(sel, tinted=True)
+
+    def snapped(self, selection: tuple) -> tuple:
+        """A rectangle or band selection with its frequency edges snapped to peaks (a band's
+        spectrum is that of the frames on screen)."""
+        view = self.view
+        box = selection[0]
+        frames = view.shown_frames() if view.tool == "band" else None
+        box = selections.snap_to_peaks(view.doc, box, frames=frames)
+        return box, np.ones(box.shape, np.float32)
 
     def visible_box(self) -> Box:
         """The bins and frames on screen."""

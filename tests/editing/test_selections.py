@@ -199,3 +199,20 @@ def test_typed_bounds():
     assert (box.f0 - 1) * doc.bin_hz < 1000 and box.f1 * doc.bin_hz > 2000
     with pytest.raises(ParameterError):
         selections.bounds_selection(doc, 0.5, 0.25, 1000, 2000)
+
+
+def test_snap_to_peaks_moves_the_edges_to_a_partials_edges(tone):
+    doc = Document(load_audio(tone[0]), CFG)
+    t0, t1 = int(0.8 / doc.frame_seconds), int(1.6 / doc.frame_seconds)
+    k = F0 / doc.bin_hz  # the fundamental's bin (its vibrato spans a few bins)
+    rough = Box(int(k * 0.6), int(k * 1.35), t0, t1)  # drawn loosely around the fundamental
+    box = selections.snap_to_peaks(doc, rough)
+    assert (box.t0, box.t1) == (t0, t1)
+    assert rough.f0 < box.f0 <= round(k) < box.f1 < rough.f1  # tight, and holds it
+    assert box.f1 - box.f0 <= 5  # the main lobe's -6 dB width and the vibrato's
+    # around the second and third harmonics: from the second's low edge to the third's high
+    box2 = selections.snap_to_peaks(doc, Box(int(1.8 * k), int(3.2 * k), t0, t1))
+    assert 1.8 * k < box2.f0 <= round(2 * k) and round(3 * k) < box2.f1 < 3.2 * k
+    # nothing stands out (noise alone): the box stays
+    quiet = Box(int(6 * k), int(8 * k), 0, int(0.4 / doc.frame_seconds))
+    assert selections.snap_to_peaks(doc, quiet, drop_db=30) == quiet

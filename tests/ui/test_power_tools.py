@@ -293,3 +293,40 @@ def test_note_names_on_the_frequency_axis_are_kept(window, qtbot, tmp_path):
     assert win2.view.freq_axis.notes and win2.tool_actions.act_notes.isChecked()
     window.tool_actions.act_notes.trigger()
     assert not view.freq_axis.notes
+
+
+def test_snap_to_peaks_tightens_a_rectangle_around_a_partial(tone_window):
+    win, view = tone_window, tone_window.view
+    win.set_tool("rect")
+    win.tool_actions.snap.setChecked(True)
+    drag(view, [(0.9, 0.6 * F0), (1.4, 1.4 * F0)])
+    box = view.selection[0]
+    k = F0 / win.doc.bin_hz
+    assert int(0.6 * k) < box.f0 <= round(k) < box.f1 < 1.4 * k
+    win.tool_actions.snap.setChecked(False)
+    drag(view, [(0.9, 0.6 * F0), (1.4, 1.4 * F0)])
+    assert view.selection[0].f0 <= int(0.6 * k) + 1  # off: as dragged
+
+
+def test_screenshots_of_moving_energy_and_the_bounds_dialog(tone_window, qtbot):
+    win, view = tone_window, tone_window.view
+    doc = win.doc
+    win.edits.new_layer()
+    win.edits.new_layer()
+    win.layers.set_active(0)
+    win.set_tool("rect")
+    drag(view, [(0.3, 100.0), (2.2, 3000.0)])
+    win.edits.selection_op("fill")  # layer 1 holds the whole box
+    win.set_tool("harmonic")
+    click(view, 1.2, 2 * F0)
+    assert win.tool_actions.give(1)  # the tone's harmonics go to layer 2
+    a, b = doc.store.dense(0), doc.store.dense(1)
+    assert (a + b).max() <= 1 + 1e-6 and b.max() > 0.9
+    view.set_selection(None)  # the layers themselves: red gave its harmonics to blue
+    shot(win, "moved-harmonics-to-another-layer")
+
+    def act(dlg):
+        dlg.grab().save(str(SHOTS / "selection-bounds-dialog.png"))
+        dlg.reject()
+    _when_dialog("boundsDialog", act)
+    win.tool_actions.bounds_dialog()
