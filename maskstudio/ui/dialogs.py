@@ -293,7 +293,10 @@ SHORTCUTS = [
     ("Ctrl+Return", "item done: open the next one to do"),
     ("D", "difference from the oracle (with stems)"), ("O", "outline the layers"),
     ("K", "link the channels: edits change every channel, or only the one shown"),
-    ("click", "brush / eraser: one dab"),
+    ("A", "harmonics of the clicked partial (drag: over its time span)"),
+    ("W", "magic wand"), ("Shift+T", "local threshold…"),
+    ("Ctrl+Shift+B", "type the selection's bounds"),
+    ("click", "brush / eraser: one dab; harmonics / wand: pick"),
     ("Shift+click", "move the play cursor (or click the waveform or the time ruler)"),
 ]
 
