@@ -141,3 +141,29 @@ def test_overlapping_labels_are_warned_about(files, capsys):
     assert run("labels", "import", files["tmp"] / "overlap.txt", "--format", "raven",
                "--mixture", files["mix"], "--out", files["tmp"] / "o.npz") == 0
     assert "overlap in" in capsys.readouterr().err
+
+
+def test_exporting_a_project_never_writes_over_its_mixture(tmp_path, monkeypatch, capsys):
+    """A project's mixture is an input too, reached through the project: ``--out`` naming it
+    is refused in one line and the mixture is unchanged."""
+    import soundfile as sf
+
+    from maskstudio.annotation.project import save_project
+    from maskstudio.editing.document import Document
+    from maskstudio.io.audiofile import load_audio
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    mix = tmp_path / "mix.wav"
+    sf.write(str(mix), np.random.default_rng(0).standard_normal(16000) * 0.1, 16000,
+             subtype="FLOAT")
+    before = mix.read_bytes()
+    doc = Document(load_audio(mix))
+    data = np.zeros((doc.n_bins, doc.n_frames), np.float32)
+    data[100:140, 5:20] = 1.0
+    doc.add_layer("voice", data)
+    project = save_project(doc, tmp_path / "take.msproj")
+    doc.close()
+    code = main(["labels", "export", str(project), "--format", "raven", "--out", str(mix)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("maskstudio: error: ") and len(err.splitlines()) == 1
+    assert mix.read_bytes() == before

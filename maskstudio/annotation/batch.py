@@ -57,7 +57,8 @@ def available_cores() -> int:
 
 
 def _masks_for(item: Item, mixture, refs, config: STFTConfig, mode: tuple):
-    """``(names, masks, config, what)``: ``what`` says where the names came from.  An oracle
+    """``(names, masks, config, what, inputs)``: ``what`` says where the names came from,
+    ``inputs`` the files read besides the item's (never to be overwritten).  An oracle
     (``("mask", kind[, "per-channel" | "shared"])``) is one mask per channel of a multichannel
     item unless "shared"."""
     kind, arg = mode[:2]
@@ -67,11 +68,11 @@ def _masks_for(item: Item, mixture, refs, config: STFTConfig, mode: tuple):
         per_channel = "shared" not in mode[2:] and mixture.n_channels > 1
         return (list(refs), oracle_masks(mixture.samples, list(refs.values()), config, arg,
                                          per_channel=per_channel),
-                config, f"the item '{item.name}' names a stem")
+                config, f"the item '{item.name}' names a stem", [])
     if kind == "separator":
         Y = stft(mixture.samples, **config.kwargs())
         names, masks = run_separator(arg, Y, samplerate=mixture.samplerate, config=config)
-        return names, masks, config, f"the separator {arg!r} names a mask"
+        return names, masks, config, f"the separator {arg!r} names a mask", []
     folder = Path(arg)
     for cand in (folder.joinpath(*out_parts(item), "masks.npz"), folder / item.name /
                  "masks.npz", folder / f"{item.name}.npz"):
@@ -79,7 +80,7 @@ def _masks_for(item: Item, mixture, refs, config: STFTConfig, mode: tuple):
             mf = load_masks(cand, n_channels=mixture.n_channels, n_samples=mixture.n_samples,
                             samplerate=mixture.samplerate)
             return (mf.masks.names, mf.masks.data, mf.config,
-                    f"the mask file '{cand}' names a source")
+                    f"the mask file '{cand}' names a source", [cand])
     raise MaskStudioError(f"no mask file for it in '{folder}' (looked for "
                           f"{item.name}/masks.npz and {item.name}.npz)")
 
@@ -95,9 +96,18 @@ def item_folder(out_dir, item: Item) -> Path:
 def _record(mixes: Sequence[str] = (), **options) -> dict:
     """What an item's ``.done`` keeps: :func:`options_record`, and the stem subsets when
     there are any (so a batch without ``--mix`` keeps what it kept before)."""
+    from maskstudio.dsp.phase import DEFAULT_ITERATIONS
+
+    # the same work whatever the spelling: the iterations a phase takes by default said, none
+    # for a phase that does not iterate, and the subsets in the order of their names
+    phase = options.get("phase", "mixture")
+    n_iter = options.get("n_iter")
+    options["n_iter"] = (DEFAULT_ITERATIONS[phase] if n_iter is None else int(n_iter)) \
+        if phase in DEFAULT_ITERATIONS else None
     record = options_record(**options)
     if mixes:
-        record["mix"] = [str(m) for m in mixes]
+        record["mix"] = sorted(("".join(str(m).split()) for m in mixes),
+                               key=lambda m: m.partition("=")[0].casefold())
     return record
 
 
@@ -132,7 +142,7 @@ def process_item(item: Item, out_dir, *, mode: tuple, config: STFTConfig,
     mixture = load_audio(item.mixture)
     refs = {n: conform_reference(load_audio(p), mixture, name=f"stem '{n}'")
             for n, p in sorted(item.sources.items())}
-    names, masks, cfg, what = _masks_for(item, mixture, refs, config, mode)
+    names, masks, cfg, what, read = _masks_for(item, mixture, refs, config, mode)
     subsets = parse_mixes(list(mixes), names)  # before rendering: a misfit fails at once
     masks = MaskSet(names, masks)
     if phase == "mixture" and masks.is_complex:
@@ -164,7 +174,8 @@ def process_item(item: Item, out_dir, *, mode: tuple, config: STFTConfig,
             audio[m.name] = m.apply(signals)
         outputs["audio"] = audio
     write_outputs(out, mixture, masks, signals, cfg, fmt=fmt, metadata=meta,
-                  protect=[item.mixture, *item.sources.values()], what=what, extra=extra,
+                  protect=[item.mixture, *item.sources.values(), *read], what=what,
+                  extra=extra,
                   markers=(MASKS, DONE), **outputs)
     return metrics
 

@@ -17,6 +17,7 @@ tasks not yet finished; the cluster itself is left running, it is not ours.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 
 from maskstudio.errors import MaskStudioError
@@ -83,7 +84,9 @@ def run_on_cluster(address: str, run_one: Callable, work: Sequence, names: Seque
     try:
         from distributed import as_completed
 
-        futures = [client.submit(run_one, w, pure=False, key=f"maskstudio-item-{i}-{n}")
+        run = uuid.uuid4().hex  # Dask takes equal keys for one task: two batches on one
+        futures = [client.submit(run_one, w, pure=False,  # cluster must never share results
+                                 key=f"maskstudio-{run}-item-{i}-{n}")
                    for i, (w, n) in enumerate(zip(work, names, strict=True))]
         which = {f.key: n for f, n in zip(futures, names, strict=True)}
         for fut in as_completed(futures, loop=client.loop):

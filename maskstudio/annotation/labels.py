@@ -101,6 +101,8 @@ class LayerSource:
     n_channels: int
     read: Callable[[int, int], np.ndarray]
     close: Callable[[], None] = lambda: None
+    #: the files the layers came through (a project's mixture): never to be overwritten
+    inputs: tuple = ()
 
 
 def layers_of_document(doc) -> LayerSource:
@@ -140,6 +142,7 @@ def open_layers(path: str | os.PathLike, *, mixture: str | os.PathLike | None = 
 
         doc = load_project(path, mixture=mixture, start_journal=False)
         source = layers_of_document(doc)
+        source.inputs = tuple(p for p in (getattr(doc.clip, "path", None),) if p is not None)
 
         def close() -> None:
             doc.close()

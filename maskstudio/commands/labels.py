@@ -86,7 +86,7 @@ def _export(args: argparse.Namespace) -> int:
     finally:
         source.close()
     out = write_boxes(args.out, boxes, args.format, samplerate=source.samplerate,
-                      protect=[args.masks, args.mixture])
+                      protect=[args.masks, args.mixture, *source.inputs])
     counts = {label: sum(b.label == label for b in boxes) for label in source.labels}
     print(f"{out}: {len(boxes)} box(es) " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
     return 0

@@ -325,6 +325,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
     else:
         if not Path(args.masks_from).is_dir():
             raise ParameterError(f"--masks-from '{args.masks_from}' is not a folder")
+        if Path(args.masks_from).resolve() == Path(args.out).resolve():
+            raise ParameterError(f"--out '{args.out}' is the --masks-from folder: each item's "
+                                 f"masks.npz would be written over the mask file it reads; "
+                                 f"choose another output folder")
         mode = ("masks-from", str(Path(args.masks_from).resolve()))
     tty = sys.stderr.isatty()
 

@@ -106,3 +106,19 @@ def test_a_changed_option_redoes_the_item_and_says_so(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "1 processed, 1 already done" in captured.out
     assert "1 finished item(s) were made with other options" in captured.err
+
+
+def test_the_same_work_spelt_differently_is_not_redone(tmp_path, capsys):
+    """Options that change nothing: the default iterations given, iterations for a phase
+    that does not iterate, subsets given in another order or spacing."""
+    root = _dataset(tmp_path / "ds", n_items=1, seconds=1.0)
+    out = tmp_path / "out"
+    ways = [(["--phase", "misi", "--mix", "a=voice+drums", "--mix", "b=mixture-voice"],
+             ["--phase", "misi", "--n-iter", "5", "--mix", "b = mixture-voice",
+              "--mix", "a=voice+drums"]),
+            (["--phase", "mixture"], ["--phase", "mixture", "--n-iter", "7"])]
+    for first, again in ways:
+        assert _batch(root, out, *first) == 0
+        capsys.readouterr()
+        assert _batch(root, out, *again) == 0
+        assert "0 processed, 1 already done" in capsys.readouterr().out, (first, again)

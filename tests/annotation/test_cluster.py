@@ -116,3 +116,28 @@ def test_jobs_and_scheduler_together_are_refused(tmp_path, capsys):
     code = main(["batch", str(root), "--mask", "ibm", "--jobs", "2", "--scheduler",
                  "tcp://127.0.0.1:9", "--out", str(tmp_path / "out")])
     assert code == 2 and "give one of them" in capsys.readouterr().err
+
+
+def test_two_batches_at_once_on_one_cluster_each_write_their_own(tmp_path, cluster):
+    """Two runs on one scheduler (a shared cluster): each item is its run's own task, not
+    the other run's result under the same name (which left one output folder empty)."""
+    import threading
+
+    root = make_dataset(tmp_path / "ds", n_items=2)
+    ds = Dataset.open(root)
+    results = {}
+
+    def one(kind):
+        results[kind] = run_batch(ds, tmp_path / kind, mode=("mask", kind), config=CFG,
+                                  scheduler=cluster.scheduler_address)
+
+    threads = [threading.Thread(target=one, args=(k,)) for k in ("wiener", "irm")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    for kind in ("wiener", "irm"):
+        assert sorted(results[kind]["done"]) == ["song0", "song1"]
+        for item in ("song0", "song1"):
+            done = json.loads((tmp_path / kind / item / ".done").read_text())
+            assert done["options"]["mode"][:2] == ["mask", kind]

@@ -122,6 +122,16 @@ def test_batch_with_a_separator_and_with_mask_files(tmp_path):
     a = load_audio(tmp_path / "sep" / "song1" / "percussive.wav").samples
     b = load_audio(tmp_path / "again" / "song1" / "percussive.wav").samples
     np.testing.assert_array_equal(a, b)
+    # the mask files read are inputs: never written over, even by an item's own output
+    kept = (tmp_path / "sep" / "song0" / "masks.npz").read_bytes()
+    (tmp_path / "sep" / "song0" / ".done").unlink()  # so that a run into 'sep' redoes it
+    res = run_batch(ds, tmp_path / "sep", mode=("masks-from", str(tmp_path / "sep")),
+                    config=CFG)
+    assert "song0" in res["failed"] and "overwrite" in res["failed"]["song0"]
+    assert (tmp_path / "sep" / "song0" / "masks.npz").read_bytes() == kept
+    code = main(["batch", str(root), "--masks-from", str(tmp_path / "sep"), "--out",
+                 str(tmp_path / "sep" / ".")])
+    assert code == 2 and (tmp_path / "sep" / "song0" / "masks.npz").read_bytes() == kept
 
 
 def test_exporting_an_annotated_dataset(tmp_path):
