@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
                                                   for a in argv[:1]):
             parser = build_parser()
             args = parser.parse_args(argv)
-            with _stop_on_sigterm(args.command in ("oracle", "separate", "demo")):
+            with _stop_on_sigterm(args.command in ("oracle", "separate", "demo", "batch",
+                                                   "labels")):
                 return {"oracle": cmd_oracle, "separate": cmd_separate, "play": cmd_play,
                         "batch": cmd_batch, "labels": cmd_labels, "info": cmd_info,
                         "devices": cmd_devices, "demo": cmd_demo}[args.command](args)

@@ -432,3 +432,42 @@ def test_ctrl_c_during_a_parallel_batch_is_one_line_and_exit_130(tmp_path, when)
     assert not again["failed"] and len(again["done"]) + len(again["skipped"]) == 4
     for item in (tmp_path / "o").iterdir():  # what the stopped workers left is gone
         assert not [p for p in item.iterdir() if p.name.startswith(".maskstudio")]
+
+
+def _in_session(sid: int) -> int:
+    """How many live processes belong to session ``sid`` (Linux's /proc)."""
+    n = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            n += int(fields[3]) == sid and fields[0] != "Z"
+        except (OSError, IndexError, ValueError):
+            pass
+    return n
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_sigterm_to_a_parallel_batch_stops_its_workers_too(tmp_path):
+    """A service manager's or a cluster's stop (SIGTERM to the batch alone): the workers go
+    with it (they were left running, holding the caller's pipes), exit status 143."""
+    import signal
+    import time
+
+    root = make_dataset(tmp_path / "ds", n_items=4, seconds=1.0)
+    proc = subprocess.Popen([sys.executable, "-m", "maskstudio", "batch", str(root), "--mask",
+                             "irm", "--phase", "fgla", "--n-iter", "60", "--n-fft", "512",
+                             "--jobs", "2", "--out", str(tmp_path / "o")],
+                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    first = proc.stderr.readline()
+    assert first.startswith("1/4"), first
+    proc.send_signal(signal.SIGTERM)  # the batch alone, not its process group
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    t0 = time.monotonic()
+    while _in_session(proc.pid) and time.monotonic() - t0 < 20:
+        time.sleep(0.1)
+    assert _in_session(proc.pid) == 0  # no worker left behind
+    for item in (tmp_path / "o").iterdir():  # finished items whole, nothing half-written
+        names = {p.name for p in item.iterdir()}
+        assert ".done" in names or not names - {".maskstudio"}, names
