@@ -171,7 +171,7 @@ def process_item(item: Item, out_dir, *, mode: tuple, config: STFTConfig,
             if m.name in audio:
                 raise ParameterError(f"--mix {m.name!r} is the name of the dataset's own "
                                      f"output: name the subset differently")
-            audio[m.name] = m.apply(signals)
+            audio[m.name] = m.apply(signals, mixture.samples)
         outputs["audio"] = audio
     write_outputs(out, mixture, masks, signals, cfg, fmt=fmt, metadata=meta,
                   protect=[item.mixture, *item.sources.values(), *read], what=what,

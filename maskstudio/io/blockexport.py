@@ -264,6 +264,9 @@ def export_blocks(out_dir, names: Sequence[str], mixture: SampleReader | FrameRe
 
             writers = [writer(t) for t in audio]
             mixed = [(m, writer(t)) for m, t in zip(mixes, targets[n_src:-2], strict=True)]
+            # the term 'mixture' is the file's own samples, read beside the blocks
+            samples = mixture.reader if isinstance(mixture, FrameReader) else mixture
+            pos = 0
             with scipy.fft.set_workers(workers or fft_workers()):
                 for block in render_stream(mixture, passing, len(names), config, phase=phase,
                                            references=references, samplerate=rate,
@@ -271,8 +274,12 @@ def export_blocks(out_dir, names: Sequence[str], mixture: SampleReader | FrameRe
                                            progress=progress):
                     for w, signal in zip(writers, block, strict=True):
                         w.write(signal)
+                    n = block.shape[-1]
+                    here = samples.read(pos, pos + n) if any(m.mixture for m, _ in mixed) \
+                        else None
+                    pos += n
                     for m, w in mixed:
-                        w.write(m.apply(block))
+                        w.write(m.apply(block, here))
         write_mask_file(staged.path(MASKS), list(names), mask_shape, rows, config, rate,
                         dtype=mask_dtype, metadata=metadata)
         if stage is not None:

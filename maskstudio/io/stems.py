@@ -1,8 +1,9 @@
 """Stem subsets: outputs that are sums of layers (``drums+bass``, a minus-one, a karaoke).
 
 A subset is written beside the sources as ``<name>.<fmt>``, from a spec ``NAME=TERMS``:
-terms joined by ``+`` or ``-``, each a layer's name, ``residual``, or ``mixture`` (every
-layer and the residual, i.e. the mixture itself).  So ``rhythm=drums+bass`` is the two stems
+terms joined by ``+`` or ``-``, each a layer's name, ``residual``, or ``mixture`` (the
+mixture itself, read from the file: where masks overlap, the sources and the residual, clipped
+at zero, add up to more than it).  So ``rhythm=drums+bass`` is the two stems
 summed, and ``karaoke=mixture-vocals`` everything but the vocals.  The subset is the sum of
 the rendered signals, so it is exactly what adding the exported files would give, whatever
 the phase mode.
@@ -33,18 +34,25 @@ class StemMix:
     weights : tuple of float
         The weight (+1, -1, or a sum of them) of each rendered signal: the sources in
         order, then the residual.
+    mixture : float
+        The weight of the mixture itself (the term ``mixture``: the real mixture, which the
+        sources and a clipped residual do not rebuild where masks overlap).
     """
 
     name: str
     weights: tuple[float, ...]
+    mixture: float = 0.0
 
-    def apply(self, signals: np.ndarray) -> np.ndarray:
+    def apply(self, signals: np.ndarray, mixture: np.ndarray | None = None) -> np.ndarray:
         """The subset of a block of rendered signals.
 
         Parameters
         ----------
         signals : np.ndarray [shape=(N + 1, C, n)]
             The sources, then the residual.
+        mixture : np.ndarray [shape=(C, n)], optional
+            The mixture's samples of the block: needed when the subset holds the term
+            ``mixture``.
 
         Returns
         -------
@@ -59,7 +67,13 @@ class StemMix:
         if signals.shape[0] != w.size:
             raise ParameterError(f"the subset '{self.name}' was made for {w.size - 1} "
                                  f"sources, not {signals.shape[0] - 1}")
-        return np.tensordot(w, np.asarray(signals, dtype=np.float32), axes=1)
+        out = np.tensordot(w, np.asarray(signals, dtype=np.float32), axes=1)
+        if self.mixture:
+            if mixture is None:
+                raise ParameterError(f"the subset '{self.name}' holds the mixture: give its "
+                                     f"samples")
+            out = out + np.float32(self.mixture) * np.asarray(mixture, dtype=np.float32)
+        return out
 
 
 def parse_mix(spec: str, names: Sequence[str], *, residual: str = "residual") -> StemMix:
@@ -94,6 +108,7 @@ def parse_mix(spec: str, names: Sequence[str], *, residual: str = "residual") ->
         raise ParameterError(f"--mix {name!r} is the name of a source or of the mixture: "
                              f"name the subset differently")
     weights = np.zeros(len(names) + 1)
+    mix_weight = 0.0
     terms = {name_key(n): i for i, n in enumerate(names)}
     terms[name_key(residual)] = len(names)
     terms.setdefault("mixture", -1)  # every signal
@@ -116,7 +131,7 @@ def parse_mix(spec: str, names: Sequence[str], *, residual: str = "residual") ->
             raise ParameterError(f"--mix {spec!r}: there is no layer {word!r} (choose from "
                                  f"{known})")
         if terms[hit] < 0:
-            weights += sign
+            mix_weight += sign
         else:
             weights[terms[hit]] += sign
         pos += len(hit)
@@ -125,9 +140,9 @@ def parse_mix(spec: str, names: Sequence[str], *, residual: str = "residual") ->
     if pos != len(text) or first:
         raise ParameterError(f"--mix {spec!r} must look like NAME=a+b, for example "
                              f"rhythm=drums+bass or karaoke=mixture-vocals")
-    if not weights.any():
+    if not weights.any() and not mix_weight:
         raise ParameterError(f"--mix {spec!r} sums to nothing: give the layers it holds")
-    return StemMix(name, tuple(float(w) for w in weights))
+    return StemMix(name, tuple(float(w) for w in weights), float(mix_weight))
 
 
 def parse_mixes(specs: Sequence[str], names: Sequence[str], *,

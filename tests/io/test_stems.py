@@ -14,18 +14,20 @@ from ..conftest import SR, clicks, harmonic, noise
 NAMES = ["vocals", "drums", "bass", "lead-vox"]
 
 
-@pytest.mark.parametrize("spec, name, weights", [
-    ("rhythm=drums+bass", "rhythm", (0, 1, 1, 0, 0)),
-    ("karaoke=mixture-vocals", "karaoke", (0, 1, 1, 1, 1)),
-    ("k=Mixture - VOCALS", "k", (0, 1, 1, 1, 1)),
-    ("x=lead-vox", "x", (0, 0, 0, 1, 0)),          # a hyphen inside a name
-    ("y=lead-vox-drums", "y", (0, -1, 0, 1, 0)),
-    ("z=-drums+mixture", "z", (1, 0, 1, 1, 1)),
-    ("r=residual+bass", "r", (0, 0, 1, 0, 1)),
+@pytest.mark.parametrize("spec, name, weights, mixture", [
+    ("rhythm=drums+bass", "rhythm", (0, 1, 1, 0, 0), 0),
+    ("karaoke=mixture-vocals", "karaoke", (-1, 0, 0, 0, 0), 1),
+    ("k=Mixture - VOCALS", "k", (-1, 0, 0, 0, 0), 1),
+    ("x=lead-vox", "x", (0, 0, 0, 1, 0), 0),          # a hyphen inside a name
+    ("y=lead-vox-drums", "y", (0, -1, 0, 1, 0), 0),
+    ("z=-drums+mixture", "z", (0, -1, 0, 0, 0), 1),
+    ("r=residual+bass", "r", (0, 0, 1, 0, 1), 0),
+    ("m=mixture", "m", (0, 0, 0, 0, 0), 1),
 ])
-def test_specs(spec, name, weights):
+def test_specs(spec, name, weights, mixture):
     mix = parse_mix(spec, NAMES)
     assert mix.name == name and mix.weights == tuple(float(w) for w in weights)
+    assert mix.mixture == mixture
 
 
 @pytest.mark.parametrize("spec, match", [
@@ -86,3 +88,16 @@ def test_separate_writes_subsets_and_checks_them_before_rendering(three, tmp_pat
     assert main(["separate", str(s["mix"]), "--masks", str(s["out"] / "masks.npz"),
                  "--mix", "k=mixture-guitar", "--out", str(bad)]) == 2
     assert "no layer 'guitar'" in capsys.readouterr().err and not bad.exists()
+
+
+def test_the_term_mixture_is_the_mixture_even_where_masks_overlap(three, capsys):
+    """IRM masks overlap (their sum passes one), so the clipped residual and the sources add
+    up to more than the mixture: the term ``mixture`` is the file's own samples."""
+    s = three
+    assert main(["oracle", str(s["mix"]), "--source", f"voice={s['voice']}", "--source",
+                 f"drums={s['drums']}", "--mask", "irm", "--mix", "karaoke=mixture-voice",
+                 "--out", str(s["out"])]) == 0
+    mix = load_audio(s["mix"]).samples
+    voice = load_audio(s["out"] / "voice.wav").samples
+    np.testing.assert_allclose(load_audio(s["out"] / "karaoke.wav").samples, mix - voice,
+                               atol=1e-5)
