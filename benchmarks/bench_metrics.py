@@ -88,7 +88,9 @@ def main(argv=None):
     mix, stems = make_song(seconds)
     print(f"Live scores, a {seconds:.0f} s stereo {SR} Hz song, two sources, {cfg.describe()}")
     doc = Document(AudioClip(mix, SR), cfg)
-    scorer = MaskScorer(mix, stems, cfg, oracle_kind="irm")
+    # a stereo document has per-channel layers: the panel scores them against per-channel
+    # oracles, as the window does
+    scorer = MaskScorer(mix, stems, cfg, oracle_kind="irm", per_channel=doc.store.lead != ())
     t_oracle, om = timed(scorer.oracle_masks)
     for name, m in zip(scorer.names, om):
         doc.add_layer(name, m)
@@ -139,7 +141,8 @@ def main(argv=None):
 
     def busy():  # a fresh scorer each time: every part of BSS Eval is redone
         while not busy_flag.is_set():
-            MaskScorer(mix, stems, cfg, oracle_kind="irm").score(masks, bss=True)
+            MaskScorer(mix, stems, cfg, oracle_kind="irm",
+                       per_channel=doc.store.lead != ()).score(masks, bss=True)
     worker = threading.Thread(target=busy)
     worker.start()
     time.sleep(0.2)

@@ -241,7 +241,10 @@ def _resolve(name: str) -> Callable:
     if name not in seps:
         raise ParameterError(f"unknown separator {name!r}: choose one of {', '.join(seps)}")
     fn = seps[name]
-    if isinstance(fn, importlib.metadata.EntryPoint):
+    # an entry point, not loaded yet: importlib.metadata's own, or the importlib_metadata
+    # backport's (a dependency such as Dask's imports it, and its finder then answers the
+    # standard library's discovery with its own EntryPoint class)
+    if not callable(fn) and hasattr(fn, "load"):
         try:
             fn = fn.load()
         except Exception as exc:

@@ -115,3 +115,22 @@ def test_a_plugin_is_discovered_and_run(plugin):
         run_separator("broken", Y, samplerate=SR, config=CFG)
     with pytest.raises(ParameterError, match="unknown separator"):
         run_separator("nope", Y, samplerate=SR, config=CFG)
+
+
+def test_a_plugin_found_through_the_importlib_metadata_backport_is_loaded(plugin, monkeypatch):
+    """Once the importlib_metadata backport is imported (Dask imports it), the standard
+    library's discovery can hand back the backport's EntryPoint class: it is loaded all the
+    same (it was called as the function and failed, after the cluster tests ran)."""
+    backport = pytest.importorskip("importlib_metadata")
+    import importlib.metadata
+
+    from maskstudio.dsp import separators
+
+    theirs = backport.EntryPoint(name="lowhigh", value="toy_separator:low_high",
+                                 group="maskstudio.separators")
+    monkeypatch.setattr(importlib.metadata, "entry_points",
+                        lambda group=None: [theirs] if group == separators.ENTRY_POINT_GROUP
+                        else [])
+    Y = stft(harmonic(SR)[None], **CFG.kwargs())
+    names, _ = run_separator("lowhigh", Y, samplerate=SR, config=CFG, cutoff_hz=500.0)
+    assert names == ["low", "high"]
