@@ -61,6 +61,21 @@ DEFINITIONS = ("dB, sources rebuilt with the mixture's phase. SI-SDR: the mean o
                "IoU/F1: the mask against the oracle mask, both binarised at 0.5.")
 
 
+def one_blas_thread(fn):
+    """Run ``fn`` with the BLAS on one thread: scores are background work, and a BLAS that
+    spreads BSS Eval's solves over every core starves playback's render thread (a clocked
+    test heard it fall behind while the scores of a freshly loaded oracle ran)."""
+    import functools
+
+    @functools.wraps(fn)
+    def limited(*args, **kwargs):
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            return fn(*args, **kwargs)
+    return limited
+
+
 def _fmt(value, key: str) -> str:
     if value is None:
         return ""
@@ -233,6 +248,7 @@ class MetricsPanel(QtWidgets.QWidget):
         self.state.setText({"fast": "scoring…", "bss": "computing BSS Eval…",
                             "oracle": "computing the oracle's BSS Eval…"}[stage])
 
+        @one_blas_thread
         def work(progress):
             scorer = make()
             if stage == "oracle":
@@ -297,6 +313,7 @@ class MetricsPanel(QtWidgets.QWidget):
                    f"scores this one)")
         self.state.setText(f"scoring block by block…; {skipped}")
 
+        @one_blas_thread
         def work(progress):
             return stream_scores(clip, refs, lambda a, b: store.read(idx, 0, store.n_bins, a, b),
                                  config, oracle_kind=kind, per_channel=store.lead != (),
