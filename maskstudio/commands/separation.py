@@ -136,8 +136,13 @@ def cmd_oracle(args: argparse.Namespace) -> int:
             fmt=args.format, metadata=metadata, protect=list(sources.values()),
             scan=args.mask != "cirm", mixes=mixes,
             progress=progress_line(f"oracle masks and resynthesis ({phase})"))
+    return _written(written, report)
+
+
+def _written(written, report, *, remedy: str = "") -> int:
+    """The end of an export: the masks' overlap said (a warning), then each file written."""
     if report is not None and report.overlaps:
-        warnings.warn(report.describe(), stacklevel=2)
+        warnings.warn(report.describe() + remedy, stacklevel=3)
     for p in written:
         print(p)
     return 0
@@ -201,11 +206,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
             protect=[mf.path], what=f"the mask file '{mf.path.name}' names a source",
             normalize=real and args.normalize, scan=real and not args.normalize, mixes=mixes,
             progress=progress_line(f"resynthesis ({args.phase})"))
-    if report is not None and report.overlaps:
-        warnings.warn(report.describe() + " (--normalize)", stacklevel=2)
-    for p in written:
-        print(p)
-    return 0
+    return _written(written, report, remedy=" (--normalize)")
 
 
 
@@ -261,11 +262,8 @@ def _separate_with(args: argparse.Namespace) -> int:
         protect=[Path(args.mixture)], what=f"the separator {args.separator!r} names a mask",
         normalize=args.normalize, scan=not args.normalize, mixes=mixes,
         progress=progress_line(f"resynthesis ({args.phase})"))
-    if report is not None and report.overlaps:
-        warnings.warn(report.describe() + " (--normalize)", stacklevel=2)
-    for p in written:
-        print(p)
-    return 0
+    return _written(written, report, remedy=" (--normalize)")
+
 
 # -- batch ----------------------------------------------------------------------------------
 def add_batch_parser(sub: Subcommands) -> None:

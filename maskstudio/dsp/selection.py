@@ -105,19 +105,22 @@ def local_threshold(level_db, *, offset_db: float = 6.0, bins: int = 31, frames:
     ParameterError
         A size or reference that cannot be used.
     """
-    import scipy.ndimage
-
     level = _levels(level_db)
     offset = check_number(offset_db, "offset_db", lo=-200.0, hi=200.0)
+    return level >= _local_level(level, bins, frames, reference) + offset
+
+
+def _local_level(level: np.ndarray, bins, frames, reference: str) -> np.ndarray:
+    """The mean (or peak) dB level over each bin's ``bins`` x ``frames`` neighbourhood."""
+    import scipy.ndimage  # imported on first use, not at start-up
+
     size = (check_number(bins, "bins", lo=1, integer=True),
             check_number(frames, "frames", lo=1, integer=True))
     if reference == "mean":
-        local = scipy.ndimage.uniform_filter(level, size=size, mode="nearest")
-    elif reference == "peak":
-        local = scipy.ndimage.maximum_filter(level, size=size, mode="nearest")
-    else:
-        raise ParameterError(f"reference must be 'mean' or 'peak', not {reference!r}")
-    return level >= local + offset
+        return scipy.ndimage.uniform_filter(level, size=size, mode="nearest")
+    if reference == "peak":
+        return scipy.ndimage.maximum_filter(level, size=size, mode="nearest")
+    raise ParameterError(f"reference must be 'mean' or 'peak', not {reference!r}")
 
 
 def learn_offset(level_db, example: np.ndarray, *, bins: int = 31, frames: int = 31,
@@ -147,20 +150,13 @@ def learn_offset(level_db, example: np.ndarray, *, bins: int = 31, frames: int =
     ParameterError
         An empty example, or options that cannot be used.
     """
-    import scipy.ndimage
-
     level = _levels(level_db)
     example = np.asarray(example, dtype=bool)
     if example.shape != level.shape or not example.any():
         raise ParameterError("select an example first: some bins of the same box")
     keep = check_number(keep, "keep", lo=0.0, hi=1.0, lo_open=True)
-    size = (check_number(bins, "bins", lo=1, integer=True),
-            check_number(frames, "frames", lo=1, integer=True))
-    if reference not in ("mean", "peak"):
-        raise ParameterError(f"reference must be 'mean' or 'peak', not {reference!r}")
-    filt = scipy.ndimage.uniform_filter if reference == "mean" else scipy.ndimage.maximum_filter
-    above = (level - filt(level, size=size, mode="nearest"))[example]
     margin = check_number(margin_db, "margin_db", lo=0.0)
+    above = (level - _local_level(level, bins, frames, reference))[example]
     return float(np.quantile(above, 1.0 - keep)) - margin
 
 

@@ -25,6 +25,7 @@ from maskstudio.editing import selections
 from maskstudio.editing.edits import Box
 from maskstudio.errors import ParameterError
 from maskstudio.ui.controller import Controller, Shell
+from maskstudio.ui.dialogs import buttons
 from maskstudio.ui.edit_actions import EditController
 from maskstudio.ui.workers import run_task, show_error
 
@@ -163,23 +164,22 @@ class ToolController(Controller):
 
     def give(self, dst: int | None) -> bool:
         """The selection's share of the active layer goes to layer ``dst`` (None: residual)."""
-        doc, k = self.window.doc, self.window.active.index
-        if doc is None or k is None:
-            return False
-        sel = self.window.view.selection
-        return self._edit(lambda: selections.move_selection(doc, k, dst, sel),
-                          f"gave the selection of {self._layer_name(k)} to "
-                          f"{self._layer_name(dst)}")
+        return self._move(dst, give=True)
 
     def take(self, src: int | None) -> bool:
         """The selection's share of layer ``src`` (None: the residual) goes to the active one."""
+        return self._move(src, give=False)
+
+    def _move(self, other: int | None, *, give: bool) -> bool:
         doc, k = self.window.doc, self.window.active.index
         if doc is None or k is None:
             return False
+        src, dst = (k, other) if give else (other, k)
         sel = self.window.view.selection
-        return self._edit(lambda: selections.move_selection(doc, src, k, sel),
-                          f"took the selection of {self._layer_name(src)} into "
-                          f"{self._layer_name(k)}")
+        said = (f"gave the selection of {self._layer_name(k)} to {self._layer_name(other)}"
+                if give else f"took the selection of {self._layer_name(other)} into "
+                f"{self._layer_name(k)}")
+        return self._edit(lambda: selections.move_selection(doc, src, dst, sel), said)
 
     def cast(self, under: int) -> bool:
         """The active layer takes ``under``'s share where it is present: in the selection, or
@@ -326,11 +326,7 @@ class BoundsDialog(QtWidgets.QDialog):
                       step=0.01 if suffix == " s" else 10)
             form.addRow(label, w)
             self.fields.append(w)
-        buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
-                                             | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
+        form.addRow(buttons(self))
 
     def values(self) -> tuple[float, float, float, float]:
         a, b, c, d = (w.value() for w in self.fields)
@@ -370,12 +366,7 @@ class LocalThresholdDialog(QtWidgets.QDialog):
                          ("", self.learn), ("Apply to", self.scope)):
             form.addRow(label, w)
         form.addRow(QtWidgets.QLabel("The preview shows the visible part."))
-        buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
-                                             | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
-        buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Ok).setText("Apply")
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
+        form.addRow(buttons(self, "Apply"))
         for w in (self.offset, self.window_ms, self.window_hz):
             w.valueChanged.connect(lambda *_: self.previewChanged.emit())
         self.reference.currentIndexChanged.connect(lambda *_: self.previewChanged.emit())
