@@ -3,6 +3,8 @@ the sum of the rendered signals, through the real command line."""
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from maskstudio.cli import main
 from maskstudio.errors import ParameterError
@@ -101,3 +103,18 @@ def test_the_term_mixture_is_the_mixture_even_where_masks_overlap(three, capsys)
     voice = load_audio(s["out"] / "voice.wav").samples
     np.testing.assert_allclose(load_audio(s["out"] / "karaoke.wav").samples, mix - voice,
                                atol=1e-5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab-+= ./\\\x00émixturesidualvocalsdrums")),
+               max_size=40))
+def test_any_spec_gives_a_subset_or_one_clear_line(spec):
+    """Hostile specs: a subset whose weights name only known signals, or a ParameterError of
+    one line; never another exception, never a name that could leave the output folder."""
+    try:
+        mix = parse_mix(spec, NAMES)
+    except ParameterError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert len(mix.weights) == len(NAMES) + 1 and (any(mix.weights) or mix.mixture)
+    assert "/" not in mix.name and "\\" not in mix.name and mix.name not in ("", ".", "..")
