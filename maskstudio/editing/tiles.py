@@ -252,8 +252,9 @@ class TiledMasks:
             if a >= b:
                 continue
             vals = tile[..., a - k * self.tile:b - k * self.tile]
-            if self.lead and isinstance(channel, (int, np.integer)):
-                vals = vals[channel]
+            if self.lead and (isinstance(channel, (int, np.integer)) or tile.strides[0] == 0):
+                # one channel, or any channel of a tile they share (their mean is any of them)
+                vals = vals[channel if isinstance(channel, (int, np.integer)) else 0]
             vals = LEVELS[vals] if vals.dtype == np.uint8 else np.abs(vals)
             if vals.ndim > 2:
                 vals = vals.mean(axis=tuple(range(len(self.lead))))

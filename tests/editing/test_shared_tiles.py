@@ -9,7 +9,7 @@ from maskstudio.dsp.stft import STFTConfig
 from maskstudio.editing.document import Document
 from maskstudio.editing.edits import brush_stroke
 from maskstudio.editing.sources import add_oracle_layers
-from maskstudio.editing.tiles import TiledMasks, held_bytes, quantize
+from maskstudio.editing.tiles import TiledMasks, held_bytes, pool_max, quantize
 from maskstudio.io.audiofile import load_audio
 
 from ..conftest import SR, clicks, harmonic
@@ -76,3 +76,17 @@ def test_a_shared_oracle_in_a_stereo_document_costs_one_channel(tmp_path):
     total = sum(sf.read(str(tmp_path / "out" / f"{k}.wav"))[0] for k in
                 ("voice", "drums", "residual"))
     np.testing.assert_allclose(total, (voice + drums).T, atol=1e-5)
+
+
+def test_a_shared_tile_pools_as_the_mean_of_its_channels():
+    rng = np.random.default_rng(2)
+    store = TiledMasks(129, 100, tile=32, lead=(2,))
+    store.add_layer()
+    same = rng.uniform(0, 1, (129, 100)).astype(np.float32)
+    store.write_codes([0], 0, quantize(np.broadcast_to(same, (1, 2, 129, 100))))
+    assert held_bytes(store.stored_tiles(0)[0]) == 129 * 32
+    rows, cols = np.arange(0, 130, 8), np.arange(0, 101, 5)
+    dense = store.read([0], 0, 129, 0, 100)[0]
+    want = pool_max(dense.mean(axis=0), rows, cols[:-1])
+    np.testing.assert_allclose(store.pooled(0, rows, cols), want, atol=1e-6)
+    np.testing.assert_allclose(store.pooled(0, rows, cols, channel=1), want, atol=1e-6)
