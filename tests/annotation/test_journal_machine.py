@@ -32,6 +32,7 @@ import maskstudio.editing.operations as operations_module
 from maskstudio.annotation.journal import Journal, JournalWriteError, apply_record
 from maskstudio.annotation.project import load_project, recover, save_project
 from maskstudio.dsp.stft import STFTConfig
+from maskstudio.editing import selections
 from maskstudio.editing.document import Document
 from maskstudio.editing.edits import brush_stroke, rectangle
 from maskstudio.errors import Cancelled, MaskStudioError, ParameterError
@@ -229,6 +230,23 @@ class JournalMachine(RuleBasedStateMachine):
                 d.smooth(k, sel, 1.5, 1.5)
         operation.__name__ = op
         self._attempt(operation)
+
+    @rule(view=st.sampled_from(["mid", "side", 0, 1]), linked=st.booleans())
+    def channels(self, view, linked):
+        """The stereo document's view and link: later edits reach one channel or all (a
+        shared tile copied when one channel is edited alone), all journaled as they land."""
+        self.doc.set_view_channel(view)
+        self.doc.link_channels = linked
+
+    @precondition(lambda self: self.doc.layers)
+    @rule(data=st.data(), to_residual=st.booleans())
+    def move(self, data, to_residual):
+        """A selection's share given to another layer or to the residual (one step)."""
+        d = self.doc
+        src = self._layer(data)
+        dst = None if to_residual else self._layer(data)
+        sel = self._box(data)
+        self._attempt(lambda: selections.move_selection(d, src, dst, sel))
 
     @precondition(lambda self: self.doc.layers)
     @rule(data=st.data(), locked=st.booleans())
