@@ -5,7 +5,9 @@ oracle's layers and the spectrogram's background fill, and report the child proc
 Each size runs in a child process of its own (``os.wait4``'s resource usage: the child's peak,
 not this process's), with a fresh state folder (its crash journal is written, then removed)
 and settings file.  The window reads the mixture and the stems on demand and keeps the
-oracle's soft layers in compact tiles (``maskstudio/editing/tiles.py``).  The mixtures and
+oracle's soft layers in compact tiles (``maskstudio/editing/tiles.py``); on a long file those
+are cold, in an unnamed spill file read on demand, and the report gives both the tiles held in
+memory and the cold ones.  The mixtures and
 stems are those of ``bench_long.py`` (generated once in /tmp/maskstudio-bench/).
 
 Targets, printed PASS/FAIL: peak <= 1.5 GB at 20 and at 60 minutes.  On a stereo file the
@@ -87,7 +89,8 @@ app.processEvents()
 kinds = sorted({str(t.dtype) for i in range(2) for t in doc.store.stored_tiles(i).values()})
 print(f"open {t_open:.1f} s, oracle {t_oracle:.1f} s, total {time.perf_counter() - t0:.1f} s; "
       f"peak before the scores {before_scores:.0f} MB (BEFORE_SCORES={before_scores:.0f}); "
-      f"tiles {doc.store.nbytes() / 2**20:.0f} MB ({', '.join(kinds)}); references "
+      f"tiles {doc.store.nbytes() / 2**20:.0f} MB held, {doc.store.cold_bytes() / 2**20:.0f} "
+      f"MB cold in the spill file ({', '.join(kinds)}); references "
       f"{', '.join(type(r).__name__ for r in doc.references.values())}; scores panel: "
       f"{win.metrics.state.text()}")
 if doc.journal is not None:

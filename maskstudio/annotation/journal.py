@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import struct
 import zlib
 from collections.abc import Sequence
@@ -38,7 +39,7 @@ import numpy as np
 
 from maskstudio.dsp.stft import STFTConfig
 from maskstudio.editing.state import LAYER_FIELDS, DocumentState, Layer
-from maskstudio.editing.tiles import TiledMasks
+from maskstudio.editing.tiles import ColdTile, TiledMasks, hot
 from maskstudio.errors import MaskStudioError
 
 __all__ = ["Journal", "JournalInUseError", "JournalWriteError", "journal_for", "recovery_dir",
@@ -204,22 +205,26 @@ class Journal:
 
     # -- writing ----------------------------------------------------------------------------
     def _append(self, header: dict, chunks: Sequence = ()) -> None:
-        """One record: the header, then ``chunks`` (buffers) written one after the other, so
-        an hour of tiles is not joined into one more copy of itself."""
+        """One record: the header, then ``chunks`` written one after the other, so an hour of
+        tiles is not joined into one more copy of itself.  A chunk is a buffer, or a
+        ``(nbytes, read)`` pair whose ``read()`` gives it when it is written (a cold tile:
+        read from its spill one at a time, never all at once)."""
         h = json.dumps(header).encode()
-        parts = [struct.pack("<IQ", len(h), sum(memoryview(c).nbytes for c in chunks)) + h,
-                 *chunks]
-        crc = 0
-        for part in parts:
-            crc = zlib.crc32(part, crc)
-        parts.append(struct.pack("<I", crc))
-        size = sum(memoryview(p).nbytes for p in parts)
+        sizes = [c[0] if isinstance(c, tuple) else memoryview(c).nbytes for c in chunks]
+        head = struct.pack("<IQ", len(h), sum(sizes)) + h
         try:
             with open(self.path, "r+b") as f:
                 try:
                     f.seek(self._end)
-                    for part in parts:
-                        f.write(part)
+                    f.write(head)
+                    crc = zlib.crc32(head)
+                    for chunk, size in zip(chunks, sizes):
+                        data = chunk[1]() if isinstance(chunk, tuple) else chunk
+                        if memoryview(data).nbytes != size:
+                            raise OSError("a tile changed size while it was recorded")
+                        f.write(data)
+                        crc = zlib.crc32(data, crc)
+                    f.write(struct.pack("<I", crc))
                     f.truncate()  # nothing after the new record: no torn bytes survive
                     f.flush()
                     os.fsync(f.fileno())
@@ -231,7 +236,7 @@ class Journal:
                 f"cannot record this edit in the crash journal '{self.path}' "
                 f"({exc.strerror or exc}): the edit was not made; free disk space, then "
                 f"save the project") from None
-        self._end += size
+        self._end += len(head) + sum(sizes) + 4
 
     def _record(self, doc, writes: list, full_uids=(), config: bool = False,
                 snapshot: bool = False) -> None:
@@ -242,16 +247,35 @@ class Journal:
             "notes": state.notes, "status": state.status, "lead": list(state.lead)}
         if config:
             header["config"] = state.config.to_dict()
-        chunks, offset = [], 0
+        chunks: list[Any] = []
+        offset = 0
         index = {layer.uid: i for i, layer in enumerate(state.layers)}
         n_frames = state.config.n_frames(doc.clip.n_samples)
-        full = []
-        for uid in full_uids:  # whole layers: their stored tiles
+        for uid in full_uids:  # whole layers: their stored tiles, read as they are written
             for k, tile in state.tiles[index[uid]].items():
                 t0 = k * state.tile
                 w = min(state.tile, n_frames - t0)
-                full.append((uid, 0, t0, np.ascontiguousarray(tile[..., :w])))
-        for uid, f0, t0, values in full + list(writes):
+                # a tile the channels share is recorded once (replay gives it to each)
+                shared = tile.shared if isinstance(tile, ColdTile) else \
+                    (tile.ndim > 2 and tile.strides[0] == 0)
+                shape = tuple(tile.shape[-2:-1]) + (w,) if shared \
+                    else tuple(tile.shape[:-1]) + (w,)
+                codes = tile.dtype == np.uint8
+                meta = {"uid": uid, "f0": 0, "t0": int(t0), "shape": list(shape),
+                        "offset": offset}
+                meta.update({"codes": True} if codes else {}, **({"shared": True} if shared
+                                                                  else {}))
+                writes_meta.append(meta)
+                size = int(np.prod(shape)) * (1 if codes else 4)
+
+                def read(tile=tile, w=w, shared=shared):
+                    v = hot(tile)
+                    v = v[(0,) * (v.ndim - 2)] if shared else v
+                    return np.ascontiguousarray(v[..., :w]).reshape(-1).view(np.uint8)
+
+                chunks.append((size, read))
+                offset += size
+        for uid, f0, t0, values in writes:
             codes = values.dtype == np.uint8  # a compact tile is recorded as its codes
             data = np.ascontiguousarray(values, dtype=np.uint8 if codes else np.float32)
             meta = {"uid": uid, "f0": int(f0), "t0": int(t0), "shape": list(values.shape),
@@ -290,9 +314,10 @@ class Journal:
             scratch.write_bytes(start)
             self.path, self._end = scratch, len(start)
             self.record_snapshot(doc)  # whole records, the same discipline as any other
-            data = scratch.read_bytes()
-            atomic_write(old_path, lambda tmp: Path(tmp).write_bytes(data), suffix=".journal")
-            self._end = len(data)
+            end = self._end  # copied by the system, not read into memory (an hour of tiles)
+            atomic_write(old_path, lambda tmp: shutil.copyfile(scratch, tmp),
+                         suffix=".journal")
+            self._end = end
         except (OSError, MaskStudioError):
             self._end = old_end
         finally:
@@ -403,12 +428,16 @@ def advance(state: DocumentState, header: dict, payload: bytes, *,
         if w["uid"] not in index:
             continue
         n = int(np.prod(w["shape"]))
+        # a tile the channels share was recorded once: each channel is given it
+        shape = (lead if w.get("shared") else ()) + tuple(w["shape"])
         if w.get("codes"):  # a compact tile, whole
             codes = np.frombuffer(payload, np.uint8, count=n, offset=w["offset"])
-            store.write_codes([index[w["uid"]]], w["t0"], codes.reshape(w["shape"])[None])
+            codes = np.broadcast_to(codes.reshape(w["shape"]), shape)
+            store.write_codes([index[w["uid"]]], w["t0"], codes[None])
             continue
         values = np.frombuffer(payload, np.float32, count=n, offset=w["offset"])
-        store.write([index[w["uid"]]], w["f0"], w["t0"], values.reshape(w["shape"])[None])
+        values = np.broadcast_to(values.reshape(w["shape"]), shape)
+        store.write([index[w["uid"]]], w["f0"], w["t0"], values[None])
     for c in header.get("complex", []):
         n = int(np.prod(c["shape"]))
         cplx = np.frombuffer(payload, np.complex64, count=n, offset=c["offset"])

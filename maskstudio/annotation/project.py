@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import uuid
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ from maskstudio.annotation.journal import (
     lock_journal,
     recovery_dir,
 )
-from maskstudio.editing.tiles import stack_tiles
+from maskstudio.editing.tiles import LEVELS, hot
 from maskstudio.errors import MaskStudioError
 from maskstudio.io.audiofile import atomic_write
 from maskstudio.io.ondemand import open_audio
@@ -83,21 +84,21 @@ def save_project(doc, path) -> Path:
         "residual": state.residual.meta(), "notes": state.notes, "status": state.status,
         "next_uid": state.next_uid,
     }
-    arrays = {}
+    arrays: dict = {"project": np.str_(json.dumps(meta))}
     for layer in state.layers:  # cIRM layers keep their complex masks, by layer id
         if layer.uid in state.complex_masks:
             arrays[f"complex_{layer.uid}"] = np.asarray(state.complex_masks[layer.uid],
                                                         np.complex64)
-    empty = (0,) + state.lead + (state.config.n_bins, state.tile)
     for layer, tiles in zip(state.layers, state.tiles):
         keys = sorted(tiles)
         arrays[f"idx_{layer.uid}"] = np.array(keys, dtype=np.int64)
-        arrays[f"tiles_{layer.uid}"] = (stack_tiles([tiles[k] for k in keys]) if keys else
-                                        np.zeros(empty, np.float32))
+        # each layer's tiles stacked as the file is written, a tile at a time (an hour's
+        # layer is never assembled in memory; cold tiles are read from their spill)
+        arrays[f"tiles_{layer.uid}"] = [tiles[k] for k in keys]
 
     def write(tmp):
         with open(tmp, "wb") as fh:
-            np.savez(fh, project=np.str_(json.dumps(meta)), **arrays)
+            _write_npz(fh, arrays, empty=state.lead + (state.config.n_bins, state.tile))
 
     old_journal = doc.journal
     jpath = Path(str(path) + ".journal")
@@ -125,6 +126,28 @@ def save_project(doc, path) -> Path:
     if old_journal is not None and old_journal.path != jpath:
         old_journal.discard()  # the recovery journal of the unsaved state is now redundant
     return path
+
+
+def _write_npz(fh, arrays: dict, *, empty: tuple) -> None:
+    """What ``np.savez`` writes (a zip of ``.npy`` members, stored), with a list of tiles
+    written as one stacked array a tile at a time: uint8 codes if every tile is compact, else
+    float32 (compact ones turned into their values, exactly)."""
+    with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, value in arrays.items():
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as f:
+                if not isinstance(value, list):
+                    np.lib.format.write_array(f, np.asanyarray(value), allow_pickle=False)
+                    continue
+                compact = bool(value) and all(t.dtype == np.uint8 for t in value)
+                dtype = np.dtype(np.uint8 if compact else np.float32)
+                shape = (len(value),) + (tuple(value[0].shape) if value else empty)
+                np.lib.format.write_array_header_2_0(f, {
+                    "descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                    "shape": shape})
+                for t in value:  # a compact tile among float ones: its values, exactly
+                    v = hot(t)
+                    v = LEVELS[v] if v.dtype != dtype else np.ascontiguousarray(v)
+                    f.write(v.tobytes())
 
 
 def _read_meta(path: Path):

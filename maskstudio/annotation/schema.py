@@ -22,6 +22,7 @@ from maskstudio.checks import check_input_file, check_number
 from maskstudio.dsp.masks import check_mask
 from maskstudio.dsp.stft import STFTConfig
 from maskstudio.editing.state import STATUSES, DocumentState, Layer
+from maskstudio.editing.tiles import Spill, cool, spills
 from maskstudio.errors import MaskStudioError, ParameterError
 from maskstudio.io.npy_header import READ_ERRORS, nbytes, read_member
 
@@ -276,7 +277,8 @@ class ProjectArchive:
                                f"mixture has {n_channels}")
             n_tiles = -(-n_frames // tile)
             shape = lead + (n_bins, tile)
-            out = []
+            out: list[dict] = []
+            spill: Spill | None = None
             for m in meta["layers"]:
                 what = f"layer '{m['name']}'"
                 uid = m["uid"]
@@ -307,6 +309,10 @@ class ProjectArchive:
                 if np.asarray(data).dtype != np.uint8:  # compact tiles: any code is a value
                     data = np.asarray(data, dtype=np.float32)
                     _check_values(data, tiles_what)
+                elif spills(n_bins, n_frames, lead):  # a long file's codes: kept cold
+                    spill = spill or Spill()
+                    out.append(cool(dict(zip(keys, np.asarray(data))), spill))
+                    continue
                 out.append({k: np.array(t) for k, t in zip(keys, data)})
             return out
 

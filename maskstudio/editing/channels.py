@@ -26,6 +26,7 @@ import numpy as np
 
 from maskstudio.editing.edits import edit_layer
 from maskstudio.editing.state import DocumentState
+from maskstudio.editing.tiles import widen_tile
 from maskstudio.errors import ParameterError
 
 __all__ = ["VIEWS", "lead_for", "check_channel", "view_signal", "edit_channel",
@@ -133,5 +134,6 @@ def widen_state(state: DocumentState, n_channels: int) -> DocumentState:
 
     return dataclasses.replace(
         state, lead=lead,
-        tiles=[{k: wide(t) for k, t in tiles.items()} for tiles in state.tiles],
+        # a tile is seen on every channel without a copy, until a channel is edited alone
+        tiles=[{k: widen_tile(t, lead) for k, t in tiles.items()} for tiles in state.tiles],
         complex_masks={uid: wide(m) for uid, m in state.complex_masks.items()})

@@ -32,7 +32,7 @@ import numpy as np
 from maskstudio.editing.history import Atom, Step
 from maskstudio.editing.palette import PALETTE
 from maskstudio.editing.state import Layer
-from maskstudio.editing.tiles import TiledMasks, held_bytes, quantize, shared_tile
+from maskstudio.editing.tiles import TiledMasks, held_bytes, quantize, widen_tile
 from maskstudio.errors import MaskFileError, ParameterError
 from maskstudio.io.export import check_source_name
 
@@ -229,7 +229,7 @@ def load_layers(doc, names, data: np.ndarray | TiledMasks, provenance: dict, lab
         if adopt and tiled is not None:
             tiles = tiled.stored_tiles(j)
             if widen:
-                tiles = {k: shared_tile(t, lead) for k, t in tiles.items()}
+                tiles = {k: widen_tile(t, lead) for k, t in tiles.items()}
         if j in replace_at:
             i = replace_at[j]
             old_layer = doc.layers[i]

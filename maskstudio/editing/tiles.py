@@ -11,24 +11,52 @@ oracle's layers: two soft layers of 60 minutes are 636 MB instead of 2.5 GB).  C
 1 exactly (a binary mask loses nothing) and soft values to within 1/255 (:func:`quantize`),
 which puts the change in a separated source at least 48 dB below the mixture in every bin.
 Reads give float32 whatever the tile; a write into a compact tile widens it to float32 first,
-so edits are never rounded.  Reads and writes take boxes in ``[freq, time]``; blocks
+so edits are never rounded.  A long file's compact tiles are cold (:class:`ColdTile`): kept in
+an unnamed temporary file (:class:`Spill`) and read on demand, so a 60-minute stereo oracle's
+1.2 GB of codes stay out of the process; a painted tile comes back as float32 as before.
+Reads and writes take boxes in ``[freq, time]``; blocks
 of frames feed resynthesis and playback (``block``), and display reads are pooled to screen
 resolution without assembling the full-resolution image (``pooled``).
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+import threading
 from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from maskstudio.errors import ParameterError
+from maskstudio.errors import MaskStudioError, ParameterError
 
 __all__ = ["TiledMasks", "pool_max", "cell_ranges", "quantize", "LEVELS", "stack_tiles",
-           "shared_tile", "held_bytes"]
+           "shared_tile", "held_bytes", "Spill", "ColdTile", "hot", "SPILL_BINS", "cool",
+           "widen_tile", "spills", "code_values", "channel_mean"]
+
+#: Bins of one layer (all channels) from which a store keeps its compact tiles cold, in a
+#: :class:`Spill`: 64 M bins are 64 MB of codes a layer, about 6 minutes of stereo at 44.1 kHz
+#: and 2048/512.  Shorter files keep them in memory, where a read costs nothing.
+SPILL_BINS = 64 << 20
 
 #: The value of each uint8 code of a compact tile: ``code / 255`` in float32.
 LEVELS = np.arange(256, dtype=np.float32) / np.float32(255)
+
+
+def code_values(codes: np.ndarray) -> np.ndarray:
+    """``LEVELS[codes]``, bit for bit, computed as a float32 division: several times faster
+    than the lookup on a tile (the overlay converts every tile on screen)."""
+    return np.divide(codes, np.float32(255), dtype=np.float32)
+
+
+def channel_mean(values: np.ndarray, axes: tuple) -> np.ndarray:
+    """``values.mean(axis=axes)``, bit for bit; two channels are added and halved, four
+    times faster than ``mean``."""
+    if axes == (0,) and values.shape[0] == 2:
+        return (values[0] + values[1]) * np.float32(0.5)
+    return values.mean(axis=axes)
 
 
 def quantize(values: np.ndarray, *, top: np.ndarray | float = 1.0) -> np.ndarray:
@@ -49,8 +77,128 @@ def shared_tile(tile: np.ndarray, lead: tuple) -> np.ndarray:
     return np.broadcast_to(tile, tuple(lead) + tile.shape)
 
 
-def held_bytes(tile: np.ndarray) -> int:
-    """The memory a tile holds: a shared tile (:func:`shared_tile`) counts one channel."""
+def spills(n_bins: int, n_frames: int, lead: tuple = ()) -> bool:
+    """Whether a store of this size keeps its compact tiles cold (:data:`SPILL_BINS`)."""
+    return int(np.prod(lead, dtype=np.int64)) * int(n_bins) * int(n_frames) >= SPILL_BINS
+
+
+class Spill:
+    """An unnamed temporary file of cold tiles, written once and read on demand.
+
+    It lives in the per-user cache folder (not ``/tmp``, which may be memory) and has no name
+    from the start, so it goes with the process however that ends, ``kill -9`` included.
+    Its pages sit in the system's file cache, not in the process.  Space is not reused: a
+    tile replaced or painted leaves its old bytes until the spill's last tile is gone.
+    """
+
+    def __init__(self, folder: str | os.PathLike | None = None):
+        if folder is None:
+            import platformdirs
+
+            folder = Path(platformdirs.user_cache_path("maskstudio")) / "spill"
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            self._file = tempfile.TemporaryFile(dir=str(folder))
+        except OSError:
+            folder = tempfile.gettempdir()  # the system's temporary folder instead
+            self._file = tempfile.TemporaryFile(dir=folder)
+        self.folder = Path(folder)
+        self._fd = self._file.fileno()
+        self._end = 0
+        self._lock = threading.Lock()
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes written so far."""
+        return self._end
+
+    def append(self, array: np.ndarray) -> int:
+        """Write ``array``'s bytes at the end; returns their offset."""
+        flat: Any = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+        data = memoryview(flat)
+        with self._lock:
+            offset = self._end
+            self._end += data.nbytes
+        done = 0
+        try:
+            while done < data.nbytes:
+                done += os.pwrite(self._fd, data[done:], offset + done)
+        except OSError as exc:
+            raise MaskStudioError(f"cannot keep the masks in '{self.folder}' "
+                                  f"({exc.strerror or exc}): free disk space there") from None
+        return offset
+
+    def read(self, offset: int, nbytes: int) -> bytes:
+        """``nbytes`` bytes from ``offset``."""
+        parts, done = [], 0
+        while done < nbytes:
+            part = os.pread(self._fd, nbytes - done, offset + done)
+            if not part:
+                raise MaskStudioError("the masks' cache file was cut short: save the project "
+                                      "under another name and reopen it")
+            parts.append(part)
+            done += len(part)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+class ColdTile:
+    """A compact tile (uint8 codes ``[*lead, F, tile]``) kept in a :class:`Spill`: one
+    channel's codes when the channels share it (``shared``).  :func:`hot` reads it."""
+
+    __slots__ = ("spill", "offset", "shape", "shared")
+    dtype = np.dtype(np.uint8)
+
+    def __init__(self, spill: Spill, offset: int, shape: tuple, shared: bool):
+        self.spill, self.offset, self.shape, self.shared = spill, offset, tuple(shape), shared
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes of its values as a held tile would give them (a snapshot's cost)."""
+        return int(np.prod(self.shape))
+
+    def copy(self) -> ColdTile:
+        """Itself: its bytes in the spill are never written again (a copied state keeps it)."""
+        return self
+
+    def load(self) -> np.ndarray:
+        """The codes, read-only (a shared tile seen on every channel, as :func:`shared_tile`)."""
+        one = self.shape[-2:] if self.shared else self.shape
+        data = self.spill.read(self.offset, int(np.prod(one)))
+        codes = np.frombuffer(data, np.uint8).reshape(one)
+        return shared_tile(codes, self.shape[:-2]) if self.shared else codes
+
+
+def hot(tile):
+    """A tile's array: a held tile as it is, a :class:`ColdTile` read from its spill."""
+    return tile.load() if isinstance(tile, ColdTile) else tile
+
+
+def widen_tile(tile, lead: tuple):
+    """A tile of masks shared by the channels, seen on each channel of ``lead`` without a
+    copy (:func:`shared_tile`; a cold tile stays cold)."""
+    if isinstance(tile, ColdTile):
+        return ColdTile(tile.spill, tile.offset, tuple(lead) + tile.shape[-2:], True)
+    return shared_tile(tile, lead)
+
+
+def cool(tiles: dict, spill: Spill) -> dict:
+    """``tiles`` with their compact ones moved to ``spill`` (:class:`ColdTile`); float32 ones
+    (painted) stay held."""
+    out = {}
+    for k, t in tiles.items():
+        if isinstance(t, np.ndarray) and t.dtype == np.uint8:
+            shared = t.ndim > 2 and t.strides[0] == 0
+            one = t[(0,) * (t.ndim - 2)] if shared else t
+            t = ColdTile(spill, spill.append(one), t.shape, shared)
+        out[k] = t
+    return out
+
+
+def held_bytes(tile) -> int:
+    """The memory a tile holds: a shared tile (:func:`shared_tile`) counts one channel, a cold
+    one (:class:`ColdTile`) nothing."""
+    if isinstance(tile, ColdTile):
+        return 0
     if tile.ndim > 2 and tile.strides[0] == 0:
         return held_bytes(tile[0])
     return tile.nbytes
@@ -60,8 +208,8 @@ def stack_tiles(tiles: list) -> np.ndarray:
     """Tiles stacked as they are stored: uint8 codes if every one is compact, else float32
     (compact ones turned into their values, exactly)."""
     if tiles and all(t.dtype == np.uint8 for t in tiles):
-        return np.stack(tiles)
-    return np.stack([LEVELS[t] if t.dtype == np.uint8 else t for t in tiles])
+        return np.stack([hot(t) for t in tiles])
+    return np.stack([LEVELS[hot(t)] if t.dtype == np.uint8 else t for t in tiles])
 
 
 class TiledMasks:
@@ -71,14 +219,19 @@ class TiledMasks:
     """
 
     def __init__(self, n_bins: int, n_frames: int, *, tile: int = 128, lead: tuple = (),
-                 dtype=np.float32):
+                 dtype=np.float32, spill: Spill | bool | None = None):
         if tile < 1 or n_bins < 1 or n_frames < 1:
             raise ParameterError("a mask store needs at least one bin, one frame and one frame "
                                  "per tile")
         self.n_bins, self.n_frames, self.tile = int(n_bins), int(n_frames), int(tile)
         self.lead = tuple(lead)
         self.dtype = np.dtype(dtype)
-        self._tiles: list[dict[int, np.ndarray]] = []
+        self._tiles: list[dict[int, np.ndarray | ColdTile]] = []
+        if spill is None:  # long files keep their compact tiles cold
+            spill = spills(self.n_bins, self.n_frames, self.lead)
+        #: where :meth:`write_codes` puts compact tiles (None: in memory); made on first use
+        self._spill: Spill | None = spill if isinstance(spill, Spill) else None
+        self._spills = bool(spill)
 
     # -- layers -------------------------------------------------------------------------
     @property
@@ -115,12 +268,30 @@ class TiledMasks:
         return list(self._tiles)
 
     def set_layer_tiles(self, tiles: list) -> None:
-        """Replace every layer's tiles (a project being loaded, a journal replayed)."""
-        self._tiles = [dict(t) for t in tiles]
+        """Replace every layer's tiles (a project being loaded, a journal replayed); a store
+        that spills moves held compact tiles to its spill."""
+        if self._spills and any(isinstance(t, np.ndarray) and t.dtype == np.uint8
+                                for layer in tiles for t in layer.values()):
+            if self._spill is None:
+                self._spill = Spill()
+            self._tiles = [cool(t, self._spill) for t in tiles]
+        else:
+            self._tiles = [dict(t) for t in tiles]
 
     def nbytes(self) -> int:
-        """The memory the tiles hold (a tile the channels share counts once)."""
+        """The memory the tiles hold (a tile the channels share counts once, a cold one not)."""
         return sum(held_bytes(t) for layer in self._tiles for t in layer.values())
+
+    def cold_bytes(self) -> int:
+        """The bytes of the cold tiles' codes, on disk (:class:`Spill`)."""
+        return sum(int(np.prod(t.shape[-2:] if t.shared else t.shape))
+                   for layer in self._tiles for t in layer.values() if isinstance(t, ColdTile))
+
+    def _cold(self, codes: np.ndarray, shared: bool) -> ColdTile:
+        if self._spill is None:
+            self._spill = Spill()
+        shape = self.lead + codes.shape[-2:]
+        return ColdTile(self._spill, self._spill.append(codes), shape, shared)
 
     # -- access ---------------------------------------------------------------------------
     def _tile_range(self, t0: int, t1: int):
@@ -148,8 +319,8 @@ class TiledMasks:
             for k, a, b, pos in self._tile_range(t0, t1):
                 tile = tiles.get(k)
                 if tile is not None:
-                    part = tile[..., f0:f1, a:b]
-                    out[i, ..., pos:pos + b - a] = LEVELS[part] if part.dtype == np.uint8 \
+                    part = hot(tile)[..., f0:f1, a:b]
+                    out[i, ..., pos:pos + b - a] = code_values(part) if part.dtype == np.uint8 \
                         else part
         return out
 
@@ -164,15 +335,18 @@ class TiledMasks:
             v = values[i]
             for k, a, b, pos in self._tile_range(t0, t0 + w):
                 part = v[..., pos:pos + b - a]
-                tile = tiles.get(k)
-                if tile is None:
+                stored = tiles.get(k)
+                if stored is None:
                     if not part.any():
                         continue  # writing zeros where nothing is stored changes nothing
-                    tile = tiles[k] = np.zeros(self.lead + full, dtype=self.dtype)
-                elif tile.dtype == np.uint8:  # an edit is not rounded: the tile widens
-                    tile = tiles[k] = LEVELS[tile]
-                elif not tile.flags.writeable:  # a tile the channels share: copied on write
-                    tile = tiles[k] = np.array(tile)
+                    tile = np.zeros(self.lead + full, dtype=self.dtype)
+                elif stored.dtype == np.uint8:  # an edit is not rounded: the tile widens
+                    tile = code_values(hot(stored))
+                elif not hot(stored).flags.writeable:  # shared by the channels: copied
+                    tile = np.array(stored)
+                else:
+                    tile = hot(stored)
+                tiles[k] = tile
                 tile[..., f0:f0 + h, a:b] = part
                 if not part.any() and not tile.any():
                     del tiles[k]
@@ -200,11 +374,12 @@ class TiledMasks:
                 if self.lead and (part[1:] == part[:1]).all():  # the channels' masks agree
                     tile = np.zeros((self.n_bins, self.tile), np.uint8)
                     tile[:, : b - a] = part[0]
-                    tiles[k] = shared_tile(tile, self.lead)
+                    tiles[k] = self._cold(tile, True) if self._spills \
+                        else shared_tile(tile, self.lead)
                     continue
                 tile = np.zeros(self.lead + (self.n_bins, self.tile), np.uint8)
                 tile[..., : b - a] = part
-                tiles[k] = tile
+                tiles[k] = self._cold(tile, False) if self._spills else tile
 
     def block(self, t0: int, t1: int, layers: Iterable[int] | None = None) -> np.ndarray:
         """All bins of frames ``[t0, t1)``: ``[L, *lead, F, t1 - t0]`` for resynthesis."""
@@ -251,13 +426,13 @@ class TiledMasks:
             a, b = max(t0, k * self.tile), min(t1, (k + 1) * self.tile)
             if a >= b:
                 continue
-            vals = tile[..., a - k * self.tile:b - k * self.tile]
-            if self.lead and (isinstance(channel, (int, np.integer)) or tile.strides[0] == 0):
+            vals = hot(tile)[..., a - k * self.tile:b - k * self.tile]
+            if self.lead and (isinstance(channel, (int, np.integer)) or vals.strides[0] == 0):
                 # one channel, or any channel of a tile they share (their mean is any of them)
                 vals = vals[channel if isinstance(channel, (int, np.integer)) else 0]
-            vals = LEVELS[vals] if vals.dtype == np.uint8 else np.abs(vals)
+            vals = code_values(vals) if vals.dtype == np.uint8 else np.abs(vals)
             if vals.ndim > 2:
-                vals = vals.mean(axis=tuple(range(len(self.lead))))
+                vals = channel_mean(vals, tuple(range(len(self.lead))))
             c0 = int(np.searchsorted(stops, a, side="right"))  # first column ending after a
             c1 = int(np.searchsorted(starts, b, side="left"))  # first column starting at b
             cols = np.clip(starts[c0:c1], a, b - 1) - a

@@ -29,12 +29,14 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 import maskstudio.annotation.journal as journal_module
 import maskstudio.editing.operations as operations_module
+import maskstudio.editing.tiles as tiles_module
 from maskstudio.annotation.journal import Journal, JournalWriteError, apply_record
 from maskstudio.annotation.project import load_project, recover, save_project
 from maskstudio.dsp.stft import STFTConfig
 from maskstudio.editing import selections
 from maskstudio.editing.document import Document
 from maskstudio.editing.edits import brush_stroke, rectangle
+from maskstudio.editing.tiles import TiledMasks, quantize
 from maskstudio.errors import Cancelled, MaskStudioError, ParameterError
 from maskstudio.io.audiofile import load_audio
 
@@ -169,6 +171,28 @@ class JournalMachine(RuleBasedStateMachine):
         def add_complex_layers():
             d.add_layers(["ca", "cb"], m, {"kind": "oracle", "mask": "cirm"}, "oracle cirm")
         self._attempt(add_complex_layers)
+
+    @precondition(lambda self: len(self.doc.layers) < 4)
+    @rule(data=st.data(), shared=st.booleans(), mode=st.sampled_from(["add", "replace", "fill"]))
+    def load_codes(self, data, shared, mode):
+        """Oracle-like layers in compact tiles (codes), as the oracle and the model loads make
+        them: shared by the channels (one tile seen on both) or one per channel; cold (in a
+        spill file) when the store spills."""
+        d = self.doc
+        rng = np.random.default_rng(data.draw(st.integers(0, 99)))
+        lead = () if shared else d.store.lead
+        m = rng.dirichlet(np.ones(3), size=lead + (d.n_bins, d.n_frames)).astype(np.float32)
+        m = np.moveaxis(m, -1, 0)[:2]
+        m[..., : d.n_frames // 3] = 0  # a tile with nothing stored
+        store = TiledMasks(d.n_bins, d.n_frames, tile=d.store.tile, lead=lead)
+        for _ in range(2):
+            store.add_layer()
+        store.write_codes([0, 1], 0, quantize(m))
+
+        def load_codes():
+            d.add_layers(["voice", "music"], store, {"kind": "oracle", "mask": "wiener"},
+                         "oracle wiener", mode=mode)
+        self._attempt(load_codes)
 
     @precondition(lambda self: self.doc.layers)
     @rule(data=st.data())
@@ -394,6 +418,27 @@ JournalMachine.TestCase.settings = settings(
     max_examples=int(os.environ.get("MS_MACHINE_EXAMPLES", "60")), stateful_step_count=25,
     deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 test_journal_state_machine = JournalMachine.TestCase
+
+
+class ColdJournalMachine(JournalMachine):
+    """The same machine with every store keeping its compact tiles cold, in a spill file
+    read on demand, as a long file's do (``tiles.SPILL_BINS``): records, replays, saves,
+    compaction and recovery must not tell the difference."""
+
+    def __init__(self):
+        super().__init__()
+        self.saved_spill = tiles_module.SPILL_BINS
+        tiles_module.SPILL_BINS = 0
+
+    def teardown(self):
+        tiles_module.SPILL_BINS = self.saved_spill
+        super().teardown()
+
+
+ColdJournalMachine.TestCase.settings = settings(
+    JournalMachine.TestCase.settings,
+    max_examples=int(os.environ.get("MS_MACHINE_EXAMPLES", "60")) // 2)
+test_journal_state_machine_with_cold_tiles = ColdJournalMachine.TestCase
 
 
 def test_replaying_an_undo_of_overlapping_dabs_restores_the_old_masks(tmp_path):
