@@ -22,7 +22,7 @@ from collections.abc import Callable, Hashable, Sequence
 import numpy as np
 
 from maskstudio.editing.edits import Box
-from maskstudio.editing.tiles import cell_ranges, pool_max
+from maskstudio.editing.tiles import cell_ranges, channel_mean, pool_max
 
 __all__ = ["compose", "difference", "Scene", "compose_scene", "pooled_area", "cells_meeting",
            "OverlayComposer", "DENSE_CELLS"]
@@ -185,7 +185,7 @@ def pooled_area(store, layer: int, rows: np.ndarray, cols: np.ndarray,
     vals = np.abs(store.read([layer], f0, top, t0, end)[0])
     if store.lead:
         vals = vals[channel] if channel is not None \
-            else vals.mean(axis=tuple(range(len(store.lead))))
+            else channel_mean(vals, tuple(range(len(store.lead))))
     if end < t1:  # frames past the end read as zeros, as the last tile's padding does
         vals = np.pad(vals, ((0, 0), (0, t1 - end)))
     return pool_max(vals, rows - f0, starts - t0).astype(np.float32, copy=False)

@@ -29,6 +29,7 @@ from maskstudio.ui import overlay
 from maskstudio.ui.active_layer import ActiveLayer
 from maskstudio.ui.bridge import Subscriptions
 from maskstudio.ui.overlay import DIFF_LESS, DIFF_MORE  # noqa: F401 - the view's legend
+from maskstudio.ui.overlay_worker import INLINE_BINS, OverlayWorker, overlay_cost, view_scene
 from maskstudio.ui.view_parts import (  # noqa: F401
     COLORMAPS,
     CursorInfo,
@@ -94,6 +95,10 @@ class SpectrogramView(QtWidgets.QWidget):
         self.preview = None  # (Box, values) drawn instead of the active layer (threshold)
         self.difference = None  # {layer: (oracle store, index)}: draw mask − oracle instead
         self.composer = overlay.OverlayComposer()  # the overlay and the values it was made of
+        self.overlay_worker = OverlayWorker(self)  # a wide view's overlay, composed beside
+        self.overlay_worker.ready.connect(self._overlay_ready)
+        self.overlay_worker.failed.connect(lambda exc: self.errorRaised.emit(str(exc)))
+        self._mask_edits = 0  # masks changes seen, so a composition made meanwhile is redone
         self._stroke_last = None
         self._drag_points = []
         self._rows = self._cols = self._rect = None
@@ -260,13 +265,32 @@ class SpectrogramView(QtWidgets.QWidget):
         if self.colorbar.colorMap().name != self.colormap:
             self.colorbar.setColorMap(color_map(self.colormap))
         self.image.setRect(self._rect)
-        self._overlay = self.composer.compose(*self._overlay_scene(rows, cols))
-        # uint8 RGBA without levels: pyqtgraph wraps the array in a QImage, no conversion
-        self.overlay.setImage(self._overlay, autoLevels=False, levels=None)
-        self.overlay.setRect(self._rect)
+        self._draw_overlay(rows, cols, self._rect)
         self.tint.redraw(rows, cols, self._rect)
         self._render_wave(x0, x1)
         self.rendered.emit()
+
+    def _draw_overlay(self, rows, cols, rect) -> None:
+        """Compose the overlay here, or beside when the view holds too much of the masks
+        (:mod:`maskstudio.ui.overlay_worker`): the last one stays until the new one is ready."""
+        args = self._overlay_scene(rows, cols)
+        if overlay_cost(self.doc.store, args[0].needs(), rows, cols) > INLINE_BINS:
+            self.overlay_worker.request(args, (rows, rect, self._mask_edits))
+            return
+        self.overlay_worker.cancel()
+        self._overlay_ready(overlay.OverlayComposer(), (rows, rect, self._mask_edits), args)
+
+    def _overlay_ready(self, composer, context, args=None) -> None:
+        rows, rect, edits = context
+        if self.doc is None or rows is not self._rows:
+            return  # a newer view has been asked for since
+        self.composer = composer
+        # uint8 RGBA without levels: pyqtgraph wraps the array in a QImage, no conversion
+        self._overlay = composer.compose(*args) if args is not None else composer.rgba
+        self.overlay.setImage(self._overlay, autoLevels=False, levels=None)
+        self.overlay.setRect(rect)
+        if edits != self._mask_edits:  # the masks changed while it was composed beside
+            self._draw_overlay(rows, self._cols, rect)
 
     def shown_frames(self) -> tuple[int, int]:
         """The frames the last render showed, ``(start, stop)``."""
@@ -289,12 +313,6 @@ class SpectrogramView(QtWidgets.QWidget):
         channel = self.doc.view_channel if self.doc is not None else "mid"
         return None if channel in ("mid", "side") else int(channel)
 
-    def _layer_alpha(self, i: int, rows, cols) -> np.ndarray:
-        if self.preview is not None and i == self.active_layer:
-            box, values = self.preview
-            return pool_box(values, box, rows, cols, self.doc.n_bins)
-        return overlay.pooled_area(self.doc.store, i, rows, cols, self.shown_channel())
-
     def set_difference(self, difference) -> None:
         """Show the active layer minus its oracle (``{layer: (store, j)}``), or None."""
         if difference is None and self.difference is None:
@@ -302,33 +320,11 @@ class SpectrogramView(QtWidgets.QWidget):
         self.difference = difference
         self.update_overlay(None)
 
-    def _oracle_of_active(self):
-        if not self.difference or not self.doc.layers:
-            return None
-        store, j = self.difference.get(self.active_layer, (None, None))
-        if store is None or store.shape[-2:] != (self.doc.n_bins, self.doc.n_frames):
-            return None  # no stem for this layer, or a grid the oracle has not caught up with
-        return store, j
-
     def _overlay_scene(self, rows, cols) -> tuple:
-        """What the overlay shows now, as :meth:`OverlayComposer.compose` takes it: the scene,
-        the grid, where values and the oracle's come from, and what else they depend on."""
-        doc, oracle = self.doc, self._oracle_of_active()
-        active = self.active_layer or 0
-        scene = overlay.Scene.of(doc, outline=self.outline,
-                                 difference=None if oracle is None else active)
-        oracle_of = None
-        if oracle is not None:
-            shown = self.shown_channel()
-
-            def oracle_of(r, c, store=oracle[0], j=oracle[1], ch=shown):
-                return overlay.pooled_area(store, j, r, c, ch)
-        watched = self.preview is not None or oracle is not None
-        key = (doc.n_bins, doc.n_frames, doc.view_channel,
-               tuple(layer.uid for layer in doc.layers),
-               id(self.preview), None if oracle is None else id(oracle[0]),
-               active if watched else None)
-        return scene, rows, cols, self._layer_alpha, oracle_of, key
+        """What the overlay shows now (:func:`~maskstudio.ui.overlay_worker.view_scene`)."""
+        return view_scene(self.doc, rows, cols, preview=self.preview,
+                          active=self.active_layer, difference=self.difference,
+                          outline=self.outline, channel=self.shown_channel())
 
     def _compose(self, rows, cols, levels=None) -> np.ndarray:
         """RGBA of the layers over the view, composed afresh (see :mod:`maskstudio.ui.overlay`):
@@ -341,7 +337,8 @@ class SpectrogramView(QtWidgets.QWidget):
         values of the other layers, the changed ones (``layers``; None: any) pooled again."""
         if self.doc is None or self._rows is None:
             return
-        if self.sounds_like or box is None:
+        self._mask_edits += 1
+        if self.sounds_like or box is None or self.overlay_worker.busy:
             self.render()
             return
         scene, _, _, values_of, oracle_of, key = self._overlay_scene(self._rows, self._cols)

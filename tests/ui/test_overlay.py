@@ -409,3 +409,44 @@ def test_mid_stroke_the_status_line_follows_a_few_times_a_second_and_ends_where_
     qtbot.waitUntil(lambda: said and said[-1]["seconds"] == pytest.approx(last, abs=0.05))
     assert "values" in said[-1]
     send("release", last, QtCore.Qt.MouseButton.NoButton)
+
+
+def test_a_wide_view_is_composed_beside_and_shows_what_a_fresh_composition_draws(
+        view, qtbot, monkeypatch):
+    """A view holding more of the masks than the GUI thread can pool between two frames
+    (an hour of oracle layers at Ctrl+0) is composed on the overlay's worker: render() returns
+    at once, a dab made meanwhile is in what arrives, and only the newest of many views asked
+    for in a row is delivered; what is shown is then the fresh composition, bit for bit."""
+    import maskstudio.ui.spectrogram_view as view_module
+
+    doc = view.doc
+    rng = np.random.default_rng(3)
+    doc.fill(1, (Box(0, doc.n_bins, 0, doc.n_frames),
+                 rng.random((doc.n_bins, doc.n_frames)).astype(np.float32)), 0.6)
+    monkeypatch.setattr(view_module, "INLINE_BINS", 0)  # every view is "wide"
+    delivered = []
+    view.overlay_worker.ready.connect(lambda composer, context: delivered.append(context))
+    view.vb.setXRange(0, doc.n_frames * doc.frame_seconds * 0.8, padding=0)
+    view.render()
+    assert view.overlay_worker.busy  # the spectrogram is drawn; the overlay comes later
+    box, alpha = brush_stroke([(40, 20), (60, 40)], 6, 6, n_bins=doc.n_bins,
+                              n_frames=doc.n_frames)
+    doc.begin_edit("brush")
+    doc.apply(2, box, alpha, 1.0)  # while the worker composes
+    doc.end_edit()
+    qtbot.waitUntil(lambda: not view.overlay_worker.busy, timeout=20000)
+    assert_fresh(view)
+    assert (view._overlay[..., 3] > 0).any()
+    delivered.clear()
+    for k in range(6):  # scrolling: each view supersedes the one before
+        view.vb.setXRange(0.05 * k, 0.05 * k + 0.4, padding=0)
+        view.render()
+    qtbot.waitUntil(lambda: not view.overlay_worker.busy, timeout=20000)
+    assert len(delivered) == 1 and delivered[0][0] is view._rows
+    assert_fresh(view)
+    # a narrow view is composed inline again, and drops what the worker had queued
+    monkeypatch.setattr(view_module, "INLINE_BINS", 1 << 40)
+    view.vb.setXRange(0.1, 0.3, padding=0)
+    view.render()
+    assert not view.overlay_worker.busy or view.overlay_worker._next is None
+    assert_fresh(view)
