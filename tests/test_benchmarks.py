@@ -49,7 +49,7 @@ def test_editor_benchmark_runs_and_reports_every_target(tmp_path):
                                "--runs", "1", "--keep", str(tmp_path)], capture_output=True,
                               text=True, timeout=600, env=env)
         assert proc.returncode in (0, 1), proc.stderr[-2000:]  # 1: a target missed (tiny file)
-        assert proc.stdout.count("target <=") == 7 and "targets met" in proc.stdout
+        assert proc.stdout.count("target <=") == 8 and "targets met" in proc.stdout
     assert list(tmp_path.glob("*.wav")) == [tmp_path / "editor-2min.wav"]  # kept, nothing else
     assert not state.exists()  # nothing written to the user's state folder
 

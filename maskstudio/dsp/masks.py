@@ -23,6 +23,7 @@ from maskstudio.errors import ParameterError
 __all__ = [
     "MaskSet",
     "regrid_mask",
+    "regrid_frames_needed",
     "OverlapReport",
     "residual",
     "invert",
@@ -386,35 +387,85 @@ class MaskSet:
 
 
 def regrid_mask(mask: np.ndarray, n_bins: int, n_frames: int, old: STFTConfig,
-                new: STFTConfig, samplerate: int) -> np.ndarray:
+                new: STFTConfig, samplerate: int, *, frames: tuple[int, int] | None = None,
+                start: int = 0, total: int | None = None) -> np.ndarray:
     """Resample a mask from the STFT grid ``old`` to ``new``, by linear interpolation in Hz
     and seconds.
 
     Parameters
     ----------
     mask : np.ndarray [shape=(..., F, T)], real
+        The mask on the old grid, or its frames ``start .. start + T`` of ``total``.
     n_bins, n_frames : int
         The size of the new grid.
     old, new : STFTConfig
     samplerate : int
+    frames : (int, int), optional
+        Only the new grid's frames ``[t0, t1)`` (default: all).  Each new frame reads the two
+        old frames around it, so a block of old frames covering them
+        (:func:`regrid_frames_needed`) gives the values the whole mask gives, bit for bit.
+    start : int
+        The first old frame ``mask`` holds.
+    total : int, optional
+        The old grid's frames (default: ``start`` + those ``mask`` holds).
 
     Returns
     -------
-    np.ndarray [shape=(..., n_bins, n_frames)], float32
+    np.ndarray [shape=(..., n_bins, t1 - t0)], float32
         Values clipped to [0, 1].
+
+    Raises
+    ------
+    ParameterError
+        ``frames`` outside the new grid, or old frames that do not cover them.
     """
     from scipy.interpolate import RegularGridInterpolator
 
+    t0, t1 = (0, n_frames) if frames is None else (int(frames[0]), int(frames[1]))
+    total = start + mask.shape[-1] if total is None else int(total)
+    if not 0 <= t0 <= t1 <= n_frames:
+        raise ParameterError(f"frames {t0}..{t1} lie outside the new grid's {n_frames}")
     f_old = old.frequencies(samplerate)
-    t_old = np.arange(mask.shape[-1]) * old.hop_length
+    t_old = (start + np.arange(mask.shape[-1])) * old.hop_length
     f_new = new.frequencies(samplerate)
-    t_new = np.arange(n_frames) * new.hop_length
+    # new frames past the old grid's ends take its first or last frame, wherever the block is
+    t_new = np.clip(np.arange(t0, t1) * new.hop_length, 0, (total - 1) * old.hop_length)
+    if t1 > t0 and (t_new[0] < t_old[0] or t_new[-1] > t_old[-1]):
+        raise ParameterError(f"old frames {start}..{start + mask.shape[-1]} do not cover the "
+                             f"new frames {t0}..{t1}")
     lead = mask.shape[:-2]
     flat = mask.reshape((-1, mask.shape[-2], mask.shape[-1]))
-    out = np.empty((len(flat), n_bins, n_frames), np.float32)
+    out = np.empty((len(flat), n_bins, t1 - t0), np.float32)
+    if t1 == t0:
+        return out.reshape(lead + (n_bins, 0))
+    if mask.shape[-1] == 1:  # one old frame: every new frame is it
+        flat = np.concatenate([flat, flat], axis=-1)
+        t_old = np.array([t_old[0], t_old[0] + 1])
+    ff, tt = np.meshgrid(np.clip(f_new, f_old[0], f_old[-1]), t_new, indexing="ij")
     for i, m in enumerate(flat):
         interp = RegularGridInterpolator((f_old, t_old), m, bounds_error=False, fill_value=None)
-        ff, tt = np.meshgrid(np.clip(f_new, f_old[0], f_old[-1]),
-                             np.clip(t_new, t_old[0], t_old[-1]), indexing="ij")
         out[i] = np.clip(interp((ff, tt)), 0, 1)
-    return out.reshape(lead + (n_bins, n_frames))
+    return out.reshape(lead + (n_bins, t1 - t0))
+
+
+def regrid_frames_needed(frames: tuple[int, int], total: int, old: STFTConfig,
+                         new: STFTConfig) -> tuple[int, int]:
+    """The old grid's frames ``[a, b)`` that :func:`regrid_mask` reads for the new frames
+    ``frames = (t0, t1)`` (a non-empty range) of a mask of ``total`` old frames.
+
+    Parameters
+    ----------
+    frames : (int, int)
+    total : int
+    old, new : STFTConfig
+
+    Returns
+    -------
+    (int, int)
+    """
+    t0, t1 = frames
+    lo = min(t0 * new.hop_length, (total - 1) * old.hop_length)
+    hi = min((t1 - 1) * new.hop_length, (total - 1) * old.hop_length)
+    a = lo // old.hop_length
+    b = min(total, -(-hi // old.hop_length) + 1)
+    return int(a), int(max(b, a + 1))

@@ -15,10 +15,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from maskstudio.dsp.masks import magnitude_db, regrid_mask, threshold_mask
+from maskstudio.dsp.masks import (
+    magnitude_db,
+    regrid_frames_needed,
+    regrid_mask,
+    threshold_mask,
+)
 from maskstudio.dsp.stft import STFTConfig
 from maskstudio.editing.edits import Box, smooth_values
 from maskstudio.editing.events import MasksChanged, SpectrogramChanged
+from maskstudio.editing.tiles import quantize, spills
 from maskstudio.io.ondemand import stft_frames_of
 
 if TYPE_CHECKING:
@@ -152,15 +158,26 @@ def regrid(doc: Document, config: STFTConfig, *, progress: Progress = None) -> N
                                           "n_bins", "n_frames")}
     saved_complex = dict(doc.complex_masks)
     try:
-        dense = [old_store.dense(i) for i in range(old_store.n_layers)]
         doc.config = config
         doc.make_grid(old_store.lead)
         doc.complex_masks.clear()  # a cIRM lives on the grid it was computed on
-        for i, d in enumerate(dense):
-            doc.store.set_dense(i, regrid_mask(d, doc.n_bins, doc.n_frames, old_cfg,
-                                               config, doc.samplerate))
+        layers, store = list(range(old_store.n_layers)), doc.store
+        # a block of new frames at a time, from the old frames around them: never a layer
+        # whole; a long file's layers (whose tiles spill) stay compact, within 1/255
+        compact = spills(store.n_bins, store.n_frames, store.lead)
+        step = max(1, BLOCK // store.tile) * store.tile
+        for t0 in range(0, doc.n_frames if layers else 0, step):
+            t1 = min(doc.n_frames, t0 + step)
+            a, b = regrid_frames_needed((t0, t1), old_store.n_frames, old_cfg, config)
+            new = regrid_mask(old_store.read(layers, 0, old_store.n_bins, a, b), doc.n_bins,
+                              doc.n_frames, old_cfg, config, doc.samplerate, frames=(t0, t1),
+                              start=a, total=old_store.n_frames)
+            if compact:
+                store.write_codes(layers, t0, quantize(new))
+            else:
+                store.write(layers, 0, t0, new)
             if progress:
-                progress(i + 1, len(dense))
+                progress(t1, doc.n_frames)
         if doc.journal is not None:
             doc.journal.record_snapshot(doc)
     except BaseException:  # cancelled, or not journaled: the old grid, as it was

@@ -200,3 +200,47 @@ def test_code_values_and_the_channel_mean_are_the_lookup_and_mean_bit_for_bit():
     np.testing.assert_array_equal(channel_mean(floats, (0,)), floats.mean(axis=0))
     three = rng.random((3, 30, 40), dtype=np.float32)
     np.testing.assert_array_equal(channel_mean(three, (0,)), three.mean(axis=0))
+
+
+@settings(max_examples=60, deadline=None)
+@given(old_hop=st.sampled_from([32, 64, 100, 128]), new_hop=st.sampled_from([16, 64, 97, 256]),
+       n_old=st.integers(1, 90), block=st.integers(1, 40), seed=st.integers(0, 99))
+def test_regridding_block_by_block_gives_the_whole_masks_values(old_hop, new_hop, n_old,
+                                                                 block, seed):
+    from maskstudio.dsp.masks import regrid_frames_needed, regrid_mask
+
+    old = STFTConfig(n_fft=256, hop_length=old_hop)
+    new = STFTConfig(n_fft=128, hop_length=new_hop)
+    mask = np.random.default_rng(seed).random((2, old.n_bins, max(n_old, 2)),
+                                              dtype=np.float32)[..., :n_old]
+    n_new = 1 + (n_old - 1) * old_hop // new_hop + 3  # a few frames past the old end too
+    whole = regrid_mask(mask, new.n_bins, n_new, old, new, SR)
+    parts = []
+    for t0 in range(0, n_new, block):
+        t1 = min(n_new, t0 + block)
+        a, b = regrid_frames_needed((t0, t1), n_old, old, new)
+        assert 0 <= a < b <= n_old
+        parts.append(regrid_mask(mask[..., a:b], new.n_bins, n_new, old, new, SR,
+                                 frames=(t0, t1), start=a, total=n_old))
+    got = np.concatenate(parts, axis=-1)
+    assert got.shape == (2, new.n_bins, n_new)
+    np.testing.assert_array_equal(got, whole)
+    if n_old == 1:  # one old frame: every new frame is it, interpolated in frequency only
+        np.testing.assert_array_equal(got, np.repeat(got[..., :1], n_new, axis=-1))
+
+
+def test_a_long_documents_regrid_stays_compact_and_cold(stereo, monkeypatch):
+    folder, stems = stereo
+    held = Document(load_audio(folder / "mix.wav"), CFG)
+    add_oracle_layers(held, "wiener", stems)
+    monkeypatch.setattr(tiles_module, "SPILL_BINS", 0)
+    doc = Document(load_audio(folder / "mix.wav"), CFG)
+    add_oracle_layers(doc, "wiener", stems)
+    other = STFTConfig(n_fft=1024, hop_length=256)
+    held.set_config(other)
+    doc.set_config(other)
+    tiles = [t for i in range(2) for t in doc.store.stored_tiles(i).values()]
+    assert tiles and all(isinstance(t, ColdTile) for t in tiles) and doc.store.nbytes() == 0
+    got, want = doc.store.block(0, doc.n_frames), held.store.block(0, held.n_frames)
+    assert np.abs(got - want).max() <= 1 / 255 + 1e-6  # codes: within one step
+    assert got.sum(axis=0).max() <= 1 + 1e-6  # the partition holds
