@@ -22,9 +22,9 @@ from maskstudio.checks import check_input_file, check_number
 from maskstudio.dsp.masks import check_mask
 from maskstudio.dsp.stft import STFTConfig
 from maskstudio.editing.state import STATUSES, DocumentState, Layer
-from maskstudio.editing.tiles import Spill, cool, spills
+from maskstudio.editing.tiles import ColdTile, Spill, spills
 from maskstudio.errors import MaskStudioError, ParameterError
-from maskstudio.io.npy_header import READ_ERRORS, nbytes, read_member
+from maskstudio.io.npy_header import READ_ERRORS, nbytes, read_member, read_member_rows
 
 __all__ = ["ProjectArchive", "check_meta"]
 
@@ -303,16 +303,21 @@ class ProjectArchive:
                         raise _Damaged(f"the tiles of {what} are {s} of {dtype}; this grid "
                                        f"needs {(n,) + shape} of float32 (or uint8 codes)")
 
-                data = self._array(f"tiles_{uid}", tiles_what,
-                                   max_bytes=nbytes((len(keys),) + shape, np.float64),
-                                   check=tile_check)
-                if np.asarray(data).dtype != np.uint8:  # compact tiles: any code is a value
+                assert self.zf is not None, "a project archive is read before it is closed"
+                if f"tiles_{uid}" not in self.members:
+                    raise _Damaged(f"{tiles_what} is missing ('tiles_{uid}')")
+                _, dtype, rows = read_member_rows(
+                    self.zf, self.members[f"tiles_{uid}"], _Damaged, tiles_what,
+                    max_bytes=nbytes((len(keys),) + shape, np.float64), check=tile_check)
+                if dtype == np.uint8 and spills(n_bins, n_frames, lead):
+                    spill = spill or Spill()  # a long file's codes: kept cold, a tile at a time
+                    out.append({k: ColdTile(spill, spill.append(t), shape, False)
+                                for k, t in zip(keys, rows)})
+                    continue
+                data = np.stack(list(rows)) if keys else np.zeros((0,) + shape, dtype)
+                if data.dtype != np.uint8:  # compact tiles: any code is a value
                     data = np.asarray(data, dtype=np.float32)
                     _check_values(data, tiles_what)
-                elif spills(n_bins, n_frames, lead):  # a long file's codes: kept cold
-                    spill = spill or Spill()
-                    out.append(cool(dict(zip(keys, np.asarray(data))), spill))
-                    continue
                 out.append({k: np.array(t) for k, t in zip(keys, data)})
             return out
 

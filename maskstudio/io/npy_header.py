@@ -24,7 +24,8 @@ from numpy.typing import DTypeLike
 from maskstudio.checks import check_number
 from maskstudio.errors import MaskStudioError, ParameterError
 
-__all__ = ["StoredArray", "READ_ERRORS", "read_header", "nbytes", "read_member", "size_text",
+__all__ = ["StoredArray", "READ_ERRORS", "read_header", "nbytes", "read_member",
+           "read_member_rows", "size_text",
            "member_number", "member_text", "shown_value"]
 
 #: What a damaged zip or ``.npy`` header raises (besides MaskStudioError): callers turn
@@ -35,8 +36,8 @@ READ_ERRORS = (OSError, ValueError, EOFError, KeyError, IndexError, SyntaxError,
                tokenize.TokenError)  # numpy tokenizes a damaged header's dict
 
 
-def read_header(fh: IO[bytes], error: type[MaskStudioError], where: str
-                ) -> tuple[tuple[int, ...], np.dtype]:
+def read_header(fh: IO[bytes], error: type[MaskStudioError], where: str, *,
+                c_order: bool = False) -> tuple[tuple[int, ...], np.dtype]:
     """The shape and dtype of a ``.npy`` stream, which is left at the data.
 
     Parameters
@@ -47,6 +48,8 @@ def read_header(fh: IO[bytes], error: type[MaskStudioError], where: str
         What to raise.
     where : str
         How the message names the array (``"'x.npz' member 'masks'"``).
+    c_order : bool
+        Refuse an array stored in Fortran order (one read row by row).
 
     Returns
     -------
@@ -60,12 +63,15 @@ def read_header(fh: IO[bytes], error: type[MaskStudioError], where: str
     """
     version = np.lib.format.read_magic(fh)
     if version == (1, 0):
-        shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
     elif version == (2, 0):
-        shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
     else:
         raise error(f"{where} is in .npy format {version}, which maskstudio does not read: "
                     f"save it again with numpy")
+    if c_order and fortran and len(shape) > 1:
+        raise error(f"{where} is stored in Fortran order, which maskstudio does not write: "
+                    f"the file is damaged")
     if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
         raise error(f"{where} holds Python objects or records ({dtype}), not plain numbers "
                     f"or text: save it again with plain arrays (no pickles)")
@@ -140,18 +146,77 @@ def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, error: type[MaskStud
         one of :data:`READ_ERRORS`.
     """
     with zf.open(info) as fh:
-        shape, dtype = read_header(fh, error, where)
-        if check is not None:
-            check(shape, dtype)
-        size, held = nbytes(shape, dtype), info.file_size - fh.tell()
-        if size > held:
-            raise error(f"{where} declares {shape} values of {dtype} ({size_text(size)}) but "
-                        f"holds {size_text(max(held, 0))}: the file is truncated or damaged")
-        if size > max_bytes:
-            raise error(f"{where} declares {size_text(size)} of values, more than it can "
-                        f"need ({size_text(max_bytes)}): the file is damaged")
+        _checked_header(fh, info, error, where, max_bytes=max_bytes, check=check)
     with zf.open(info) as fh:
         return np.lib.format.read_array(fh, allow_pickle=False)
+
+
+def read_member_rows(zf: zipfile.ZipFile, info: zipfile.ZipInfo, error: type[MaskStudioError],
+                     where: str, *, max_bytes: int,
+                     check: Callable[[tuple[int, ...], np.dtype], None] | None = None):
+    """The array in member ``info`` of ``zf`` a row at a time (along its first axis), each a
+    read-only array, after its header passed as :func:`read_member`'s does: an hour of a
+    project's tiles is never read into memory at once.
+
+    Parameters
+    ----------
+    zf : zipfile.ZipFile
+    info : zipfile.ZipInfo
+        The member (a C-ordered array of at least one dimension).
+    error : MaskStudioError subclass
+        What to raise.
+    where : str
+        How the message names the array.
+    max_bytes : int
+        The most the caller accepts.
+    check : callable(shape, dtype), optional
+        May refuse the declared shape and dtype (by raising).
+
+    Returns
+    -------
+    (tuple of int, np.dtype, iterator of np.ndarray)
+        The shape, the dtype and the rows; the member is open while they are read.
+
+    Raises
+    ------
+    MaskStudioError
+        As :func:`read_member`; also a member with no dimension or in Fortran order.
+    """
+    fh = zf.open(info)
+    try:
+        shape, dtype = _checked_header(fh, info, error, where, max_bytes=max_bytes,
+                                       check=check, c_order=True)
+        if not shape:
+            raise error(f"{where} is one value, not rows")
+    except BaseException:
+        fh.close()
+        raise
+
+    def rows():
+        with fh:
+            size = nbytes(shape[1:], dtype)
+            for _ in range(shape[0]):
+                data = fh.read(size)
+                if len(data) != size:
+                    raise error(f"{where} ends before its last row: the file is truncated")
+                yield np.frombuffer(data, dtype).reshape(shape[1:])
+    return shape, dtype, rows()
+
+
+def _checked_header(fh, info, error, where, *, max_bytes, check, c_order=False):
+    """Read and judge a member's header (see :func:`read_member`); ``fh`` is left at the
+    data.  Returns its shape and dtype."""
+    shape, dtype = read_header(fh, error, where, c_order=c_order)
+    if check is not None:
+        check(shape, dtype)
+    size, held = nbytes(shape, dtype), info.file_size - fh.tell()
+    if size > held:
+        raise error(f"{where} declares {shape} values of {dtype} ({size_text(size)}) but "
+                    f"holds {size_text(max(held, 0))}: the file is truncated or damaged")
+    if size > max_bytes:
+        raise error(f"{where} declares {size_text(size)} of values, more than it can "
+                    f"need ({size_text(max_bytes)}): the file is damaged")
+    return shape, dtype
 
 
 def shown_value(v: np.ndarray) -> str:

@@ -244,3 +244,31 @@ def test_a_long_documents_regrid_stays_compact_and_cold(stereo, monkeypatch):
     got, want = doc.store.block(0, doc.n_frames), held.store.block(0, held.n_frames)
     assert np.abs(got - want).max() <= 1 / 255 + 1e-6  # codes: within one step
     assert got.sum(axis=0).max() <= 1 + 1e-6  # the partition holds
+
+
+def test_a_projects_tiles_are_read_a_tile_at_a_time_and_a_fortran_member_is_refused(
+        stereo, tmp_path):
+    import io
+    import zipfile
+
+    folder, stems = stereo
+    doc = Document(load_audio(folder / "mix.wav"), CFG)
+    add_oracle_layers(doc, "wiener", stems)
+    path = save_project(doc, folder / "p.msproj")
+    again = load_project(path, start_journal=False)
+    np.testing.assert_array_equal(again.store.block(0, again.n_frames),
+                                  doc.store.block(0, doc.n_frames))
+    # the same tiles, stored in Fortran order: reading them row by row would scramble them
+    bad = tmp_path / "bad.msproj"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.startswith("tiles_"):
+                arr = np.load(io.BytesIO(data))
+                buf = io.BytesIO()
+                np.save(buf, np.asfortranarray(arr))
+                data = buf.getvalue()
+            dst.writestr(info.filename, data)
+    (tmp_path / "mix.wav").write_bytes((folder / "mix.wav").read_bytes())
+    with pytest.raises(MaskStudioError, match="Fortran order"):
+        load_project(bad, start_journal=False)
