@@ -44,7 +44,11 @@ __all__ = ["PROJECT_VERSION", "MixtureMovedError", "Journal", "JournalInUseError
            "JournalWriteError", "save_project", "load_project", "recover", "file_checksum",
            "recovery_dir", "journal_for", "journal_in_use", "pending_recovery"]
 
-PROJECT_VERSION = 1
+#: The newest project format this version reads.  2 adds, for a layer holding both painted
+#: (float32) and compact (uint8 codes) tiles, ``cidx_<uid>`` / ``codes_<uid>`` beside
+#: ``idx_`` / ``tiles_`` (which then hold the float tiles only); a project without such a
+#: layer is written as format 1, which older versions read.
+PROJECT_VERSION = 2
 
 
 class MixtureMovedError(MaskStudioError):
@@ -75,7 +79,7 @@ def save_project(doc, path) -> Path:
     token = uuid.uuid4().hex
     state = doc.state()
     meta = {
-        "format_version": PROJECT_VERSION, "token": token,
+        "format_version": 1, "token": token,
         "mixture": os.path.relpath(mix, path.resolve().parent), "mixture_abs": str(mix),
         "checksum": file_checksum(mix), "samplerate": doc.samplerate,
         "n_samples": doc.clip.n_samples, "n_channels": doc.clip.n_channels,
@@ -89,12 +93,22 @@ def save_project(doc, path) -> Path:
         if layer.uid in state.complex_masks:
             arrays[f"complex_{layer.uid}"] = np.asarray(state.complex_masks[layer.uid],
                                                         np.complex64)
+    mixed = False
     for layer, tiles in zip(state.layers, state.tiles):
         keys = sorted(tiles)
+        codes = [k for k in keys if tiles[k].dtype == np.uint8]
+        if codes and len(codes) < len(keys):  # painted and compact tiles: each kept as it is
+            mixed = True
+            arrays[f"cidx_{layer.uid}"] = np.array(codes, dtype=np.int64)
+            arrays[f"codes_{layer.uid}"] = [tiles[k] for k in codes]
+            keys = [k for k in keys if tiles[k].dtype != np.uint8]
         arrays[f"idx_{layer.uid}"] = np.array(keys, dtype=np.int64)
         # each layer's tiles stacked as the file is written, a tile at a time (an hour's
         # layer is never assembled in memory; cold tiles are read from their spill)
         arrays[f"tiles_{layer.uid}"] = [tiles[k] for k in keys]
+    if mixed:
+        meta["format_version"] = 2
+        arrays["project"] = np.str_(json.dumps(meta))
 
     def write(tmp):
         with open(tmp, "wb") as fh:

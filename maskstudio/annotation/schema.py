@@ -278,47 +278,59 @@ class ProjectArchive:
             n_tiles = -(-n_frames // tile)
             shape = lead + (n_bins, tile)
             out: list[dict] = []
-            spill: Spill | None = None
-            for m in meta["layers"]:
-                what = f"layer '{m['name']}'"
-                uid = m["uid"]
+            spills_here = spills(n_bins, n_frames, lead)
+            spill: list[Spill] = []  # one for the whole project, made on first use
+
+            def member(uid, index_key, tiles_key, what, codes_only):
                 index_what, tiles_what = f"the tile index of {what}", f"the tiles of {what}"
 
-                def key_check(s, dtype, what=what):
+                def key_check(s, dtype):
                     if len(s) != 1 or dtype.kind not in "iu":
                         raise _Damaged(f"the tile index of {what} is {s} of {dtype}, not a "
                                        f"list of integers")
 
-                keys = [int(k) for k in self._array(f"idx_{uid}", index_what,
+                keys = [int(k) for k in self._array(f"{index_key}_{uid}", index_what,
                                                     max_bytes=8 * n_tiles,
                                                     check=key_check).tolist()]
                 if len(set(keys)) != len(keys) or any(not 0 <= k < n_tiles for k in keys):
                     raise _Damaged(f"{index_what} holds keys outside 0..{n_tiles - 1} or twice "
                                    f"the same key")
 
-                n_keys = len(keys)
+                n = len(keys)
 
-                def tile_check(s, dtype, what=what, n=n_keys):
-                    if s != (n,) + shape or (dtype.kind != "f" and dtype != np.uint8):
+                def tile_check(s, dtype):
+                    if s != (n,) + shape or (dtype != np.uint8 if codes_only else
+                                             (dtype.kind != "f" and dtype != np.uint8)):
                         raise _Damaged(f"the tiles of {what} are {s} of {dtype}; this grid "
-                                       f"needs {(n,) + shape} of float32 (or uint8 codes)")
+                                       f"needs {(n,) + shape} of "
+                                       f"{'uint8 codes' if codes_only else 'float32'}"
+                                       f"{'' if codes_only else ' (or uint8 codes)'}")
 
                 assert self.zf is not None, "a project archive is read before it is closed"
-                if f"tiles_{uid}" not in self.members:
-                    raise _Damaged(f"{tiles_what} is missing ('tiles_{uid}')")
+                if f"{tiles_key}_{uid}" not in self.members:
+                    raise _Damaged(f"{tiles_what} is missing ('{tiles_key}_{uid}')")
                 _, dtype, rows = read_member_rows(
-                    self.zf, self.members[f"tiles_{uid}"], _Damaged, tiles_what,
+                    self.zf, self.members[f"{tiles_key}_{uid}"], _Damaged, tiles_what,
                     max_bytes=nbytes((len(keys),) + shape, np.float64), check=tile_check)
-                if dtype == np.uint8 and spills(n_bins, n_frames, lead):
-                    spill = spill or Spill()  # a long file's codes: kept cold, a tile at a time
-                    out.append({k: ColdTile(spill, spill.append(t), shape, False)
-                                for k, t in zip(keys, rows)})
-                    continue
+                if dtype == np.uint8 and spills_here:  # a long file's codes: kept cold
+                    spill[:] = spill or [Spill()]
+                    return {k: ColdTile(spill[0], spill[0].append(t), shape, False)
+                            for k, t in zip(keys, rows)}
                 data = np.stack(list(rows)) if keys else np.zeros((0,) + shape, dtype)
                 if data.dtype != np.uint8:  # compact tiles: any code is a value
                     data = np.asarray(data, dtype=np.float32)
                     _check_values(data, tiles_what)
-                out.append({k: np.array(t) for k, t in zip(keys, data)})
+                return {k: np.array(t) for k, t in zip(keys, data)}
+
+            for m in meta["layers"]:
+                what = f"layer '{m['name']}'"
+                tiles = member(m["uid"], "idx", "tiles", what, False)
+                if f"cidx_{m['uid']}" in self.members:  # format 2: its compact tiles apart
+                    codes = member(m["uid"], "cidx", "codes", f"{what} (compact)", True)
+                    if codes.keys() & tiles.keys():
+                        raise _Damaged(f"{what} stores a tile twice, painted and compact")
+                    tiles.update(codes)
+                out.append(tiles)
             return out
 
     def complex_masks(self, n_bins: int, n_frames: int, n_channels: int) -> dict:

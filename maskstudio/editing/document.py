@@ -46,7 +46,7 @@ from maskstudio.editing.state import (
     Layer,
     residual_layer,
 )
-from maskstudio.editing.tiles import TiledMasks
+from maskstudio.editing.tiles import TiledMasks, kept_bytes
 from maskstudio.errors import ParameterError
 from maskstudio.io.audiofile import AudioClip
 from maskstudio.io.export import check_source_name
@@ -270,7 +270,7 @@ class Document:
                 f"add layer {name}",
                 undo_fn=lambda: self._detach(index),
                 redo_fn=lambda: self._attach(index, layer, tiles),
-                extra_bytes=sum(t.nbytes for t in tiles.values())))
+                extra_bytes=sum(kept_bytes(t) for t in tiles.values())))
         self.modified = True
         self.events.layers.emit(LayersChanged())
         if data is not None:
@@ -295,7 +295,7 @@ class Document:
             f"remove layer {layer.name}",
             undo_fn=lambda: self._attach(index, layer, tiles),
             redo_fn=lambda: self._detach(index),
-            extra_bytes=sum(t.nbytes for t in tiles.values())))
+            extra_bytes=sum(kept_bytes(t) for t in tiles.values())))
         self.modified = True
         self.events.whole(self.n_bins, self.n_frames)
 

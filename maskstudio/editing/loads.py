@@ -32,7 +32,7 @@ import numpy as np
 from maskstudio.editing.history import Atom, Step
 from maskstudio.editing.palette import PALETTE
 from maskstudio.editing.state import Layer
-from maskstudio.editing.tiles import TiledMasks, held_bytes, quantize, widen_tile
+from maskstudio.editing.tiles import TiledMasks, kept_bytes, quantize, widen_tile
 from maskstudio.errors import MaskFileError, ParameterError
 from maskstudio.io.export import check_source_name
 
@@ -277,8 +277,9 @@ def load_layers(doc, names, data: np.ndarray | TiledMasks, provenance: dict, lab
     for atom in atoms:
         doc.store.write(list(atom.layers), atom.f0, atom.t0, atom.new)
     redo()
-    nbytes = sum(held_bytes(t) for _, _, ts in appended for t in ts.values()) + sum(
-        held_bytes(t) for s in swaps for t in list(s[2].values()) + list(s[4].values()))
+    # a step keeps its tiles alive, in memory or in a spill: both are charged to the history
+    nbytes = sum(kept_bytes(t) for _, _, ts in appended for t in ts.values()) + sum(
+        kept_bytes(t) for s in swaps for t in list(s[2].values()) + list(s[4].values()))
     doc.history.push(Step(label, atoms, undo_fn=undo, redo_fn=redo, extra_bytes=nbytes))
     doc.modified = True
     doc.events.whole(F, T)

@@ -34,7 +34,7 @@ from maskstudio.errors import MaskStudioError, ParameterError
 
 __all__ = ["TiledMasks", "pool_max", "cell_ranges", "quantize", "LEVELS", "stack_tiles",
            "shared_tile", "held_bytes", "Spill", "ColdTile", "hot", "SPILL_BINS", "cool",
-           "widen_tile", "spills", "code_values", "channel_mean"]
+           "widen_tile", "spills", "code_values", "channel_mean", "kept_bytes"]
 
 #: Bins of one layer (all channels) from which a store keeps its compact tiles cold, in a
 #: :class:`Spill`: 64 M bins are 64 MB of codes a layer, about 6 minutes of stereo at 44.1 kHz
@@ -204,6 +204,15 @@ def held_bytes(tile) -> int:
     return tile.nbytes
 
 
+def kept_bytes(tile) -> int:
+    """What a tile keeps, in memory or in its spill (a shared tile counts one channel): the
+    size an undo step that holds it is charged, so the history bounds the disk a long
+    file's replaced layers take as it bounds the memory of a short file's."""
+    if isinstance(tile, ColdTile):
+        return int(np.prod(tile.shape[-2:] if tile.shared else tile.shape))
+    return held_bytes(tile)
+
+
 def stack_tiles(tiles: list) -> np.ndarray:
     """Tiles stacked as they are stored: uint8 codes if every one is compact, else float32
     (compact ones turned into their values, exactly)."""
@@ -284,8 +293,8 @@ class TiledMasks:
 
     def cold_bytes(self) -> int:
         """The bytes of the cold tiles' codes, on disk (:class:`Spill`)."""
-        return sum(int(np.prod(t.shape[-2:] if t.shared else t.shape))
-                   for layer in self._tiles for t in layer.values() if isinstance(t, ColdTile))
+        return sum(kept_bytes(t) for layer in self._tiles for t in layer.values()
+                   if isinstance(t, ColdTile))
 
     def _cold(self, codes: np.ndarray, shared: bool) -> ColdTile:
         if self._spill is None:

@@ -272,3 +272,64 @@ def test_a_projects_tiles_are_read_a_tile_at_a_time_and_a_fortran_member_is_refu
     (tmp_path / "mix.wav").write_bytes((folder / "mix.wav").read_bytes())
     with pytest.raises(MaskStudioError, match="Fortran order"):
         load_project(bad, start_journal=False)
+
+
+def test_one_dab_then_save_and_reopen_keeps_the_untouched_codes_cold(stereo, monkeypatch,
+                                                                      tmp_path):
+    """Found by the hostile review: a layer holding one painted tile was saved as float32
+    whole, and came back 4x its codes, all in memory.  Format 2 keeps both kinds apart."""
+    import io
+    import zipfile
+
+    folder, stems = stereo
+    monkeypatch.setattr(tiles_module, "SPILL_BINS", 0)
+    doc = Document(load_audio(folder / "mix.wav"), CFG)
+    add_oracle_layers(doc, "wiener", stems)
+    doc.fill(0, (Box(10, 20, 5, 15), np.ones((10, 10), np.float32)), 1.0)
+    edited = doc.store.nbytes()
+    assert 0 < edited
+    path = save_project(doc, folder / "p.msproj")
+    again = load_project(path, start_journal=False)
+    np.testing.assert_array_equal(again.store.block(0, again.n_frames),
+                                  doc.store.block(0, doc.n_frames))
+    assert again.store.nbytes() == edited  # the painted tiles held, the rest cold again
+    for i in range(2):
+        for k, t in doc.store.stored_tiles(i).items():
+            assert isinstance(again.store.stored_tiles(i)[k], ColdTile) == \
+                isinstance(t, ColdTile)
+    # a tile stored both painted and compact is refused, not silently chosen
+    bad = tmp_path / "bad.msproj"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.startswith("cidx_"):
+                buf = io.BytesIO()
+                keys = np.load(io.BytesIO(data))
+                uid = info.filename[5:-4]
+                painted = np.load(io.BytesIO(src.read(f"idx_{uid}.npy")))
+                np.save(buf, np.concatenate([painted[:1], keys[1:]]))
+                data = buf.getvalue()
+            dst.writestr(info.filename, data)
+    with pytest.raises(MaskStudioError, match="twice"):
+        load_project(bad, start_journal=False)
+
+
+def test_replaced_cold_oracles_are_bounded_by_the_history_like_held_ones(stereo,
+                                                                           monkeypatch):
+    """Found by the hostile review: a cold tile cost an undo step nothing, so every replaced
+    oracle stayed undoable and its codes stayed on disk for the whole session."""
+    folder, stems = stereo
+    counts = []
+    for cold in (False, True):
+        monkeypatch.setattr(tiles_module, "SPILL_BINS", 0 if cold else 1 << 60)
+        doc = Document(load_audio(folder / "mix.wav"), CFG)
+        add_oracle_layers(doc, "wiener", stems)
+        one = doc.store.nbytes() + doc.store.cold_bytes()
+        doc.history.max_bytes = 3 * one
+        for k in range(8):
+            add_oracle_layers(doc, "wiener", stems, mode="replace", lc_db=-60 - k)
+        n = 0
+        while doc.history.undo() is not None:
+            n += 1
+        counts.append(n)
+    assert counts[0] == counts[1] <= 4
