@@ -17,13 +17,15 @@ import numpy as np
 
 from maskstudio.dsp.oracle import check_oracle_options, oracle_from_stfts
 from maskstudio.dsp.stft import STFTConfig, stft_with
+from maskstudio.dsp.validation import check_mask
 from maskstudio.editing.edits import Box
 from maskstudio.editing.events import HistoryChanged, MasksChanged
 from maskstudio.editing.history import Atom, Step
-from maskstudio.editing.tiles import TiledMasks, quantize
+from maskstudio.editing.tiles import TiledMasks, quantize, spills
 from maskstudio.errors import MaskFileError, MaskStudioError, ParameterError
 from maskstudio.io.export import check_source_name
-from maskstudio.io.npz import load_masks
+from maskstudio.io.npy_header import StoredArray
+from maskstudio.io.npz import is_untruncated_psm, load_masks, read_for_mixture
 from maskstudio.io.ondemand import open_reference, read_whole, stft_frames_of
 
 if TYPE_CHECKING:
@@ -188,15 +190,57 @@ def read_model_masks(doc: Document, path) -> tuple:
     grid (a transposed one is explained); an ``.npz`` made on another grid that fits the
     mixture raises :class:`GridMismatchError`, any other misfit a :class:`MaskFileError`."""
     bare = Path(path).suffix.lower() == ".npy"
+    prov, label = {"kind": "model", "file": str(path)}, f"load {Path(path).name}"
+    if spills(doc.n_bins, doc.n_frames, doc.store.lead):  # a long file: never whole
+        tiled = _model_tiles(doc, path, bare)
+        if tiled is not None:
+            return tiled[0], tiled[1], prov, label
     mf = load_masks(path, n_channels=doc.clip.n_channels, n_samples=doc.clip.n_samples,
                     samplerate=doc.samplerate, config=doc.config if bare else None)
-    if mf.config != doc.config:
+    _check_grid(doc, path, mf.config)
+    return mf.masks.names, mf.masks.data, prov, label
+
+
+def _check_grid(doc: Document, path, config: STFTConfig) -> None:
+    if config != doc.config:
         raise GridMismatchError(
-            f"'{Path(path).name}' was made with {mf.config.describe()}, but this view uses "
+            f"'{Path(path).name}' was made with {config.describe()}, but this view uses "
             f"{doc.config.describe()}: switch the STFT settings to the file's to load it",
-            mf.config)
-    return (mf.masks.names, mf.masks.data, {"kind": "model", "file": str(path)},
-            f"load {Path(path).name}")
+            config)
+
+
+def _model_tiles(doc: Document, path, bare: bool) -> tuple | None:
+    """``(names, compact tiles)`` of a long file's model masks, read and checked a block of
+    frames at a time (as :func:`~maskstudio.io.npz.load_masks` checks them whole) and kept
+    as codes, within 1/255, as an oracle's are; None for a file that must be read whole
+    (compressed, complex, or an untruncated PSM)."""
+    mf, cfg, n_frames = read_for_mixture(path, n_channels=doc.clip.n_channels,
+                                         n_samples=doc.clip.n_samples,
+                                         samplerate=doc.samplerate,
+                                         config=doc.config if bare else None, mapped=True)
+    _check_grid(doc, path, cfg)
+    raw = mf.data
+    if not isinstance(raw, StoredArray) or raw.dtype.kind == "c" \
+            or is_untruncated_psm(mf.metadata):
+        return None
+    names, F = list(mf.names), cfg.n_bins
+    store: TiledMasks | None = None
+    step = max(1, ORACLE_BLOCK // doc.store.tile) * doc.store.tile
+    for t0 in range(0, n_frames, step):
+        t1 = min(n_frames, t0 + step)
+        block = raw[..., t0:t1]
+        m = np.stack([check_mask(block[i], n_bins=F, n_frames=t1 - t0,
+                                 n_channels=doc.clip.n_channels, allow_complex=False,
+                                 name=f"mask '{names[i]}' in '{Path(path).name}' (frames "
+                                      f"{t0}..{t1})")
+                      for i in range(len(names))])
+        if store is None:
+            store = TiledMasks(F, n_frames, tile=doc.store.tile, lead=m.shape[1:-2])
+            for _ in names:
+                store.add_layer()
+        m /= np.maximum(m.sum(axis=0), np.float32(1.0))  # the set sums to one at most
+        store.write_codes(range(len(names)), t0, quantize(m))
+    return (names, store) if store is not None else None
 
 
 def load_model_masks(doc: Document, path, *, mode: str = "add",

@@ -333,3 +333,37 @@ def test_replaced_cold_oracles_are_bounded_by_the_history_like_held_ones(stereo,
             n += 1
         counts.append(n)
     assert counts[0] == counts[1] <= 4
+
+
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_a_long_files_model_masks_are_read_a_block_at_a_time_into_cold_codes(
+        stereo, monkeypatch, tmp_path, per_channel):
+    from maskstudio.errors import MaskFileError
+
+    folder, _ = stereo
+    held = Document(load_audio(folder / "mix.wav"), CFG)
+    T, F = held.n_frames, held.n_bins
+    rng = np.random.default_rng(5)
+    lead = (2,) if per_channel else ()
+    m = rng.random((2,) + lead + (F, T), dtype=np.float32) * 0.7  # the pair may pass one
+    path = tmp_path / "model.npz"
+    np.savez(path, masks=m, names=np.array(["voice", "music"]), n_fft=CFG.n_fft,
+             hop_length=CFG.hop_length, samplerate=SR)
+    held.load_model_masks(path)
+    monkeypatch.setattr(tiles_module, "SPILL_BINS", 0)
+    monkeypatch.setattr("maskstudio.editing.sources.ORACLE_BLOCK", 128)  # several blocks
+    doc = Document(load_audio(folder / "mix.wav"), CFG)
+    doc.load_model_masks(path)
+    tiles = [t for i in range(2) for t in doc.store.stored_tiles(i).values()]
+    assert tiles and all(isinstance(t, ColdTile) for t in tiles) and doc.store.nbytes() == 0
+    got, want = doc.store.block(0, T), held.store.block(0, T)
+    assert np.abs(got - want).max() <= 1 / 255 + 1e-6
+    assert got.sum(axis=0).max() <= 1 + 1e-6
+    # a NaN in a late block: one line naming the mask and the frames, nothing loaded
+    m[1, ..., T - 3] = np.nan
+    np.savez(path, masks=m, names=np.array(["voice", "music"]), n_fft=CFG.n_fft,
+             hop_length=CFG.hop_length, samplerate=SR)
+    fresh = Document(load_audio(folder / "mix.wav"), CFG)
+    with pytest.raises(MaskFileError, match=r"mask 'music'.*frames \d+\.\.\d+.*NaN"):
+        fresh.load_model_masks(path)
+    assert fresh.layers == []
