@@ -227,6 +227,11 @@ class OverlayComposer:
         """Forget the cache (the next :meth:`update` composes the whole view)."""
         self._scene = None
 
+    def matches(self, scene: Scene, key: Hashable = None) -> bool:
+        """Whether :meth:`update` under ``scene`` and ``key`` redraws only a box (else it
+        composes the whole view again)."""
+        return self.rgba is not None and scene == self._scene and key == self._key
+
     def compose(self, scene: Scene, rows, cols, values_of: ValuesOf,
                 oracle_of: OracleOf | None = None, key: Hashable = None) -> np.ndarray:
         """The whole overlay over ``rows`` x ``cols`` (a new array), cached."""

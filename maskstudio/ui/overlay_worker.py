@@ -6,7 +6,9 @@ channel) Ctrl+0 pools 1.2 GB of masks: seconds on the GUI thread, and a frozen w
 view whose stored masks exceed :data:`INLINE_BINS` is composed on a thread of its own: the
 spectrogram is drawn at once, the previous overlay stays where it was drawn, and the new one
 replaces it when it is ready.  Only the newest request is kept while one runs (scrolling
-queues nothing), and a result composed while the masks changed is shown and composed again.
+queues nothing).  A dab made while it composes is drawn on the overlay shown, and noted: when
+the new one arrives the view redraws the dabs' boxes on it (:meth:`OverlayComposer.update`),
+so a stroke shows as it is painted and none of it is lost.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from pyqtgraph.Qt import QtCore
 
+from maskstudio.editing.edits import Box
 from maskstudio.editing.tiles import cell_ranges
 from maskstudio.ui import overlay
 from maskstudio.ui.overlay import OverlayComposer
@@ -26,6 +29,7 @@ __all__ = ["INLINE_BINS", "overlay_cost", "OverlayWorker", "view_scene"]
 #: Stored bins (frames x bins x channels, over the shown layers) composed on the GUI thread;
 #: more go to the worker.  About 30 ms on this project's reference machine.
 INLINE_BINS = 2 << 20
+MAX_EDITS = 256  #: edits noted while a composition runs before they are joined into one box
 
 
 def view_scene(doc, rows, cols, *, preview, active, difference, outline, channel) -> tuple:
@@ -80,7 +84,8 @@ class OverlayWorker(QtCore.QObject):
     """Composes overlays on one thread of its own; :attr:`ready` gives each result on the GUI
     thread, with what was asked alongside it."""
 
-    ready = QtCore.Signal(object, object)  #: (OverlayComposer, the request's ``context``)
+    #: (OverlayComposer, the request's ``context``, [(box, layers)] edits noted since it)
+    ready = QtCore.Signal(object, object, object)
     failed = QtCore.Signal(object)  #: the exception
     _finished = QtCore.Signal(int, object, object)  # token, composer or exception, context
 
@@ -90,6 +95,7 @@ class OverlayWorker(QtCore.QObject):
         self._token = 0
         self._running = False
         self._next: tuple | None = None
+        self._edits: list = []  # (box, layers) changed since the newest request
         self._finished.connect(self._deliver, QtCore.Qt.ConnectionType.QueuedConnection)
 
     @property
@@ -102,13 +108,28 @@ class OverlayWorker(QtCore.QObject):
         replaces any that was waiting, and the running one's result is dropped."""
         self._token += 1
         self._next = (self._token, args, context)
+        self._edits = []
         if not self._running:
             self._start()
+
+    def note_edit(self, box, layers=None) -> None:
+        """The masks changed in ``box`` (of ``layers``; None: any) while the newest request is
+        composed: :attr:`ready` passes it on, for the view to redraw on the result.  Past
+        :data:`MAX_EDITS` they are joined into one box."""
+        self._edits.append((box, None if layers is None else tuple(layers)))
+        if len(self._edits) > MAX_EDITS:
+            boxes = [b for b, _ in self._edits]
+            sets = [ls for _, ls in self._edits]
+            joined = Box(min(b.f0 for b in boxes), max(b.f1 for b in boxes),
+                         min(b.t0 for b in boxes), max(b.t1 for b in boxes))
+            self._edits = [(joined, None if any(ls is None for ls in sets)
+                            else tuple(sorted({i for ls in sets for i in ls})))]
 
     def cancel(self) -> None:
         """Drop what is waiting and the result of what runs (a view composed inline since)."""
         self._token += 1
         self._next = None
+        self._edits = []
 
     def shutdown(self) -> None:
         self.cancel()
@@ -138,7 +159,8 @@ class OverlayWorker(QtCore.QObject):
             self._start()
         if token != self._token:
             return  # superseded: a newer request or an inline composition
+        edits, self._edits = self._edits, []
         if isinstance(result, Exception):
             self.failed.emit(result)
         else:
-            self.ready.emit(result, context)
+            self.ready.emit(result, context, edits)

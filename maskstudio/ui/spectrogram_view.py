@@ -98,7 +98,6 @@ class SpectrogramView(QtWidgets.QWidget):
         self.overlay_worker = OverlayWorker(self)  # a wide view's overlay, composed beside
         self.overlay_worker.ready.connect(self._overlay_ready)
         self.overlay_worker.failed.connect(lambda exc: self.errorRaised.emit(str(exc)))
-        self._mask_edits = 0  # masks changes seen, so a composition made meanwhile is redone
         self._stroke_last = None
         self._drag_points = []
         self._rows = self._cols = self._rect = None
@@ -274,23 +273,34 @@ class SpectrogramView(QtWidgets.QWidget):
         """Compose the overlay here, or beside when the view holds too much of the masks
         (:mod:`maskstudio.ui.overlay_worker`): the last one stays until the new one is ready."""
         args = self._overlay_scene(rows, cols)
-        if overlay_cost(self.doc.store, args[0].needs(), rows, cols) > INLINE_BINS:
-            self.overlay_worker.request(args, (rows, rect, self._mask_edits))
+        scene = args[0]
+        cost = overlay_cost(self.doc.store, scene.needs(), rows, cols)
+        if scene.difference is not None and self.difference:  # the oracle is pooled too
+            oracle, j = self.difference.get(scene.difference, (None, None))
+            cost += 0 if oracle is None else overlay_cost(oracle, [j], rows, cols)
+        if cost > INLINE_BINS:
+            self.overlay_worker.request(args, (rows, rect))
             return
         self.overlay_worker.cancel()
-        self._overlay_ready(overlay.OverlayComposer(), (rows, rect, self._mask_edits), args)
+        composer = overlay.OverlayComposer()
+        composer.compose(*args)
+        self._show_overlay(composer, rect)
 
-    def _overlay_ready(self, composer, context, args=None) -> None:
-        rows, rect, edits = context
+    def _overlay_ready(self, composer, context, edits) -> None:
+        rows, rect = context
         if self.doc is None or rows is not self._rows:
             return  # a newer view has been asked for since
+        _, _, _, values_of, oracle_of, key = args = self._overlay_scene(rows, self._cols)
+        for box, layers in edits:  # what was painted while it was composed
+            composer.update(box, args[0], values_of, oracle_of, key, layers)
+        self._show_overlay(composer, rect)
+
+    def _show_overlay(self, composer, rect) -> None:
         self.composer = composer
         # uint8 RGBA without levels: pyqtgraph wraps the array in a QImage, no conversion
-        self._overlay = composer.compose(*args) if args is not None else composer.rgba
+        self._overlay = composer.rgba
         self.overlay.setImage(self._overlay, autoLevels=False, levels=None)
         self.overlay.setRect(rect)
-        if edits != self._mask_edits:  # the masks changed while it was composed beside
-            self._draw_overlay(rows, self._cols, rect)
 
     def shown_frames(self) -> tuple[int, int]:
         """The frames the last render showed, ``(start, stop)``."""
@@ -337,11 +347,15 @@ class SpectrogramView(QtWidgets.QWidget):
         values of the other layers, the changed ones (``layers``; None: any) pooled again."""
         if self.doc is None or self._rows is None:
             return
-        self._mask_edits += 1
-        if self.sounds_like or box is None or self.overlay_worker.busy:
+        if self.sounds_like or box is None:
             self.render()
             return
         scene, _, _, values_of, oracle_of, key = self._overlay_scene(self._rows, self._cols)
+        if self.overlay_worker.busy:  # the view being composed beside gets this dab too
+            self.overlay_worker.note_edit(box, layers)
+            if not self.composer.matches(scene, key):
+                return
+        # the overlay shown (the view's, or the last one while another is composed beside)
         redrawn = self.composer.update(box, scene, values_of, oracle_of, key, layers)
         if redrawn is not None:
             repaint_cells(self.overlay, self.composer.rgba, *redrawn)  # that box, in place

@@ -425,7 +425,7 @@ def test_a_wide_view_is_composed_beside_and_shows_what_a_fresh_composition_draws
                  rng.random((doc.n_bins, doc.n_frames)).astype(np.float32)), 0.6)
     monkeypatch.setattr(view_module, "INLINE_BINS", 0)  # every view is "wide"
     delivered = []
-    view.overlay_worker.ready.connect(lambda composer, context: delivered.append(context))
+    view.overlay_worker.ready.connect(lambda composer, context, edits: delivered.append(context))
     view.vb.setXRange(0, doc.n_frames * doc.frame_seconds * 0.8, padding=0)
     view.render()
     assert view.overlay_worker.busy  # the spectrogram is drawn; the overlay comes later
