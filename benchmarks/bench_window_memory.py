@@ -14,7 +14,7 @@ Targets, printed PASS/FAIL: peak <= 1.5 GB at 20 and at 60 minutes.  On a stereo
 window's oracle layers are per channel by default (issue 13), twice the tiles of layers shared
 by the channels (``--shared``, the Oracle dialog's "shared by all channels").  The 1-minute
 run shows what any file costs (Qt, the libraries); what grows with length is printed per
-minute: the layers' tiles and the display spectrogram (per frame, by design), never the
+minute: the display spectrogram (per frame, by design; a long file's layers are on disk), never the
 signals.
 
     flock /tmp/maskstudio-bench.lock python benchmarks/bench_window_memory.py
@@ -145,7 +145,8 @@ def main() -> int:
         longest = max(rows)
         growth = (before[longest] - before[1]) / (longest - 1)
         print(f"growth with length: {growth:.1f} MB per minute over the 1-minute window's "
-              f"{before[1]:.0f} MB (the layers' tiles and the display image, by design); the "
+              f"{before[1]:.0f} MB (the display image, by design; a long file's layers are on "
+              f"disk); the "
               f"1-minute peak with its live scores is {rows[1]:.0f} MB")
     for minutes in (20, 60):
         if minutes in rows:
