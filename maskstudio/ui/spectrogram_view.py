@@ -179,7 +179,9 @@ class SpectrogramView(QtWidgets.QWidget):
         subs.clear()
         subs.connect(doc.events.masks, lambda e: self.update_overlay(e.box, e.layers))
         subs.connect(doc.events.layers, lambda e: self.update_overlay(None))
-        subs.connect(doc.events.history, lambda e: self.update_overlay(None))
+        # a history event (a stroke ended, undo) changes no value by itself: what it changed
+        # came as masks and layers events, so it recomposes nothing (a wide view's overlay
+        # would be composed again after every stroke)
         subs.connect(doc.events.spectrogram, self._spectrogram_changed)
         self.empty.hide()
         self.selection = None
