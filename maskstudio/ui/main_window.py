@@ -193,6 +193,7 @@ class MainWindow(Shell):
         self.levels.rangeChanged.connect(self._levels_dragged)
         self.view.rendered.connect(self._rendered)
         self.metrics.differenceChanged.connect(self.view.set_difference)
+        self.metrics.yield_to = lambda: self.playback.playing  # scores wait while it plays
 
     # -- settings -----------------------------------------------------------------------------
     def _restore_settings(self) -> None:

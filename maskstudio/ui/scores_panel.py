@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
@@ -26,6 +27,8 @@ COLUMNS = ["source", "SI-SDR (mean of ch.)", "SDR (whole)", "SIR (whole)", "SAR 
            "F1"]
 ORACLE_KINDS = ("irm", "ibm", "wiener", "psm")
 DEBOUNCE_MS = 300
+YIELD_POLL_MS = 150  #: how often scoring under way checks whether playback started
+PAUSED = "scores wait while playing…"
 #: Longer files are scored block by block (SI-SDR, IoU/F1: ``scores.stream_scores``), without
 #: BSS Eval: the whole-signal scorer holds the mixture, the stems, the oracle and a snapshot of
 #: the masks, and BSS Eval (one window over the whole signal) grows with the length: the window
@@ -145,6 +148,12 @@ class MetricsPanel(QtWidgets.QWidget):
         layout.addWidget(self.legend)
         self._timer = QtCore.QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
         self._timer.timeout.connect(self.update_now)
+        #: set by the window: while it returns True (playback), scoring waits; a run under
+        #: way is cancelled and made again after (BSS Eval's numpy beside the audio callback's
+        #: Python, on two cores, made audible gaps)
+        self.yield_to: Callable[[], bool] = lambda: False
+        self._yielding = QtCore.QTimer(self, interval=YIELD_POLL_MS)
+        self._yielding.timeout.connect(self._check_yield)
 
     # -- following the document ---------------------------------------------------------------
     def set_document(self, doc) -> None:
@@ -193,12 +202,28 @@ class MetricsPanel(QtWidgets.QWidget):
     def shutdown(self) -> None:
         """Stop scoring (the window is closing): no stale result will arrive."""
         self._timer.stop()
+        self._yielding.stop()
         self._generation += 1
         self._subscriptions.clear()
         self.doc = None
         if self._task is not None:
             self._task.cancel()
             self._task = None
+
+    def _check_yield(self) -> None:
+        """While scoring is under way or waiting: stop it while playback runs, and score
+        again once it stops."""
+        if self.yield_to():
+            if self._task is not None:
+                self._generation += 1
+                self._task.cancel()
+                self._task = None
+                self._dirty = True
+                self.state.setText(PAUSED)
+        else:
+            self._yielding.stop()
+            if self._dirty and self.doc is not None:
+                self.schedule()
 
     # -- scoring ----------------------------------------------------------------------------
     def update_now(self):
@@ -209,6 +234,11 @@ class MetricsPanel(QtWidgets.QWidget):
             self._task.cancel()
             self._task = None
         doc = self.doc
+        if doc is not None and doc.references and self.yield_to():
+            self._dirty = True  # playing: scored when it stops
+            self.state.setText(PAUSED)
+            self._yielding.start()
+            return None
         if doc is None or not doc.references:
             self._show_nothing("No stems for this mixture. Load them with Masks > Oracle from "
                                "stems, or open a dataset item that has sources/.")
@@ -277,6 +307,12 @@ class MetricsPanel(QtWidgets.QWidget):
                 "oracle": f"the oracle's SDR/SIR/SAR computed in {took}"}[stage])
             self.updated.emit(stage)
             nxt = {"fast": "bss", "bss": "oracle" if pending else None}.get(stage)
+            if nxt and self.yield_to():  # the next stage waits for playback to stop
+                self._task, self._dirty = None, True
+                self.state.setText(f"SI-SDR and IoU/F1 updated in {took}; BSS Eval waits "
+                                   f"while playing…" if stage == "fast" else PAUSED)
+                self._yielding.start()
+                return
             self._task = self._run_stage(masks, nxt) if nxt else None
 
         def fail(failure: Failure) -> None:
@@ -285,6 +321,7 @@ class MetricsPanel(QtWidgets.QWidget):
                 self.state.setText(f"could not score: {failure.message}")
 
         self._task = run_task(self, "", work, done, on_fail=fail, modal=False, pool=self.pool)
+        self._yielding.start()  # watched: playback starting meanwhile stops it
         return self._task
 
     def _run_long(self, doc):
@@ -335,6 +372,7 @@ class MetricsPanel(QtWidgets.QWidget):
                 self.state.setText(f"could not score: {failure.message}")
 
         self._task = run_task(self, "", work, done, on_fail=fail, modal=False, pool=self.pool)
+        self._yielding.start()  # watched: playback starting meanwhile stops it
         return self._task
 
     # -- showing ----------------------------------------------------------------------------

@@ -182,3 +182,34 @@ def test_gaps_in_the_sound_are_shown_and_counted_per_play(window, qtbot, monkeyp
     window.playback.tick()
     assert not label.isVisible()
     window.playback.stop()
+
+
+def test_the_live_scores_wait_while_it_plays_and_follow_when_it_stops(window, qtbot,
+                                                                      mixture_files):
+    """Scoring (BSS Eval: seconds of numpy) beside the audio callback made audible gaps on two
+    cores: while playback runs, a run under way is cancelled and none starts; when it stops,
+    the scores are made."""
+    metrics = window.metrics
+    metrics.show()
+    backend = _with_null_backend(window)
+    window.mask_sources.compute_oracle("wiener", {"voice": mixture_files["voice"],
+                                                  "drums": mixture_files["drums"]})
+    qtbot.waitUntil(lambda: len(window.doc.layers) == 2, timeout=10000)
+    window.playback.toggle_play()
+    assert window.playback.playing
+    metrics.update_now()  # as an edit while playing would, after its pause
+    assert metrics._task is None and metrics.state.text() == "scores wait while playing…"
+    qtbot.wait(400)
+    assert metrics._task is None and "sdr" not in metrics.scores.get("voice", {})
+    backend.advance(2048)
+    window.playback.stop()
+    qtbot.waitUntil(lambda: "sdr" in metrics.scores.get("voice", {}), timeout=30000)
+    # a run under way when playback starts is stopped
+    metrics.update_now()
+    assert metrics._task is not None
+    window.playback.toggle_play()
+    qtbot.waitUntil(lambda: metrics._task is None, timeout=5000)
+    assert "wait" in metrics.state.text() and "while playing" in metrics.state.text()
+    window.playback.stop()
+    qtbot.waitUntil(lambda: not metrics.busy and "wait" not in metrics.state.text(),
+                    timeout=30000)
