@@ -16,7 +16,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from pyqtgraph.Qt import QtCore
+from pyqtgraph.Qt import QtCore, QtWidgets
 
 from maskstudio.editing.edits import Box
 from maskstudio.editing.tiles import cell_ranges
@@ -24,7 +24,8 @@ from maskstudio.ui import overlay
 from maskstudio.ui.overlay import OverlayComposer
 from maskstudio.ui.view_parts import pool_box
 
-__all__ = ["INLINE_BINS", "overlay_cost", "OverlayWorker", "view_scene"]
+__all__ = ["INLINE_BINS", "overlay_cost", "OverlayWorker", "view_scene", "PendingNote",
+           "view_cost"]
 
 #: Stored bins (frames x bins x channels, over the shown layers) composed on the GUI thread;
 #: more go to the worker.  About 30 ms on this project's reference machine.
@@ -80,6 +81,16 @@ def overlay_cost(store, layers, rows, cols) -> int:
     return n * per_tile
 
 
+def view_cost(store, scene, difference, rows, cols) -> int:
+    """:func:`overlay_cost` of a view's ``scene``: its layers, and in difference mode the
+    oracle it pools too (``difference``: ``{layer: (store, j)}``)."""
+    cost = overlay_cost(store, scene.needs(), rows, cols)
+    if scene.difference is not None and difference:
+        oracle, j = difference.get(scene.difference, (None, None))
+        cost += 0 if oracle is None else overlay_cost(oracle, [j], rows, cols)
+    return cost
+
+
 class OverlayWorker(QtCore.QObject):
     """Composes overlays on one thread of its own; :attr:`ready` gives each result on the GUI
     thread, with what was asked alongside it."""
@@ -87,6 +98,7 @@ class OverlayWorker(QtCore.QObject):
     #: (OverlayComposer, the request's ``context``, [(box, layers)] edits noted since it)
     ready = QtCore.Signal(object, object, object)
     failed = QtCore.Signal(object)  #: the exception
+    busyChanged = QtCore.Signal(bool)  #: a composition started, or none is left
     _finished = QtCore.Signal(int, object, object)  # token, composer or exception, context
 
     def __init__(self, parent=None):
@@ -111,6 +123,7 @@ class OverlayWorker(QtCore.QObject):
         self._edits = []
         if not self._running:
             self._start()
+            self.busyChanged.emit(True)
 
     def note_edit(self, box, layers=None) -> None:
         """The masks changed in ``box`` (of ``layers``; None: any) while the newest request is
@@ -130,6 +143,8 @@ class OverlayWorker(QtCore.QObject):
         self._token += 1
         self._next = None
         self._edits = []
+        if not self._running:
+            self.busyChanged.emit(False)
 
     def shutdown(self) -> None:
         self.cancel()
@@ -157,6 +172,8 @@ class OverlayWorker(QtCore.QObject):
         self._running = False
         if self._next is not None:
             self._start()
+        else:
+            self.busyChanged.emit(False)
         if token != self._token:
             return  # superseded: a newer request or an inline composition
         edits, self._edits = self._edits, []
@@ -164,3 +181,25 @@ class OverlayWorker(QtCore.QObject):
             self.failed.emit(result)
         else:
             self.ready.emit(result, context, edits)
+
+
+class PendingNote(QtWidgets.QLabel):
+    """"drawing the masks…" in the view's top right corner while its overlay is composed
+    beside: the spectrogram without its masks for a few seconds (Ctrl+0 on an hour) must
+    not look like masks that are gone."""
+
+    def __init__(self, view: QtWidgets.QWidget, worker: OverlayWorker):
+        super().__init__("drawing the masks…", view)
+        self.setObjectName("pendingNote")
+        self.setStyleSheet("#pendingNote { background: rgba(27, 27, 31, 210); color: #e0e0e8; "
+                           "padding: 3px 8px; border-radius: 4px; }")
+        self.hide()
+        worker.busyChanged.connect(self._busy)
+
+    def _busy(self, busy: bool) -> None:
+        if busy:
+            self.adjustSize()
+            parent = self.parentWidget()
+            self.move(parent.width() - self.width() - 90, 100)  # clear of the colour bar
+            self.raise_()
+        self.setVisible(busy)

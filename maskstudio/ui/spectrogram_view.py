@@ -29,7 +29,13 @@ from maskstudio.ui import overlay
 from maskstudio.ui.active_layer import ActiveLayer
 from maskstudio.ui.bridge import Subscriptions
 from maskstudio.ui.overlay import DIFF_LESS, DIFF_MORE  # noqa: F401 - the view's legend
-from maskstudio.ui.overlay_worker import INLINE_BINS, OverlayWorker, overlay_cost, view_scene
+from maskstudio.ui.overlay_worker import (
+    INLINE_BINS,
+    OverlayWorker,
+    PendingNote,
+    view_cost,
+    view_scene,
+)
 from maskstudio.ui.view_parts import (  # noqa: F401
     COLORMAPS,
     CursorInfo,
@@ -98,6 +104,7 @@ class SpectrogramView(QtWidgets.QWidget):
         self.overlay_worker = OverlayWorker(self)  # a wide view's overlay, composed beside
         self.overlay_worker.ready.connect(self._overlay_ready)
         self.overlay_worker.failed.connect(lambda exc: self.errorRaised.emit(str(exc)))
+        self.pending_note = PendingNote(self, self.overlay_worker)
         self._stroke_last = None
         self._drag_points = []
         self._rows = self._cols = self._rect = None
@@ -275,12 +282,7 @@ class SpectrogramView(QtWidgets.QWidget):
         """Compose the overlay here, or beside when the view holds too much of the masks
         (:mod:`maskstudio.ui.overlay_worker`): the last one stays until the new one is ready."""
         args = self._overlay_scene(rows, cols)
-        scene = args[0]
-        cost = overlay_cost(self.doc.store, scene.needs(), rows, cols)
-        if scene.difference is not None and self.difference:  # the oracle is pooled too
-            oracle, j = self.difference.get(scene.difference, (None, None))
-            cost += 0 if oracle is None else overlay_cost(oracle, [j], rows, cols)
-        if cost > INLINE_BINS:
+        if view_cost(self.doc.store, args[0], self.difference, rows, cols) > INLINE_BINS:
             self.overlay_worker.request(args, (rows, rect))
             return
         self.overlay_worker.cancel()

@@ -429,6 +429,7 @@ def test_a_wide_view_is_composed_beside_and_shows_what_a_fresh_composition_draws
     view.vb.setXRange(0, doc.n_frames * doc.frame_seconds * 0.8, padding=0)
     view.render()
     assert view.overlay_worker.busy  # the spectrogram is drawn; the overlay comes later
+    assert view.pending_note.isVisible()  # and the view says so
     box, alpha = brush_stroke([(40, 20), (60, 40)], 6, 6, n_bins=doc.n_bins,
                               n_frames=doc.n_frames)
     doc.begin_edit("brush")
@@ -437,6 +438,7 @@ def test_a_wide_view_is_composed_beside_and_shows_what_a_fresh_composition_draws
     qtbot.waitUntil(lambda: not view.overlay_worker.busy, timeout=20000)
     assert_fresh(view)
     assert (view._overlay[..., 3] > 0).any()
+    assert not view.pending_note.isVisible()
     delivered.clear()
     for k in range(6):  # scrolling: each view supersedes the one before
         view.vb.setXRange(0.05 * k, 0.05 * k + 0.4, padding=0)
