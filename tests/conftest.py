@@ -58,6 +58,18 @@ def two_sources():
     return s1 + s2, [s1, s2]
 
 
+def stereo_stems(folder, seconds: float) -> dict:
+    """A stereo mixture of a harmonic voice (louder on the left) and clicks (different on
+    each channel), with its two stems, written to ``folder``: the stems' paths by name (the
+    mixture is ``folder / "mix.wav"``)."""
+    n = int(SR * seconds)
+    voice = np.stack([harmonic(n), 0.5 * harmonic(n)])
+    drums = np.stack([0.3 * clicks(n), clicks(n, seed=4)])
+    for name, x in (("mix", voice + drums), ("voice", voice), ("drums", drums)):
+        sf.write(str(folder / f"{name}.wav"), x.T, SR, subtype="FLOAT")
+    return {"voice": str(folder / "voice.wav"), "drums": str(folder / "drums.wav")}
+
+
 @pytest.fixture
 def write_wav(tmp_path):
     """Write ``[C, n]`` samples to a file in tmp_path through soundfile; return the path."""

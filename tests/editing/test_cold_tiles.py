@@ -25,7 +25,7 @@ from maskstudio.editing.tiles import ColdTile, Spill, TiledMasks, held_bytes, ho
 from maskstudio.errors import MaskStudioError
 from maskstudio.io.audiofile import load_audio
 
-from ..conftest import SR, clicks, harmonic
+from ..conftest import SR, stereo_stems
 
 CFG = STFTConfig(n_fft=512, hop_length=128)
 
@@ -121,12 +121,7 @@ def test_a_full_disk_while_spilling_is_one_clear_error(tmp_path, monkeypatch):
 
 @pytest.fixture
 def stereo(tmp_path):
-    n = SR * 3
-    voice = np.stack([harmonic(n), 0.5 * harmonic(n)])
-    drums = np.stack([0.3 * clicks(n), clicks(n, seed=4)])
-    for name, x in (("mix", voice + drums), ("voice", voice), ("drums", drums)):
-        sf.write(str(tmp_path / f"{name}.wav"), x.T, SR, subtype="FLOAT")
-    return tmp_path, {"voice": str(tmp_path / "voice.wav"), "drums": str(tmp_path / "drums.wav")}
+    return tmp_path, stereo_stems(tmp_path, 3)
 
 
 @pytest.mark.parametrize("shared", [False, True])
