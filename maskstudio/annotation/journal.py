@@ -258,13 +258,14 @@ class Journal:
                 # a tile the channels share is recorded once (replay gives it to each)
                 shared = tile.shared if isinstance(tile, ColdTile) else \
                     (tile.ndim > 2 and tile.strides[0] == 0)
-                shape = tuple(tile.shape[-2:-1]) + (w,) if shared \
-                    else tuple(tile.shape[:-1]) + (w,)
+                shape = (tile.shape[-2:-1] if shared else tile.shape[:-1]) + (w,)
                 codes = tile.dtype == np.uint8
                 meta = {"uid": uid, "f0": 0, "t0": int(t0), "shape": list(shape),
                         "offset": offset}
-                meta.update({"codes": True} if codes else {}, **({"shared": True} if shared
-                                                                  else {}))
+                if codes:
+                    meta["codes"] = True
+                if shared:
+                    meta["shared"] = True
                 writes_meta.append(meta)
                 size = int(np.prod(shape)) * (1 if codes else 4)
 

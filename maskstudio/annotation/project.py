@@ -158,7 +158,7 @@ def _write_npz(fh, arrays: dict, *, empty: tuple) -> None:
                 np.lib.format.write_array_header_2_0(f, {
                     "descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
                     "shape": shape})
-                for t in value:  # a compact tile among float ones: its values, exactly
+                for t in value:  # (a compact tile among float ones would give its values)
                     v = hot(t)
                     v = LEVELS[v] if v.dtype != dtype else np.ascontiguousarray(v)
                     f.write(v.tobytes())

@@ -22,7 +22,7 @@ from maskstudio.checks import check_input_file, check_number
 from maskstudio.dsp.masks import check_mask
 from maskstudio.dsp.stft import STFTConfig
 from maskstudio.editing.state import STATUSES, DocumentState, Layer
-from maskstudio.editing.tiles import ColdTile, Spill, spills
+from maskstudio.editing.tiles import Spill, cool, spills
 from maskstudio.errors import MaskStudioError, ParameterError
 from maskstudio.io.npy_header import READ_ERRORS, nbytes, read_member, read_member_rows
 
@@ -314,8 +314,7 @@ class ProjectArchive:
                     max_bytes=nbytes((len(keys),) + shape, np.float64), check=tile_check)
                 if dtype == np.uint8 and spills_here:  # a long file's codes: kept cold
                     spill[:] = spill or [Spill()]
-                    return {k: ColdTile(spill[0], spill[0].append(t), shape, False)
-                            for k, t in zip(keys, rows)}
+                    return cool(zip(keys, rows), spill[0])
                 data = np.stack(list(rows)) if keys else np.zeros((0,) + shape, dtype)
                 if data.dtype != np.uint8:  # compact tiles: any code is a value
                     data = np.asarray(data, dtype=np.float32)

@@ -32,9 +32,9 @@ import numpy as np
 
 from maskstudio.errors import MaskStudioError, ParameterError
 
-__all__ = ["TiledMasks", "pool_max", "cell_ranges", "quantize", "LEVELS", "stack_tiles",
-           "shared_tile", "held_bytes", "Spill", "ColdTile", "hot", "SPILL_BINS", "cool",
-           "widen_tile", "spills", "code_values", "channel_mean", "kept_bytes"]
+__all__ = ["TiledMasks", "pool_max", "cell_ranges", "quantize", "LEVELS", "shared_tile",
+           "held_bytes", "Spill", "ColdTile", "hot", "SPILL_BINS", "cool", "widen_tile",
+           "spills", "code_values", "channel_mean", "kept_bytes"]
 
 #: Bins of one layer (all channels) from which a store keeps its compact tiles cold, in a
 #: :class:`Spill`: 64 M bins are 64 MB of codes a layer, about 6 minutes of stereo at 44.1 kHz
@@ -181,11 +181,12 @@ def widen_tile(tile, lead: tuple):
     return shared_tile(tile, lead)
 
 
-def cool(tiles: dict, spill: Spill) -> dict:
-    """``tiles`` with their compact ones moved to ``spill`` (:class:`ColdTile`); float32 ones
-    (painted) stay held."""
+def cool(tiles, spill: Spill) -> dict:
+    """``tiles`` (a dict, or ``(key, tile)`` pairs read one at a time: a project's rows) with
+    their compact ones moved to ``spill`` (:class:`ColdTile`); float32 ones (painted) stay
+    held."""
     out = {}
-    for k, t in tiles.items():
+    for k, t in (tiles.items() if isinstance(tiles, dict) else tiles):
         if isinstance(t, np.ndarray) and t.dtype == np.uint8:
             shared = t.ndim > 2 and t.strides[0] == 0
             one = t[(0,) * (t.ndim - 2)] if shared else t
@@ -211,14 +212,6 @@ def kept_bytes(tile) -> int:
     if isinstance(tile, ColdTile):
         return int(np.prod(tile.shape[-2:] if tile.shared else tile.shape))
     return held_bytes(tile)
-
-
-def stack_tiles(tiles: list) -> np.ndarray:
-    """Tiles stacked as they are stored: uint8 codes if every one is compact, else float32
-    (compact ones turned into their values, exactly)."""
-    if tiles and all(t.dtype == np.uint8 for t in tiles):
-        return np.stack([hot(t) for t in tiles])
-    return np.stack([LEVELS[hot(t)] if t.dtype == np.uint8 else t for t in tiles])
 
 
 class TiledMasks:
