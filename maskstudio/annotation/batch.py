@@ -184,6 +184,10 @@ def _run_one(args):
     item, out_dir, kw = args
     try:
         return item.name, process_item(item, out_dir, **kw), None
+    except SystemExit:
+        # stopped (SIGTERM, see _quiet_worker): the item's export has unwound and removed its
+        # staging folder; the worker goes now, not on to an item already queued to it
+        os._exit(143)
     except MaskStudioError as exc:
         return item.name, None, str(exc)
     except MemoryError:
@@ -194,8 +198,14 @@ def _run_one(args):
 
 def _quiet_worker() -> None:
     """In a worker: Ctrl+C is the parent's to handle (it stops the workers), so a worker
-    never prints a KeyboardInterrupt traceback of its own."""
+    never prints a KeyboardInterrupt traceback of its own.  SIGTERM (the parent stopping
+    it) unwinds the item under way, so its export removes its staging folder, and ends the
+    worker (:func:`_run_one`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, stop)
 
 
 @contextlib.contextmanager
